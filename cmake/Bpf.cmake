@@ -1,0 +1,35 @@
+# Optional eBPF support: clang + bpftool + libbpf present -> SOCKDOCTOR_HAVE_BPF, else built without.
+set(SOCKDOCTOR_HAVE_BPF OFF)
+if(SOCKDOCTOR_WITH_BPF)
+  find_program(BPFTOOL_EXE bpftool PATHS /usr/sbin /sbin)
+  find_program(BPF_CLANG_EXE NAMES clang clang-19 clang-16 clang-14)
+  pkg_check_modules(LIBBPF IMPORTED_TARGET libbpf>=0.7)
+  if(BPFTOOL_EXE AND BPF_CLANG_EXE AND LIBBPF_FOUND AND EXISTS /sys/kernel/btf/vmlinux)
+    set(SOCKDOCTOR_HAVE_BPF ON)
+  else()
+    message(STATUS "sockdoctor: eBPF backends disabled (need clang, bpftool, libbpf and /sys/kernel/btf/vmlinux)")
+  endif()
+endif()
+
+# bpf_skeleton(<name> <source.bpf.c>): builds <name>.skel.h into the binary dir, target <name>_skel.
+function(bpf_skeleton name source)
+  set(out ${CMAKE_BINARY_DIR}/bpf)
+  set(vmlinux ${out}/vmlinux.h)
+  if(NOT TARGET sockdoctor_vmlinux_h)
+    add_custom_command(OUTPUT ${vmlinux}
+      COMMAND ${CMAKE_COMMAND} -E make_directory ${out}
+      COMMAND sh -c "${BPFTOOL_EXE} btf dump file /sys/kernel/btf/vmlinux format c > ${vmlinux}"
+      VERBATIM COMMENT "Generating vmlinux.h from the running kernel's BTF")
+    add_custom_target(sockdoctor_vmlinux_h DEPENDS ${vmlinux})
+  endif()
+  get_filename_component(src_dir ${source} DIRECTORY)
+  add_custom_command(OUTPUT ${out}/${name}.skel.h
+    COMMAND ${BPF_CLANG_EXE} -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror
+            -I${out} -I${src_dir} -c ${source} -o ${out}/${name}.bpf.o
+    COMMAND ${BPFTOOL_EXE} gen object ${out}/${name}.bpf.lo ${out}/${name}.bpf.o
+    COMMAND sh -c "${BPFTOOL_EXE} gen skeleton ${out}/${name}.bpf.lo name ${name}_bpf > ${out}/${name}.skel.h"
+    DEPENDS ${source} ${vmlinux}
+    VERBATIM COMMENT "Building BPF skeleton ${name}")
+  add_custom_target(${name}_skel DEPENDS ${out}/${name}.skel.h)
+  add_dependencies(${name}_skel sockdoctor_vmlinux_h)
+endfunction()
