@@ -1,8 +1,95 @@
-// Placeholder until the subcommands land.
+// Composition root: global options, subcommand dispatch, exit statuses.
 #include "cli/app.hpp"
 
-namespace sockdoctor::cli {
+#include <unistd.h>
 
-int run(int, char**) { return 0; }
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <map>
+
+#include "cli/commands.hpp"
+
+namespace sockdoctor::cli {
+namespace {
+
+constexpr const char* kFooter = R"(
+Commands:
+  check (default)  diagnose this host: who holds stuck sockets, since when, why, what to do
+  ls               list TCP sockets with owners, like `ss -tanp` but fast at 1M sockets
+  explain [TOPIC]  kernel settings that govern stuck sockets, and the myths they correct
+
+Examples:
+  sockdoctor                          # diagnose this host (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)
+  sockdoctor ls --state close-wait    # every CLOSE_WAIT socket and the process holding it
+  sockdoctor ls --json --port 443     # JSON for scripts
+  sockdoctor explain time-wait        # what TIME_WAIT costs here, and what tcp_tw_reuse really does
+
+Privileges: listing sockets needs none. Naming the owners of other users' sockets needs root
+(or CAP_SYS_PTRACE + CAP_DAC_READ_SEARCH); without it sockdoctor says what it could not see.
+Usage errors exit with 64.)";
+
+bool color_wanted(bool tty) {
+  if (!tty) return false;
+  const char* no_color = std::getenv("NO_COLOR");
+  if (no_color != nullptr && no_color[0] != '\0') return false;
+  const char* term = std::getenv("TERM");
+  return term == nullptr || std::strcmp(term, "dumb") != 0;
+}
+
+void add_global_options(CLI::App& app, GlobalOptions& g) {
+  app.add_option("--source", g.source, "Where sockets come from: auto (sock_diag netlink), netlink, proc (/proc/net/tcp)")
+      ->check(CLI::IsMember({"auto", "netlink", "proc"}))
+      ->capture_default_str();
+  app.add_option("--replay", g.replay_file, "Decode sock_diag replies recorded with --record (or `ss -D`) instead of asking the kernel")
+      ->check(CLI::ExistingFile);
+  app.add_option("--record", g.record_file, "Also write the raw sock_diag replies to FILE (a test fixture)");
+  app.add_option("--proc-root", g.root.proc, "Read /proc from this directory (recorded trees)")->capture_default_str();
+  app.add_option("--sys-root", g.root.sys, "Read /sys from this directory")->capture_default_str();
+  app.add_flag("--all-netns", g.all_netns, "Look at every network namespace on the host");
+  app.add_flag("-v,--verbose", g.verbose, "Say more about how the data was obtained (repeatable)");
+}
+
+}  // namespace
+
+int run(int argc, char** argv) {
+  Context ctx;
+  ctx.out = &std::cout;
+  ctx.err = &std::cerr;
+  ctx.out_is_tty = ::isatty(STDOUT_FILENO) == 1;
+  ctx.color = color_wanted(ctx.out_is_tty);
+
+  CLI::App app{"sockdoctor: which process holds stuck TCP sockets, since when, why, and what to do.",
+               "sockdoctor"};
+  app.footer(kFooter);
+  app.require_subcommand(0, 1);
+  app.fallthrough();
+  app.set_version_flag("--version", "sockdoctor 0.1.0");
+  add_global_options(app, ctx.global);
+
+  std::map<std::string, CommandRunner> runners;
+  runners["check"] = add_check_command(app, ctx);
+  runners["ls"] = add_ls_command(app, ctx);
+  runners["explain"] = add_explain_command(app, ctx);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e, *ctx.out, *ctx.err);
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
+  if (!ctx.global.replay_file.empty() && ctx.global.source == "proc") {
+    *ctx.err << "sockdoctor: --replay and --source proc exclude each other\n";
+    return kExitUsage;
+  }
+  const auto chosen = app.get_subcommands();
+  const std::string name = chosen.empty() ? "check" : chosen.front()->get_name();
+  try {
+    return runners.at(name)(ctx);
+  } catch (const std::bad_alloc&) {
+    *ctx.err << "sockdoctor: out of memory\n";
+    return kExitUnknown;
+  }
+}
 
 }  // namespace sockdoctor::cli

@@ -1,0 +1,14 @@
+// Subcommand registration: each add_* adds its subcommand to the parser and returns its runner.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "cli/context.hpp"
+
+namespace sockdoctor::cli {
+
+CommandRunner add_ls_command(CLI::App& app, Context& ctx);       // cmd_ls.cpp
+CommandRunner add_check_command(CLI::App& app, Context& ctx);    // cmd_check.cpp (also the default)
+CommandRunner add_explain_command(CLI::App& app, Context& ctx);  // cmd_explain.cpp
+
+}  // namespace sockdoctor::cli

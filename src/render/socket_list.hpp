@@ -1,0 +1,35 @@
+// Renders a list of sockets with their owners: an ss-like table and a streamed JSON document.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <span>
+
+#include "core/kernel_settings.hpp"
+#include "core/snapshot.hpp"
+
+namespace sockdoctor::render {
+
+struct SocketListView {
+  const core::Snapshot* snapshot = nullptr;
+  std::span<const std::uint32_t> rows;           // indices into snapshot->sockets, display order
+  const core::KernelSettings* kernel = nullptr;  // for socket ages; nullptr = no AGE column
+  bool owners_scanned = true;                    // false: owners were not asked for
+};
+
+struct TableOptions {
+  bool wide = false;    // never truncate (IPv6 addresses, every owner)
+  bool header = true;
+  int width = 80;       // target width when not wide
+};
+
+// Two passes: measure the columns, then write. Output goes out in large chunks.
+void render_socket_table(std::ostream& out, const SocketListView& view, const TableOptions& opts);
+
+// {"schema_version":1,"sockets":[...],"summary":{...}} written as a stream: no document tree.
+void render_socket_json(std::ostream& out, const SocketListView& view);
+
+// "59s", "4m10s", "2h03m", "3d04h"; used by every text renderer for ages.
+std::string format_duration(double seconds);
+
+}  // namespace sockdoctor::render
