@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs everything sockdoctor needs to build, test and benchmark on Debian 12 (run as root).
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  build-essential cmake ninja-build pkg-config clang-format
+  # libraries (Debian packages, never vendored)
+  libmnl-dev libfmt-dev libcli11-dev nlohmann-json3-dev libexpected-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  # optional eBPF backend (built only when all are present)
+  clang libbpf-dev bpftool libelf-dev zlib1g-dev
+  # peers and oracles used by tests and benchmarks
+  iproute2 net-tools lsof procps util-linux python3 time
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  echo "setup: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+if [[ $(id -u) -ne 0 ]]; then
+  echo "setup: missing packages: ${missing[*]}; run this script as root to install them" >&2
+  exit 1
+fi
+echo "setup: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 "${missing[@]}"
