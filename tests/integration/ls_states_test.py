@@ -1,0 +1,143 @@
+#!/usr/bin/env python3
+"""`sockdoctor ls` sees every TCP state that the state farm makes, counts them as ss does, and its
+--state, --port, --peer, -4/-6 and --source proc options select what they say."""
+
+from __future__ import annotations
+
+from harness import (StateFarm, consistent_with_ss, json_counts, json_key, main_wrapper,
+                     run_sockdoctor, sockdoctor_json, ss_counts, state_counts)
+
+WANTED_STATES = {"listen", "syn_sent", "established", "fin_wait1", "fin_wait2", "time_wait",
+                 "close_wait", "last_ack"}
+
+
+def summary_counts(doc: dict) -> dict:
+    """summary.states without zero entries (listing every state with 0 is allowed)."""
+    return dict(sorted((k, v) for k, v in doc.get("summary", {}).get("states", {}).items() if v))
+
+
+def check_summary(t, doc: dict, what: str) -> None:
+    t.equal(doc.get("schema_version"), 1, f"{what}: schema_version is 1")
+    summary = doc.get("summary", {})
+    t.equal(summary_counts(doc), json_counts(doc),
+            f"{what}: summary.states matches the sockets list")
+    t.equal(summary.get("total"), len(doc["sockets"]), f"{what}: summary.total is the number of sockets")
+
+
+def body(args, t) -> None:
+    sd = args.sockdoctor
+    with StateFarm() as farm:
+        t.check(WANTED_STATES <= {s.state for s in farm.sockets}, "the farm made every wanted state",
+                f"made {sorted({s.state for s in farm.sockets})}")
+        print(f"farm: {len(farm.sockets)} sockets in {farm.families}; "
+              f"{farm.seconds_left():.0f} s before the first TIME_WAIT expires", flush=True)
+
+        doc, ss = consistent_with_ss(lambda: sockdoctor_json(sd, "ls", "--json"))
+        check_summary(t, doc, "ls --json")
+        t.equal(json_counts(doc), ss_counts(ss), "ls --json per-state counts equal ss -tanH's")
+        t.equal(summary_counts(doc), ss_counts(ss),
+                "ls --json summary.states equals ss -tanH's counts")
+
+        by_key = {json_key(s): s for s in doc["sockets"]}
+        t.equal(len(by_key), len(doc["sockets"]), "no socket is listed twice")
+        wrong = []
+        for fs in farm.sockets:
+            got = by_key.get(fs.key)
+            if got is None:
+                wrong.append(f"{fs.label} {fs.local}->{fs.peer}: missing")
+            elif got["state"] != fs.state:
+                wrong.append(f"{fs.label} {fs.local}->{fs.peer}: {got['state']}, expected {fs.state}")
+        t.check(not wrong, f"all {len(farm.sockets)} farm sockets listed with their state and endpoints",
+                "\n     ".join(wrong))
+        for fs in farm.sockets:
+            got = by_key.get(fs.key)
+            if got is not None and fs.state in ("time_wait", "fin_wait2") and not fs.owners:
+                t.check(got["timer"]["kind"] == "timewait" and got["inode"] == 0,
+                        f"{fs.label}: a mini-socket, timewait timer and inode 0", repr(got))
+
+        check_state_filter(t, sd, doc)
+        check_port_and_peer(t, sd, farm, doc)
+        check_families(t, sd, farm, doc)
+
+        proc, ss = consistent_with_ss(lambda: sockdoctor_json(sd, "--source", "proc", "ls", "--json"))
+        check_summary(t, proc, "--source proc ls --json")
+        t.equal(json_counts(proc), ss_counts(ss), "--source proc: per-state counts equal ss -tanH's")
+        t.equal(sorted(json_key(s) for s in proc["sockets"]), sorted(s.key for s in ss),
+                "--source proc: the same sockets as ss -tanH")
+
+        table = run_sockdoctor(sd, "ls")
+        t.check(table.rc == 0, "ls (table) exits 0", table.describe())
+        lines = table.text().splitlines()
+        t.check(bool(lines) and lines[0].split()[:3] == ["State", "Recv-Q", "Send-Q"],
+                "ls table starts with the ss-like header", lines[0] if lines else "(no output)")
+        t.check(any(line.startswith("CLOSE-WAIT") for line in lines)
+                and any(line.startswith("ESTAB") for line in lines),
+                "ls table uses ss state names (CLOSE-WAIT, ESTAB)")
+        t.check(farm.seconds_left() > 0, "checks finished before the first TIME_WAIT expired",
+                f"{-farm.seconds_left():.1f} s too late: results above may be unreliable")
+
+
+def check_state_filter(t, sd: str, full: dict) -> None:
+    want = sorted(json_key(s) for s in full["sockets"] if s["state"] == "close_wait")
+    for spelling in ("close-wait", "close_wait", "CLOSE-WAIT"):
+        doc = sockdoctor_json(sd, "ls", "--state", spelling, "--json")
+        check_summary(t, doc, f"--state {spelling}")
+        t.equal(sorted(json_key(s) for s in doc["sockets"]), want,
+                f"--state {spelling}: exactly the CLOSE_WAIT sockets ({len(want)})")
+    doc = sockdoctor_json(sd, "ls", "--state", "fin-wait-1,last-ack", "--json")
+    want = sorted(json_key(s) for s in full["sockets"] if s["state"] in ("fin_wait1", "last_ack"))
+    t.equal(sorted(json_key(s) for s in doc["sockets"]), want, "--state fin-wait-1,last-ack: both states")
+    doc = sockdoctor_json(sd, "ls", "--state", "time-wait", "--state", "syn-sent", "--json")
+    want = sorted(json_key(s) for s in full["sockets"] if s["state"] in ("time_wait", "syn_sent"))
+    t.equal(sorted(json_key(s) for s in doc["sockets"]), want, "--state repeated: the union")
+    bad = run_sockdoctor(sd, "ls", "--state", "half-open")
+    t.check(bad.rc == 64 and bad.err and not bad.out, "--state half-open: usage error 64, nothing on stdout",
+            bad.describe())
+
+
+def check_port_and_peer(t, sd: str, farm, full: dict) -> None:
+    main4 = next(s for s in farm.sockets if s.label.endswith("listen/main"))
+    port = main4.local[1]
+    doc = sockdoctor_json(sd, "ls", "--port", str(port), "--json")
+    want = sorted(json_key(s) for s in full["sockets"] if port in (s["local"]["port"], s["peer"]["port"]))
+    t.equal(sorted(json_key(s) for s in doc["sockets"]), want,
+            f"--port {port}: every socket with that local or peer port ({len(want)})")
+    t.check(main4.key in {json_key(s) for s in doc["sockets"]}, f"--port {port}: includes the listener")
+
+    backlog = next(s for s in farm.sockets if s.label == f"{main4.family}/listen/backlog")
+    bport = backlog.local[1]
+    doc = sockdoctor_json(sd, "ls", "--port", str(port), "--port", str(bport), "--json")
+    want = sorted(json_key(s) for s in full["sockets"]
+                  if {port, bport} & {s["local"]["port"], s["peer"]["port"]})
+    t.equal(sorted(json_key(s) for s in doc["sockets"]), want, "--port twice: the union")
+
+    addr = main4.local[0]
+    spec = f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
+    doc = sockdoctor_json(sd, "ls", "--peer", spec, "--json")
+    want = sorted(json_key(s) for s in full["sockets"] if (s["peer"]["addr"], s["peer"]["port"]) == (addr, port))
+    t.equal(sorted(json_key(s) for s in doc["sockets"]), want, f"--peer {spec}: the clients of that listener")
+    t.check(len(want) >= 8, f"--peer {spec}: at least the 8 farm clients", f"{len(want)}")
+
+    if "ipv6" in farm.families:
+        doc = sockdoctor_json(sd, "ls", "--peer", "::1", "--json")
+        want = sorted(json_key(s) for s in full["sockets"] if s["peer"]["addr"] == "::1")
+        t.equal(sorted(json_key(s) for s in doc["sockets"]), want, "--peer ::1: every IPv6 connection")
+        t.check(all(s["family"] == "ipv6" for s in doc["sockets"]) and want, "--peer ::1: IPv6 only, not empty")
+
+
+def check_families(t, sd: str, farm, full: dict) -> None:
+    for flag, fam in (("-4", "ipv4"), ("-6", "ipv6")):
+        doc = sockdoctor_json(sd, "ls", flag, "--json")
+        want = sorted(json_key(s) for s in full["sockets"] if s["family"] == fam)
+        t.equal(sorted(json_key(s) for s in doc["sockets"]), want, f"ls {flag}: exactly the {fam} sockets")
+        t.equal(summary_counts(doc),
+                state_counts(s["state"] for s in full["sockets"] if s["family"] == fam),
+                f"ls {flag}: summary counts only {fam}")
+        if fam in farm.families:
+            t.check(len(want) > 0, f"ls {flag}: the farm's {fam} sockets are there")
+    both = run_sockdoctor(sd, "ls", "-4", "-6")
+    t.check(both.rc == 64 and not both.out, "ls -4 -6: usage error 64", both.describe())
+
+
+if __name__ == "__main__":
+    main_wrapper("ls_states_test", body)
