@@ -61,4 +61,4 @@ std::optional<PeerSpec> parse_peer(const std::string& text) {
   return PeerSpec{*a, port};
 }
 
-}  // namespace sockdoctor::analyze
+} // namespace sockdoctor::analyze

@@ -15,11 +15,11 @@ struct SocketFilter {
   std::uint32_t state_mask = core::kAllStatesMask;
   bool ipv4 = true;
   bool ipv6 = true;
-  std::vector<std::uint16_t> ports;            // local or peer port matches
-  std::optional<core::IpAddress> peer_addr;    // --peer ADDR[:PORT]
+  std::vector<std::uint16_t> ports;         // local or peer port matches
+  std::optional<core::IpAddress> peer_addr; // --peer ADDR[:PORT]
   std::optional<std::uint16_t> peer_port;
-  std::vector<std::int32_t> pids;              // owner pid
-  std::vector<std::string> comms;              // owner comm, exact match
+  std::vector<std::int32_t> pids; // owner pid
+  std::vector<std::string> comms; // owner comm, exact match
 
   bool needs_owners() const { return !pids.empty() || !comms.empty(); }
   bool matches(const core::TcpSocket& s, const core::OwnerTable& owners) const;
@@ -32,4 +32,4 @@ struct PeerSpec {
 };
 std::optional<PeerSpec> parse_peer(const std::string& text);
 
-}  // namespace sockdoctor::analyze
+} // namespace sockdoctor::analyze

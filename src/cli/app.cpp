@@ -38,19 +38,24 @@ bool color_wanted(bool tty) {
 }
 
 void add_global_options(CLI::App& app, GlobalOptions& g) {
-  app.add_option("--source", g.source, "Where sockets come from: auto (sock_diag netlink), netlink, proc (/proc/net/tcp)")
+  app.add_option("--source", g.source,
+                 "Where sockets come from: auto (sock_diag netlink), netlink, proc (/proc/net/tcp)")
       ->check(CLI::IsMember({"auto", "netlink", "proc"}))
       ->capture_default_str();
-  app.add_option("--replay", g.replay_file, "Decode sock_diag replies recorded with --record (or `ss -D`) instead of asking the kernel")
+  app.add_option("--replay", g.replay_file,
+                 "Decode sock_diag replies recorded with --record (or `ss -D`) instead of asking "
+                 "the kernel")
       ->check(CLI::ExistingFile);
-  app.add_option("--record", g.record_file, "Also write the raw sock_diag replies to FILE (a test fixture)");
-  app.add_option("--proc-root", g.root.proc, "Read /proc from this directory (recorded trees)")->capture_default_str();
+  app.add_option("--record", g.record_file,
+                 "Also write the raw sock_diag replies to FILE (a test fixture)");
+  app.add_option("--proc-root", g.root.proc, "Read /proc from this directory (recorded trees)")
+      ->capture_default_str();
   app.add_option("--sys-root", g.root.sys, "Read /sys from this directory")->capture_default_str();
   app.add_flag("--all-netns", g.all_netns, "Look at every network namespace on the host");
   app.add_flag("-v,--verbose", g.verbose, "Say more about how the data was obtained (repeatable)");
 }
 
-}  // namespace
+} // namespace
 
 int run(int argc, char** argv) {
   Context ctx;
@@ -59,8 +64,9 @@ int run(int argc, char** argv) {
   ctx.out_is_tty = ::isatty(STDOUT_FILENO) == 1;
   ctx.color = color_wanted(ctx.out_is_tty);
 
-  CLI::App app{"sockdoctor: which process holds stuck TCP sockets, since when, why, and what to do.",
-               "sockdoctor"};
+  CLI::App app{
+      "sockdoctor: which process holds stuck TCP sockets, since when, why, and what to do.",
+      "sockdoctor"};
   app.footer(kFooter);
   app.require_subcommand(0, 1);
   app.fallthrough();
@@ -92,4 +98,4 @@ int run(int argc, char** argv) {
   }
 }
 
-}  // namespace sockdoctor::cli
+} // namespace sockdoctor::cli

@@ -5,4 +5,4 @@ namespace sockdoctor::cli {
 
 int run(int argc, char** argv);
 
-}  // namespace sockdoctor::cli
+} // namespace sockdoctor::cli

@@ -13,4 +13,4 @@ CommandRunner add_check_command(CLI::App& app, Context&) {
   };
 }
 
-}  // namespace sockdoctor::cli
+} // namespace sockdoctor::cli

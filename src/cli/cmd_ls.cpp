@@ -60,7 +60,8 @@ core::Result<analyze::SocketFilter> build_filter(const LsOptions& o) {
   f.ports = o.ports;
   if (!o.peer.empty()) {
     auto p = analyze::parse_peer(o.peer);
-    if (!p) return core::fail("--peer: expected ADDR, ADDR:PORT or [V6ADDR]:PORT, got '" + o.peer + "'");
+    if (!p)
+      return core::fail("--peer: expected ADDR, ADDR:PORT or [V6ADDR]:PORT, got '" + o.peer + "'");
     f.peer_addr = p->addr;
     f.peer_port = p->port;
   }
@@ -101,7 +102,7 @@ int run_ls(Context& ctx, const LsOptions& o) {
   return *ctx.out ? kExitOk : kExitUnknown;
 }
 
-}  // namespace
+} // namespace
 
 CommandRunner add_ls_command(CLI::App& app, Context&) {
   auto o = std::make_shared<LsOptions>();
@@ -109,7 +110,8 @@ CommandRunner add_ls_command(CLI::App& app, Context&) {
   ls->footer(kLsFooter);
   ls->add_option("-s,--state", o->states, "Only these states or groups (comma list, repeatable)");
   ls->add_option("-p,--pid", o->pids, "Only sockets held by this PID (repeatable)");
-  ls->add_option("-c,--comm", o->comms, "Only sockets held by a process with this name (repeatable)");
+  ls->add_option("-c,--comm", o->comms,
+                 "Only sockets held by a process with this name (repeatable)");
   ls->add_option("--port", o->ports, "Only sockets whose local or peer port is PORT (repeatable)");
   ls->add_option("--peer", o->peer, "Only sockets connected to ADDR or ADDR:PORT ([v6]:port)");
   ls->add_flag("-4", o->only4, "IPv4 only");
@@ -121,4 +123,4 @@ CommandRunner add_ls_command(CLI::App& app, Context&) {
   return [o](Context& ctx) { return run_ls(ctx, *o); };
 }
 
-}  // namespace sockdoctor::cli
+} // namespace sockdoctor::cli

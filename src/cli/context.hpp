@@ -19,11 +19,11 @@ namespace sockdoctor::cli {
 // Exit statuses, shared by all commands (README "Exit status").
 enum ExitCode : int {
   kExitOk = 0,
-  kExitWarning = 1,   // check: a warning finding
-  kExitCritical = 2,  // check: a critical finding
-  kExitUnknown = 3,   // the command could not complete (monitoring-plugin UNKNOWN)
-  kExitUsage = 64,    // bad command line (EX_USAGE)
-  kExitNoPerm = 77,   // needs privileges it does not have (EX_NOPERM)
+  kExitWarning = 1,  // check: a warning finding
+  kExitCritical = 2, // check: a critical finding
+  kExitUnknown = 3,  // the command could not complete (monitoring-plugin UNKNOWN)
+  kExitUsage = 64,   // bad command line (EX_USAGE)
+  kExitNoPerm = 77,  // needs privileges it does not have (EX_NOPERM)
 };
 
 struct GlobalOptions {
@@ -40,15 +40,15 @@ struct Context {
   std::ostream* out = nullptr;
   std::ostream* err = nullptr;
   bool out_is_tty = false;
-  bool color = false;  // out is a terminal and NO_COLOR is unset
+  bool color = false; // out is a terminal and NO_COLOR is unset
 };
 
 struct SnapshotRequest {
-  std::uint32_t state_mask = core::kAllStatesMask;  // filtered in the kernel where possible
+  std::uint32_t state_mask = core::kAllStatesMask; // filtered in the kernel where possible
   bool ipv4 = true;
   bool ipv6 = true;
-  bool owners = true;         // scan /proc (or BPF) for owning processes
-  bool tcp_info = true;       // ask for tcp_info (INET_DIAG_INFO)
+  bool owners = true;   // scan /proc (or BPF) for owning processes
+  bool tcp_info = true; // ask for tcp_info (INET_DIAG_INFO)
 };
 
 // Takes a snapshot according to the global options (live, replayed, /proc/net/tcp fallback).
@@ -58,4 +58,4 @@ core::Result<core::Snapshot> take_snapshot(const Context& ctx, const SnapshotReq
 // A subcommand: registered on the parser, run after a successful parse.
 using CommandRunner = std::function<int(Context&)>;
 
-}  // namespace sockdoctor::cli
+} // namespace sockdoctor::cli

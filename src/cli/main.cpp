@@ -1,4 +1,6 @@
 // sockdoctor entry point: everything lives in the libraries; see cli/app.hpp.
 #include "cli/app.hpp"
 
-int main(int argc, char** argv) { return sockdoctor::cli::run(argc, argv); }
+int main(int argc, char** argv) {
+  return sockdoctor::cli::run(argc, argv);
+}

@@ -1,12 +1,20 @@
 // take_snapshot: sockets from sock_diag (live or replayed) or /proc/net/tcp, owners from /proc,
 // the two collected concurrently because each is a different bottleneck (netlink vs /proc walk).
+#include <fcntl.h>
+#include <sched.h>
+#include <unistd.h>
+
 #include <fmt/format.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <future>
 #include <ostream>
+#include <thread>
 
 #include "cli/context.hpp"
+#include "collect/netns.hpp"
 #include "collect/proc_net_tcp.hpp"
 #include "collect/proc_owners.hpp"
 #include "collect/sock_diag.hpp"
@@ -24,7 +32,8 @@ core::Result<void> write_file(const std::string& path, const std::string& data) 
 
 // Live sock_diag, with the /proc/net/tcp fallback when netlink is unavailable and the user did
 // not insist on netlink.
-core::Result<std::string> collect_sockets(const Context& ctx, const collect::SockDiagRequest& req,
+core::Result<std::string> collect_sockets(const Context& ctx,
+                                          const collect::SockDiagRequest& req,
                                           std::vector<core::TcpSocket>& out) {
   const auto& g = ctx.global;
   if (!g.replay_file.empty()) {
@@ -55,6 +64,57 @@ core::Result<std::string> collect_sockets(const Context& ctx, const collect::Soc
   return std::string("sock_diag");
 }
 
+// Dumps one namespace: a netlink socket belongs to the netns of the thread that creates it, so a
+// short-lived thread enters the namespace, dumps, and exits (the main thread never moves).
+core::Result<void> dump_in_netns(const collect::NetnsEntry& ns,
+                                 const collect::SockDiagRequest& req,
+                                 std::vector<core::TcpSocket>& out) {
+  core::Result<void> result;
+  std::thread worker([&] {
+    const int fd = ::open(ns.path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      result = core::fail(fmt::format("{}: {}", ns.path, std::strerror(errno)), errno);
+      return;
+    }
+    const int rc = ::setns(fd, CLONE_NEWNET);
+    const int saved = errno;
+    ::close(fd);
+    if (rc != 0) {
+      result = core::fail(fmt::format("setns {}: {}", ns.path, std::strerror(saved)), saved);
+      return;
+    }
+    const auto first = out.size();
+    auto r = collect::dump_sock_diag(req, out);
+    if (!r) {
+      result = tl::unexpected(r.error());
+      return;
+    }
+    for (auto i = first; i < out.size(); ++i)
+      out[i].netns_ino = ns.inode;
+  });
+  worker.join();
+  return result;
+}
+
+// --all-netns: every namespace found through /proc/*/ns/net and /run/netns. Namespaces that
+// vanish between discovery and dump are skipped (like processes that exit mid-scan).
+core::Result<std::string>
+collect_all_netns(const Context& ctx, const collect::SockDiagRequest& req, core::Snapshot& snap) {
+  if (!ctx.global.replay_file.empty() || ctx.global.source == "proc")
+    return core::fail("--all-netns needs live sock_diag (not --replay or --source proc)");
+  auto spaces = collect::discover_netns(ctx.global.root);
+  if (!spaces) return tl::unexpected(core::with_context("--all-netns", spaces.error()));
+  for (const auto& ns : *spaces) {
+    auto r = dump_in_netns(ns, req, snap.sockets);
+    if (!r) {
+      if (r.error().sys_errno == ENOENT || r.error().sys_errno == EINVAL) continue;
+      return tl::unexpected(core::with_context("--all-netns", r.error()));
+    }
+    snap.namespaces.push_back({ns.inode, ns.name.empty() ? ns.container_id : ns.name});
+  }
+  return std::string("sock_diag");
+}
+
 void note_hidden_owners(const Context& ctx, const core::OwnerTable& owners) {
   if (owners.denied > 0)
     *ctx.err << fmt::format(
@@ -65,14 +125,15 @@ void note_hidden_owners(const Context& ctx, const core::OwnerTable& owners) {
     *ctx.err << fmt::format("sockdoctor: {} processes exited during the scan\n", owners.vanished);
 }
 
-}  // namespace
+} // namespace
 
 core::Result<core::Snapshot> take_snapshot(const Context& ctx, const SnapshotRequest& req) {
   core::Snapshot snap;
   snap.taken_at = std::chrono::system_clock::now();
   // A replayed dump comes from another moment (often another host): only a recorded /proc tree
   // given with --proc-root can name its owners.
-  const bool owners = req.owners && (ctx.global.replay_file.empty() || ctx.global.root.proc != "/proc");
+  const bool owners =
+      req.owners && (ctx.global.replay_file.empty() || ctx.global.root.proc != "/proc");
   std::future<core::Result<core::OwnerTable>> owner_scan;
   if (owners) {
     owner_scan = std::async(std::launch::async, [&ctx] {
@@ -84,9 +145,10 @@ core::Result<core::Snapshot> take_snapshot(const Context& ctx, const SnapshotReq
   dreq.ipv4 = req.ipv4;
   dreq.ipv6 = req.ipv6;
   dreq.tcp_info = req.tcp_info;
-  auto source = collect_sockets(ctx, dreq, snap.sockets);
+  auto source = ctx.global.all_netns ? collect_all_netns(ctx, dreq, snap)
+                                     : collect_sockets(ctx, dreq, snap.sockets);
   if (owners) {
-    auto table = owner_scan.get();  // always joined, even when the dump failed
+    auto table = owner_scan.get(); // always joined, even when the dump failed
     if (!table) return tl::unexpected(core::with_context("owners", table.error()));
     snap.owners = std::move(*table);
     note_hidden_owners(ctx, snap.owners);
@@ -96,4 +158,4 @@ core::Result<core::Snapshot> take_snapshot(const Context& ctx, const SnapshotReq
   return snap;
 }
 
-}  // namespace sockdoctor::cli
+} // namespace sockdoctor::cli

@@ -94,4 +94,4 @@ std::optional<IpAddress> parse_address(std::string_view text) {
   return std::nullopt;
 }
 
-}  // namespace sockdoctor::core
+} // namespace sockdoctor::core

@@ -18,14 +18,14 @@ struct IpAddress {
 
   static IpAddress v4(std::uint32_t network_order);
   static IpAddress v6(const std::uint8_t (&b)[16]);
-  bool is_loopback() const;   // 127/8, ::1, ::ffff:127.x
-  bool is_unspecified() const;  // 0.0.0.0 or ::
+  bool is_loopback() const;    // 127/8, ::1, ::ffff:127.x
+  bool is_unspecified() const; // 0.0.0.0 or ::
   friend bool operator==(const IpAddress&, const IpAddress&) = default;
 };
 
 struct Endpoint {
   IpAddress addr;
-  std::uint16_t port = 0;  // host byte order
+  std::uint16_t port = 0; // host byte order
   friend bool operator==(const Endpoint&, const Endpoint&) = default;
 };
 
@@ -38,4 +38,4 @@ std::string to_string(const Endpoint& e);
 // Parses "1.2.3.4", "::1", "[::1]"; nullopt if not an address.
 std::optional<IpAddress> parse_address(std::string_view text);
 
-}  // namespace sockdoctor::core
+} // namespace sockdoctor::core

@@ -9,12 +9,11 @@
 namespace sockdoctor::core {
 
 struct Error {
-  std::string message;  // human-readable, with context ("sock_diag AF_INET6: recv: ...")
-  int sys_errno = 0;    // errno when a syscall failed, else 0
+  std::string message; // human-readable, with context ("sock_diag AF_INET6: recv: ...")
+  int sys_errno = 0;   // errno when a syscall failed, else 0
 };
 
-template <typename T>
-using Result = tl::expected<T, Error>;
+template <typename T> using Result = tl::expected<T, Error>;
 
 inline tl::unexpected<Error> fail(std::string message, int sys_errno = 0) {
   return tl::unexpected<Error>(Error{std::move(message), sys_errno});
@@ -26,4 +25,4 @@ inline Error with_context(std::string context, Error inner) {
   return inner;
 }
 
-}  // namespace sockdoctor::core
+} // namespace sockdoctor::core

@@ -31,4 +31,4 @@ Result<std::string> read_text_file(const std::string& path) {
   return out;
 }
 
-}  // namespace sockdoctor::core
+} // namespace sockdoctor::core

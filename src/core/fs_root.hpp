@@ -19,7 +19,8 @@ struct FsRoot {
   static std::string join(std::string_view base, std::string_view rel) {
     std::string out(base);
     if (!out.empty() && out.back() != '/') out.push_back('/');
-    while (!rel.empty() && rel.front() == '/') rel.remove_prefix(1);
+    while (!rel.empty() && rel.front() == '/')
+      rel.remove_prefix(1);
     out.append(rel);
     return out;
   }
@@ -28,4 +29,4 @@ struct FsRoot {
 // Reads a whole (small or /proc) file. Error message names the path.
 Result<std::string> read_text_file(const std::string& path);
 
-}  // namespace sockdoctor::core
+} // namespace sockdoctor::core

@@ -16,19 +16,19 @@ struct PortRange {
 };
 
 struct KernelSettings {
-  std::string kernel_release;  // uname -r, e.g. "6.18.44"
-  int kernel_major = 0;        // parsed from kernel_release; 0 = unknown
+  std::string kernel_release; // uname -r, e.g. "6.18.44"
+  int kernel_major = 0;       // parsed from kernel_release; 0 = unknown
   int kernel_minor = 0;
 
   // net.ipv4.* sysctls; nullopt = file absent or unreadable (absence itself is information:
   // tcp_tw_recycle is absent on >= 4.12, tcp_tw_reuse_delay on < 6.14).
-  std::optional<int> tcp_fin_timeout;       // seconds, default 60
-  std::optional<int> tcp_keepalive_time;    // seconds, default 7200
-  std::optional<int> tcp_keepalive_intvl;   // seconds, default 75
-  std::optional<int> tcp_keepalive_probes;  // default 9
-  std::optional<int> tcp_tw_reuse;          // 0, 1, 2 (2 = loopback only, default)
-  std::optional<int> tcp_tw_reuse_delay;    // ms, 6.14+
-  std::optional<int> tcp_timestamps;        // 0, 1, 2
+  std::optional<int> tcp_fin_timeout;      // seconds, default 60
+  std::optional<int> tcp_keepalive_time;   // seconds, default 7200
+  std::optional<int> tcp_keepalive_intvl;  // seconds, default 75
+  std::optional<int> tcp_keepalive_probes; // default 9
+  std::optional<int> tcp_tw_reuse;         // 0, 1, 2 (2 = loopback only, default)
+  std::optional<int> tcp_tw_reuse_delay;   // ms, 6.14+
+  std::optional<int> tcp_timestamps;       // 0, 1, 2
   std::optional<long> tcp_max_tw_buckets;
   std::optional<long> tcp_max_orphans;
   std::optional<int> tcp_orphan_retries;
@@ -36,11 +36,11 @@ struct KernelSettings {
   std::optional<int> tcp_rfc1337;
   std::optional<int> tcp_syncookies;
   std::optional<int> tcp_max_syn_backlog;
-  std::optional<int> somaxconn;             // net.core.somaxconn
+  std::optional<int> somaxconn; // net.core.somaxconn
   std::optional<PortRange> ip_local_port_range;
-  std::vector<std::pair<int, int>> ip_local_reserved_ports;  // inclusive ranges
-  bool tcp_tw_recycle_present = false;      // removed in 4.12; present = very old kernel
-  std::optional<int> tcp_tw_timeout;        // Alibaba Cloud Linux only
+  std::vector<std::pair<int, int>> ip_local_reserved_ports; // inclusive ranges
+  bool tcp_tw_recycle_present = false; // removed in 4.12; present = very old kernel
+  std::optional<int> tcp_tw_timeout;   // Alibaba Cloud Linux only
 
   // /proc/net/netstat TcpExt and /proc/net/snmp Tcp counters, by name without the prefix
   // ("TCPTimeWaitOverflow", "ListenOverflows", "ListenDrops", "TCPAbortOnTimeout", "CurrEstab").
@@ -51,4 +51,4 @@ struct KernelSettings {
   std::optional<std::uint64_t> sockstat_inuse, sockstat_orphan, sockstat_tw, sockstat_alloc;
 };
 
-}  // namespace sockdoctor::core
+} // namespace sockdoctor::core

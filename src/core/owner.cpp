@@ -31,7 +31,8 @@ void OwnerTable::finalize() {
       refs_.push_back(pending_[j].ref);
       ++j;
     }
-    index_[pending_[i].inode] = Range{static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(j - i)};
+    index_[pending_[i].inode] =
+        Range{static_cast<std::uint32_t>(i), static_cast<std::uint32_t>(j - i)};
     i = j;
   }
   pending_.clear();
@@ -45,4 +46,4 @@ std::span<const FdRef> OwnerTable::owners_of(std::uint32_t inode) const {
   return std::span<const FdRef>(refs_.data() + it->second.begin, it->second.count);
 }
 
-}  // namespace sockdoctor::core
+} // namespace sockdoctor::core

@@ -11,17 +11,17 @@ namespace sockdoctor::core {
 
 struct ProcessInfo {
   std::int32_t pid = 0;
-  std::uint32_t uid = 0;        // real uid from /proc/PID/status
-  std::string comm;             // raw bytes from /proc/PID/comm (attacker-controlled: escape on output)
-  std::string cmdline;          // NULs replaced by spaces (attacker-controlled)
-  std::string cgroup;           // cgroup v2 path ("0::/system.slice/x.service" -> "/system.slice/x.service")
-  std::uint64_t fd_limit = 0;   // RLIMIT_NOFILE soft limit; 0 = unknown
-  std::uint32_t fd_count = 0;   // open fds of any kind
-  std::uint32_t netns_ino = 0;  // /proc/PID/ns/net inode; 0 = unknown
+  std::uint32_t uid = 0; // real uid from /proc/PID/status
+  std::string comm;      // raw bytes from /proc/PID/comm (attacker-controlled: escape on output)
+  std::string cmdline;   // NULs replaced by spaces (attacker-controlled)
+  std::string cgroup; // cgroup v2 path ("0::/system.slice/x.service" -> "/system.slice/x.service")
+  std::uint64_t fd_limit = 0;  // RLIMIT_NOFILE soft limit; 0 = unknown
+  std::uint32_t fd_count = 0;  // open fds of any kind
+  std::uint32_t netns_ino = 0; // /proc/PID/ns/net inode; 0 = unknown
 };
 
 struct FdRef {
-  std::uint32_t process_index = 0;  // index into OwnerTable::processes
+  std::uint32_t process_index = 0; // index into OwnerTable::processes
   std::int32_t fd = 0;
 };
 
@@ -44,7 +44,7 @@ public:
   // not read (another user's, without privilege).
   std::uint32_t vanished = 0;
   std::uint32_t denied = 0;
-  bool scanned = false;  // false when owners were not requested
+  bool scanned = false; // false when owners were not requested
 
 private:
   struct Pending {
@@ -53,7 +53,7 @@ private:
   };
   std::vector<ProcessInfo> processes_;
   std::vector<Pending> pending_;
-  std::vector<FdRef> refs_;  // grouped by inode after finalize()
+  std::vector<FdRef> refs_; // grouped by inode after finalize()
   struct Range {
     std::uint32_t begin;
     std::uint32_t count;
@@ -61,4 +61,4 @@ private:
   std::unordered_map<std::uint32_t, Range> index_;
 };
 
-}  // namespace sockdoctor::core
+} // namespace sockdoctor::core

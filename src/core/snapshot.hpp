@@ -13,7 +13,7 @@ namespace sockdoctor::core {
 
 struct NetnsInfo {
   std::uint32_t inode = 0;
-  std::string name;  // "/run/netns" name or a container id; empty if none is known
+  std::string name; // "/run/netns" name or a container id; empty if none is known
 };
 
 struct Snapshot {
@@ -21,7 +21,7 @@ struct Snapshot {
   OwnerTable owners;
   std::vector<NetnsInfo> namespaces;
   std::chrono::system_clock::time_point taken_at{};
-  std::string source;  // "sock_diag", "proc", "replay:<file>"
+  std::string source; // "sock_diag", "proc", "replay:<file>"
 };
 
-}  // namespace sockdoctor::core
+} // namespace sockdoctor::core

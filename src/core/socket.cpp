@@ -5,13 +5,18 @@ namespace sockdoctor::core {
 
 std::string_view timer_name(TimerKind t) {
   switch (t) {
-  case TimerKind::Off: return "off";
-  case TimerKind::Retransmit: return "on";
-  case TimerKind::Keepalive: return "keepalive";
-  case TimerKind::TimeWait: return "timewait";
-  case TimerKind::Probe0: return "persist";
+  case TimerKind::Off:
+    return "off";
+  case TimerKind::Retransmit:
+    return "on";
+  case TimerKind::Keepalive:
+    return "keepalive";
+  case TimerKind::TimeWait:
+    return "timewait";
+  case TimerKind::Probe0:
+    return "persist";
   }
   return "unknown";
 }
 
-}  // namespace sockdoctor::core
+} // namespace sockdoctor::core

@@ -1,4 +1,5 @@
-// One TCP socket as the kernel reports it (sock_diag or /proc/net/tcp), decoded into a compact record.
+// One TCP socket as the kernel reports it (sock_diag or /proc/net/tcp), decoded into a compact
+// record.
 #pragma once
 
 #include <cstdint>
@@ -12,10 +13,10 @@ namespace sockdoctor::core {
 // idiag_timer / /proc/net/tcp "tr" codes (kernel-facts section 10).
 enum class TimerKind : std::uint8_t {
   Off = 0,
-  Retransmit = 1,  // ss "on": retransmit, RACK reorder or tail-loss probe
-  Keepalive = 2,   // also the orphaned-FIN_WAIT2 timer and deferred FIN: not proof of SO_KEEPALIVE
-  TimeWait = 3,    // TIME_WAIT and FIN_WAIT2 mini-sockets
-  Probe0 = 4,      // zero-window probe (ss "persist")
+  Retransmit = 1, // ss "on": retransmit, RACK reorder or tail-loss probe
+  Keepalive = 2,  // also the orphaned-FIN_WAIT2 timer and deferred FIN: not proof of SO_KEEPALIVE
+  TimeWait = 3,   // TIME_WAIT and FIN_WAIT2 mini-sockets
+  Probe0 = 4,     // zero-window probe (ss "persist")
 };
 
 // "off", "on", "keepalive", "timewait", "persist" (ss -o names).
@@ -29,8 +30,8 @@ struct TcpInfoLite {
   std::uint32_t rtt_us = 0;
   std::uint32_t rttvar_us = 0;
   std::uint32_t rto_us = 0;
-  std::uint8_t options = 0;  // TCPI_OPT_* (1 = timestamps negotiated)
-  std::uint8_t probes = 0;   // unanswered keepalive / zero-window probes
+  std::uint8_t options = 0; // TCPI_OPT_* (1 = timestamps negotiated)
+  std::uint8_t probes = 0;  // unanswered keepalive / zero-window probes
   std::uint8_t retransmits = 0;
   std::uint8_t backoff = 0;
 };
@@ -40,20 +41,20 @@ inline constexpr std::uint8_t kTcpiOptTimestamps = 1;
 struct TcpSocket {
   Endpoint local;
   Endpoint peer;
-  std::uint64_t cookie = 0;     // inet_diag socket cookie; 0 when unknown (/proc/net/tcp)
-  std::uint32_t netns_ino = 0;  // network namespace inode; 0 = the namespace sockdoctor runs in
-  std::uint32_t recv_q = 0;     // LISTEN: accept backlog; else rcv_nxt - copied_seq (+1 unread FIN)
-  std::uint32_t send_q = 0;     // LISTEN: max backlog; else write_seq - snd_una
+  std::uint64_t cookie = 0;    // inet_diag socket cookie; 0 when unknown (/proc/net/tcp)
+  std::uint32_t netns_ino = 0; // network namespace inode; 0 = the namespace sockdoctor runs in
+  std::uint32_t recv_q = 0;    // LISTEN: accept backlog; else rcv_nxt - copied_seq (+1 unread FIN)
+  std::uint32_t send_q = 0;    // LISTEN: max backlog; else write_seq - snd_una
   std::uint32_t timer_remaining_ms = 0;
   std::uint32_t uid = 0;
-  std::uint32_t inode = 0;  // 0: no struct socket (TIME_WAIT, orphan, not yet accepted)
+  std::uint32_t inode = 0; // 0: no struct socket (TIME_WAIT, orphan, not yet accepted)
   TcpState state = TcpState::Unknown;
   TimerKind timer = TimerKind::Off;
-  std::uint8_t retrans = 0;  // idiag_retrans: retransmits or unanswered probes, by timer kind
-  bool has_info = false;     // tcp_info present (sock_diag with INET_DIAG_INFO, full sockets)
+  std::uint8_t retrans = 0; // idiag_retrans: retransmits or unanswered probes, by timer kind
+  bool has_info = false;    // tcp_info present (sock_diag with INET_DIAG_INFO, full sockets)
   TcpInfoLite info;
 
   Family family() const { return local.addr.family; }
 };
 
-}  // namespace sockdoctor::core
+} // namespace sockdoctor::core

@@ -31,7 +31,8 @@ constexpr std::array<StateNames, 12> kNames = {{
 
 constexpr std::uint32_t bits(std::initializer_list<TcpState> states) {
   std::uint32_t m = 0;
-  for (auto s : states) m |= state_bit(s);
+  for (auto s : states)
+    m |= state_bit(s);
   return m;
 }
 
@@ -45,7 +46,7 @@ std::string normalise(std::string_view w) {
   return out;
 }
 
-}  // namespace
+} // namespace
 
 std::string_view ss_name(TcpState s) {
   auto i = static_cast<std::size_t>(s);
@@ -71,8 +72,7 @@ std::optional<std::uint32_t> parse_state_word(std::string_view word) {
   // Groups, as ss(8) defines them (without "closed", which we never ask the kernel for).
   if (w == "all") return kAllStatesMask;
   if (w == "connected") return kAllStatesMask & ~bits({TcpState::Listen});
-  if (w == "synchronized")
-    return kAllStatesMask & ~bits({TcpState::Listen, TcpState::SynSent});
+  if (w == "synchronized") return kAllStatesMask & ~bits({TcpState::Listen, TcpState::SynSent});
   if (w == "bucket") return bits({TcpState::SynRecv, TcpState::TimeWait});
   if (w == "big") return kAllStatesMask & ~bits({TcpState::SynRecv, TcpState::TimeWait});
   return std::nullopt;
@@ -95,4 +95,4 @@ std::optional<std::uint32_t> parse_state_list(std::string_view list, std::string
   return mask;
 }
 
-}  // namespace sockdoctor::core
+} // namespace sockdoctor::core

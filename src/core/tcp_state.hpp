@@ -26,7 +26,9 @@ enum class TcpState : std::uint8_t {
 inline constexpr int kMaxTcpState = 11;
 
 // Bit for idiag_states / user filters.
-constexpr std::uint32_t state_bit(TcpState s) { return 1u << static_cast<unsigned>(s); }
+constexpr std::uint32_t state_bit(TcpState s) {
+  return 1u << static_cast<unsigned>(s);
+}
 
 // Every real state except CLOSE: asking the kernel for TCP_CLOSE makes it walk the bind hash
 // (slow, and it yields bound-but-unconnected sockets), see research/ebpf-findings.md.
@@ -34,8 +36,8 @@ inline constexpr std::uint32_t kAllStatesMask = 0xFFEu & ~(1u << 7);
 
 // All states in display order.
 inline constexpr std::array<TcpState, 10> kAllStates = {
-    TcpState::Listen,   TcpState::SynSent,   TcpState::SynRecv,   TcpState::Established,
-    TcpState::FinWait1, TcpState::FinWait2,  TcpState::TimeWait,  TcpState::CloseWait,
+    TcpState::Listen,   TcpState::SynSent,  TcpState::SynRecv,  TcpState::Established,
+    TcpState::FinWait1, TcpState::FinWait2, TcpState::TimeWait, TcpState::CloseWait,
     TcpState::LastAck,  TcpState::Closing};
 
 // "CLOSE-WAIT", "ESTAB", ... exactly as ss prints them.
@@ -47,6 +49,7 @@ std::string_view snake_name(TcpState s);
 // upper case, and ss groups ("connected", "synchronized", "bucket", "big", "all").
 std::optional<std::uint32_t> parse_state_word(std::string_view word);
 // Comma-separated list of the above; nullopt names the first bad word through *bad.
-std::optional<std::uint32_t> parse_state_list(std::string_view list, std::string_view* bad = nullptr);
+std::optional<std::uint32_t> parse_state_list(std::string_view list,
+                                              std::string_view* bad = nullptr);
 
-}  // namespace sockdoctor::core
+} // namespace sockdoctor::core

@@ -46,7 +46,7 @@ std::size_t utf8_sequence_length(std::string_view s, std::size_t i, std::uint32_
   return len;
 }
 
-}  // namespace
+} // namespace
 
 void append_escaped_for_terminal(std::string& out, std::string_view raw) {
   for (std::size_t i = 0; i < raw.size();) {
@@ -58,7 +58,8 @@ void append_escaped_for_terminal(std::string& out, std::string_view raw) {
       continue;
     }
     if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F)) {
-      for (std::size_t k = 0; k < len; ++k) append_hex_escape(out, static_cast<unsigned char>(raw[i + k]));
+      for (std::size_t k = 0; k < len; ++k)
+        append_hex_escape(out, static_cast<unsigned char>(raw[i + k]));
     } else if (cp == '\\') {
       out += "\\\\";
     } else {
@@ -80,7 +81,7 @@ void append_json_string_body(std::string& out, std::string_view raw) {
     std::uint32_t cp = 0;
     const std::size_t len = utf8_sequence_length(raw, i, &cp);
     if (len == 0) {
-      out += "\\\\x";  // the text \xNN, with the backslash JSON-escaped
+      out += "\\\\x"; // the text \xNN, with the backslash JSON-escaped
       const auto c = static_cast<unsigned char>(raw[i]);
       out += kHex[c >> 4];
       out += kHex[c & 15];
@@ -109,4 +110,4 @@ std::size_t display_width(std::string_view escaped) {
   return w;
 }
 
-}  // namespace sockdoctor::render
+} // namespace sockdoctor::render

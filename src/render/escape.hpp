@@ -7,8 +7,8 @@
 namespace sockdoctor::render {
 
 // Escapes C0 controls, DEL, C1 controls (U+0080..U+009F) and invalid UTF-8 bytes as \xNN, and
-// backslash as \\, so nothing that reaches a terminal can move the cursor, set colours or retitle it.
-// Valid printable UTF-8 passes through unchanged.
+// backslash as \\, so nothing that reaches a terminal can move the cursor, set colours or retitle
+// it. Valid printable UTF-8 passes through unchanged.
 std::string escape_for_terminal(std::string_view raw);
 void append_escaped_for_terminal(std::string& out, std::string_view raw);
 
@@ -19,4 +19,4 @@ void append_json_string_body(std::string& out, std::string_view raw);
 // Display width in terminal columns of escaped (valid UTF-8) text: counts code points.
 std::size_t display_width(std::string_view escaped);
 
-}  // namespace sockdoctor::render
+} // namespace sockdoctor::render

@@ -65,7 +65,15 @@ void append_socket(std::string& out, const SocketListView& v, const core::TcpSoc
                  "\"retrans\":{}}},\"uid\":{},\"inode\":{},\"cookie\":\"{}\"",
                  s.recv_q, s.send_q, core::timer_name(s.timer), s.timer_remaining_ms, s.retrans,
                  s.uid, s.inode, s.cookie);
-  if (s.netns_ino != 0) fmt::format_to(std::back_inserter(out), ",\"netns_inode\":{}", s.netns_ino);
+  if (s.netns_ino != 0) {
+    fmt::format_to(std::back_inserter(out), ",\"netns\":{{\"inode\":{},\"name\":", s.netns_ino);
+    const auto name = netns_name(*v.snapshot, s.netns_ino);
+    if (name.empty())
+      out += "null";
+    else
+      append_quoted(out, name);
+    out += '}';
+  }
   if (s.has_info) {
     const auto& i = s.info;
     fmt::format_to(std::back_inserter(out),
@@ -93,19 +101,20 @@ void append_summary(std::string& out, const SocketListView& v) {
   for (auto st : core::kAllStates) {
     const auto n = counts[static_cast<std::size_t>(st)];
     if (n == 0) continue;
-    fmt::format_to(std::back_inserter(out), "{}\"{}\":{}", first ? "" : ",", core::snake_name(st), n);
+    fmt::format_to(std::back_inserter(out), "{}\"{}\":{}", first ? "" : ",", core::snake_name(st),
+                   n);
     first = false;
   }
   const auto& o = v.snapshot->owners;
-  fmt::format_to(std::back_inserter(out),
-                 "}},\"total\":{},\"source\":", v.rows.size());
+  fmt::format_to(std::back_inserter(out), "}},\"total\":{},\"source\":", v.rows.size());
   append_quoted(out, v.snapshot->source);
-  fmt::format_to(std::back_inserter(out),
-                 ",\"owners\":{{\"scanned\":{},\"processes_vanished\":{},\"processes_denied\":{}}}}}",
-                 v.owners_scanned && o.scanned, o.vanished, o.denied);
+  fmt::format_to(
+      std::back_inserter(out),
+      ",\"owners\":{{\"scanned\":{},\"processes_vanished\":{},\"processes_denied\":{}}}}}",
+      v.owners_scanned && o.scanned, o.vanished, o.denied);
 }
 
-}  // namespace
+} // namespace
 
 void render_socket_json(std::ostream& out, const SocketListView& v) {
   std::string buf;
@@ -128,4 +137,4 @@ void render_socket_json(std::ostream& out, const SocketListView& v) {
   out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
 }
 
-}  // namespace sockdoctor::render
+} // namespace sockdoctor::render

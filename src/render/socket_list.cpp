@@ -44,7 +44,7 @@ void append_fitted(std::string& out, std::string_view text, std::size_t width, b
     const std::size_t tail = (colon == std::string_view::npos) ? 0 : text.size() - colon;
     const std::size_t head = width > tail + 1 ? width - tail - 1 : width - 1;
     std::string s(text.substr(0, head));
-    s += "\xe2\x80\xa6";  // one column: "…"
+    s += "\xe2\x80\xa6"; // one column: "…"
     if (tail + head + 1 <= width) s += text.substr(text.size() - tail);
     out += s;
     const std::size_t shown = display_width(s);
@@ -56,26 +56,35 @@ void append_fitted(std::string& out, std::string_view text, std::size_t width, b
   if (left && text.size() < width) out.append(width - text.size(), ' ');
 }
 
-std::string owner_text(const core::OwnerTable& owners, std::uint32_t inode, bool wide) {
-  const auto refs = owners.owners_of(inode);
-  std::string s;
-  for (std::size_t i = 0; i < refs.size(); ++i) {
-    if (i > 0) s += ',';
-    if (!wide && i == 1) {
-      s += fmt::format("+{}", refs.size() - 1);
-      break;
-    }
-    const auto& p = owners.process(refs[i].process_index);
-    s += fmt::format("{}/", p.pid);
-    append_escaped_for_terminal(s, p.comm);
-    if (wide) s += fmt::format("(fd {})", refs[i].fd);
-  }
-  return s;
+// "pid/comm" of the first owner, ",+N" for the others; wide mode lists all with their fds.
+// `width` (narrow mode) cuts the first owner's text so that the ",+N" stays visible.
+std::string
+owner_text(const core::OwnerTable& owners, std::uint32_t inode, bool wide, std::size_t width);
+
+// A namespace's name if it has one (escaped: container ids come from cgroup paths), else its inode.
+std::string netns_label(const core::Snapshot& snap, std::uint32_t inode) {
+  const auto name = netns_name(snap, inode);
+  return name.empty() ? fmt::format("{}", inode) : escape_for_terminal(name);
 }
 
 struct Widths {
-  std::size_t state = 10, recv_q = 6, send_q = 6, local = 17, peer = 17, age = 7;
+  std::size_t netns = 0; // 0 = no Netns column (single namespace)
+  std::size_t state = 10, recv_q = 6, send_q = 6, local = 13, peer = 12, age = 6;
+  std::size_t process = 0; // 0 = unlimited (wide)
 };
+
+// Cuts escaped (valid UTF-8) text to `width` columns, marking the cut with "…".
+void truncate_columns(std::string& s, std::size_t width) {
+  if (width == 0 || display_width(s) <= width) return;
+  std::size_t cols = 0, i = 0;
+  for (; i < s.size(); ++i) {
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) == 0x80) continue;
+    if (cols == width - 1) break;
+    ++cols;
+  }
+  s.resize(i);
+  s += "\xe2\x80\xa6";
+}
 
 Widths measure(const SocketListView& v) {
   Widths w;
@@ -86,20 +95,48 @@ Widths measure(const SocketListView& v) {
     w.peer = std::max(w.peer, format_endpoint(s.peer, buf, sizeof buf));
     w.recv_q = std::max(w.recv_q, fmt::formatted_size("{}", s.recv_q));
     w.send_q = std::max(w.send_q, fmt::formatted_size("{}", s.send_q));
+    if (s.netns_ino != 0) w.netns = std::max(w.netns, netns_label(*v.snapshot, s.netns_ino).size());
   }
+  if (w.netns != 0) w.netns = std::max<std::size_t>(w.netns, 5);
   return w;
 }
 
-// Narrow mode: shrink the address columns so the line fits, leaving the process column >= 12.
+// Narrow mode: the process column keeps at least kMinProcess columns; the address columns give
+// way first (middle-elided, the port stays visible), then the process text is cut.
+constexpr std::size_t kMinProcess = 14;
+
 void fit_to_width(Widths& w, const SocketListView& v, int target) {
-  const std::size_t age = v.kernel ? w.age + 1 : 0;
-  const std::size_t fixed = w.state + 1 + w.recv_q + 1 + w.send_q + 1 + 2 + age + 12;
-  const std::size_t total = static_cast<std::size_t>(std::max(target, 40));
-  if (fixed + w.local + w.peer <= total) return;
-  const std::size_t room = total > fixed ? total - fixed : 16;
-  const std::size_t each = std::max<std::size_t>(room / 2, 8);
-  w.local = std::min(w.local, each);
-  w.peer = std::min(w.peer, each);
+  const std::size_t total = static_cast<std::size_t>(std::max(target, 60));
+  const std::size_t fixed = (w.netns != 0 ? w.netns + 1 : 0) + w.state + 1 + w.recv_q + 1 +
+                            w.send_q + 1 + 1 + (v.kernel ? w.age + 1 : 0) + 2;
+  const std::size_t room = total > fixed + kMinProcess ? total - fixed - kMinProcess : 26;
+  if (w.local + w.peer > room) {
+    const std::size_t each = std::max<std::size_t>(room / 2, 13);
+    w.local = std::min(w.local, each);
+    w.peer = std::min(w.peer, each);
+  }
+  const std::size_t used = fixed + w.local + w.peer;
+  w.process = total > used + 8 ? total - used : 8;
+}
+
+std::string
+owner_text(const core::OwnerTable& owners, std::uint32_t inode, bool wide, std::size_t width) {
+  const auto refs = owners.owners_of(inode);
+  std::string s;
+  for (std::size_t i = 0; i < refs.size() && (wide || i == 0); ++i) {
+    if (i > 0) s += ',';
+    const auto& p = owners.process(refs[i].process_index);
+    s += fmt::format("{}/", p.pid);
+    append_escaped_for_terminal(s, p.comm);
+    if (wide) s += fmt::format("(fd {})", refs[i].fd);
+  }
+  if (wide || refs.size() < 2) {
+    if (!wide) truncate_columns(s, width);
+    return s;
+  }
+  const std::string more = fmt::format(",+{}", refs.size() - 1);
+  truncate_columns(s, width > more.size() + 4 ? width - more.size() : 4);
+  return s + more;
 }
 
 std::string age_text(const core::TcpSocket& s, const core::KernelSettings& k) {
@@ -108,11 +145,18 @@ std::string age_text(const core::TcpSocket& s, const core::KernelSettings& k) {
   return (age.lower_bound ? ">" : "") + format_duration(*age.seconds);
 }
 
-void append_row(std::string& out, const SocketListView& v, const Widths& w, const core::TcpSocket& s,
+void append_row(std::string& out,
+                const SocketListView& v,
+                const Widths& w,
+                const core::TcpSocket& s,
                 bool wide) {
   char local[64], peer[64];
   const auto ln = format_endpoint(s.local, local, sizeof local);
   const auto pn = format_endpoint(s.peer, peer, sizeof peer);
+  if (w.netns != 0) {
+    append_fitted(out, netns_label(*v.snapshot, s.netns_ino), w.netns, true);
+    out += ' ';
+  }
   append_fitted(out, core::ss_name(s.state), w.state, true);
   out += ' ';
   append_fitted(out, fmt::format("{}", s.recv_q), w.recv_q, false);
@@ -128,13 +172,20 @@ void append_row(std::string& out, const SocketListView& v, const Widths& w, cons
   }
   if (v.owners_scanned) {
     out += "  ";
-    out += owner_text(v.snapshot->owners, s.inode, wide);
+    out += owner_text(v.snapshot->owners, s.inode, wide, w.process);
   }
-  while (!out.empty() && out.back() == ' ') out.pop_back();
+  while (!out.empty() && out.back() == ' ')
+    out.pop_back();
   out += '\n';
 }
 
-}  // namespace
+} // namespace
+
+std::string_view netns_name(const core::Snapshot& snap, std::uint32_t inode) {
+  for (const auto& ns : snap.namespaces)
+    if (ns.inode == inode) return ns.name;
+  return {};
+}
 
 std::string format_duration(double seconds) {
   if (seconds < 0) seconds = 0;
@@ -151,21 +202,26 @@ void render_socket_table(std::ostream& out, const SocketListView& v, const Table
   std::string buf;
   buf.reserve(kFlushBytes + 4096);
   if (opts.header) {
+    if (w.netns != 0) {
+      append_fitted(buf, "Netns", w.netns, true);
+      buf += ' ';
+    }
     append_fitted(buf, "State", w.state, true);
     buf += ' ';
     append_fitted(buf, "Recv-Q", w.recv_q, false);
     buf += ' ';
     append_fitted(buf, "Send-Q", w.send_q, false);
     buf += ' ';
-    append_fitted(buf, "Local Address:Port", w.local, true);
+    append_fitted(buf, "Local Address", w.local, true);
     buf += ' ';
-    append_fitted(buf, "Peer Address:Port", w.peer, true);
+    append_fitted(buf, "Peer Address", w.peer, true);
     if (v.kernel) {
       buf += ' ';
       append_fitted(buf, "Age", w.age, false);
     }
     if (v.owners_scanned) buf += "  Process";
-    while (!buf.empty() && buf.back() == ' ') buf.pop_back();
+    while (!buf.empty() && buf.back() == ' ')
+      buf.pop_back();
     buf += '\n';
   }
   for (auto idx : v.rows) {
@@ -175,4 +231,4 @@ void render_socket_table(std::ostream& out, const SocketListView& v, const Table
   out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
 }
 
-}  // namespace sockdoctor::render
+} // namespace sockdoctor::render

@@ -12,15 +12,15 @@ namespace sockdoctor::render {
 
 struct SocketListView {
   const core::Snapshot* snapshot = nullptr;
-  std::span<const std::uint32_t> rows;           // indices into snapshot->sockets, display order
-  const core::KernelSettings* kernel = nullptr;  // for socket ages; nullptr = no AGE column
-  bool owners_scanned = true;                    // false: owners were not asked for
+  std::span<const std::uint32_t> rows;          // indices into snapshot->sockets, display order
+  const core::KernelSettings* kernel = nullptr; // for socket ages; nullptr = no AGE column
+  bool owners_scanned = true;                   // false: owners were not asked for
 };
 
 struct TableOptions {
-  bool wide = false;    // never truncate (IPv6 addresses, every owner)
+  bool wide = false; // never truncate (IPv6 addresses, every owner)
   bool header = true;
-  int width = 80;       // target width when not wide
+  int width = 80; // target width when not wide
 };
 
 // Two passes: measure the columns, then write. Output goes out in large chunks.
@@ -29,7 +29,10 @@ void render_socket_table(std::ostream& out, const SocketListView& view, const Ta
 // {"schema_version":1,"sockets":[...],"summary":{...}} written as a stream: no document tree.
 void render_socket_json(std::ostream& out, const SocketListView& view);
 
+// Name of a network namespace in the snapshot ("" when it has none, or is unknown).
+std::string_view netns_name(const core::Snapshot& snap, std::uint32_t inode);
+
 // "59s", "4m10s", "2h03m", "3d04h"; used by every text renderer for ages.
 std::string format_duration(double seconds);
 
-}  // namespace sockdoctor::render
+} // namespace sockdoctor::render

@@ -35,7 +35,8 @@ TEST(TcpState, ParsesSsSnakeAndGroups) {
 
 TEST(TcpState, AllMaskLeavesCloseOut) {
   EXPECT_EQ(kAllStatesMask & state_bit(TcpState::Close), 0u);
-  for (auto s : kAllStates) EXPECT_TRUE(kAllStatesMask & state_bit(s)) << snake_name(s);
+  for (auto s : kAllStates)
+    EXPECT_TRUE(kAllStatesMask & state_bit(s)) << snake_name(s);
 }
 
 TEST(Address, FormatsAndParses) {
