@@ -68,8 +68,17 @@ def body(args, t) -> None:
         table = run_sockdoctor(sd, "ls")
         t.check(table.rc == 0, "ls (table) exits 0", table.describe())
         lines = table.text().splitlines()
-        t.check(bool(lines) and lines[0].split()[:3] == ["State", "Recv-Q", "Send-Q"],
-                "ls table starts with the ss-like header", lines[0] if lines else "(no output)")
+        header = lines[0] if lines else "(no output)"
+        t.check(header.split()[:3] == ["State", "Recv-Q", "Send-Q"] and "Local Address:Port" in header
+                and "Peer Address:Port" in header and header.split()[-1] == "Process",
+                "ls table header: State Recv-Q Send-Q Local Address:Port Peer Address:Port ... Process",
+                header)
+        rows = [line.split() for line in lines[1:] if line.strip()]
+        t.equal(len(rows), len(doc["sockets"]), "ls table: one line per socket")
+        leaker = farm.holders["sd-leaker"]
+        cw_rows = [r for r in rows if r[0] == "CLOSE-WAIT"]
+        t.check(cw_rows and all(f"{leaker.pid}/sd-leaker" in " ".join(r) for r in cw_rows),
+                "ls table: CLOSE-WAIT lines name pid/comm of the leaker", repr(cw_rows))
         t.check(any(line.startswith("CLOSE-WAIT") for line in lines)
                 and any(line.startswith("ESTAB") for line in lines),
                 "ls table uses ss state names (CLOSE-WAIT, ESTAB)")

@@ -218,6 +218,7 @@ class Holder:
     proc: subprocess.Popen
     child_name: str = ""
     child_pid: int = 0  # the fork child of a sharing holder; killed by PID too
+    comm: bytes = b""   # what /proc/PID/comm holds: the name's first 15 bytes
 
     def pids(self) -> list[int]:
         return [p for p in (self.pid, self.child_pid) if p]
@@ -287,12 +288,15 @@ class StateFarm:
         for s in farm.sockets: print(s.state, s.local, s.peer, s.pid)
     """
 
-    def __init__(self, families=None, hold_seconds: float = MAX_HOLD_SECONDS, timeout: float = 10.0):
+    def __init__(self, families=None, hold_seconds: float = MAX_HOLD_SECONDS, timeout: float = 10.0,
+                 full: bool = True):
         self.families = list(families) if families is not None else available_families()
         if not self.families:
             raise FarmError("neither 127.0.0.1 nor ::1 can be bound: is lo up?")
         self.hold_seconds = min(float(hold_seconds), MAX_HOLD_SECONDS)
         self.timeout = timeout
+        self.full = full  # False: build() makes nothing; the caller adds sockets, then start_holders()
+        self.holder_options: dict[str, dict] = {}  # name -> extra spawn_holder() keyword arguments
         self.sockets: list[FarmSocket] = []
         self.holders: dict[str, Holder] = {}
         self._open: list[socket.socket] = []   # our copies; all closed once the holders have them
@@ -315,17 +319,24 @@ class StateFarm:
         self.close()
 
     def build(self) -> None:
-        for fam in self.families:
-            self._build_family(fam)
+        if self.full:
+            for fam in self.families:
+                self._build_family(fam)
+        self.start_holders()
+
+    def start_holders(self) -> None:
+        """Hands every socket given with keep() to its holders, closes our copies, and waits until
+        ss shows every socket in its expected state. May be called again after adding more."""
         for name, socks in self._hand.items():
-            fork_child = "sd-forkchild" if name == "sd-forker" else ""
-            self.spawn_holder(name, [s.fileno() for s in socks], fork_child=fork_child)
+            opts = dict(self.holder_options.get(name, {}))
+            opts.setdefault("fork_child", "sd-forkchild" if name == "sd-forker" else "")
+            self.spawn_holder(name, [s.fileno() for s in socks], **opts)
         self._close_our_copies()
         for s in self.sockets:
             owners = set()
             for hname in s.holders:
                 h = self.holders[hname]
-                owners.add((h.pid, h.name, s.fd))
+                owners.add((h.pid, os.fsdecode(h.comm), s.fd))
                 if h.child_pid:
                     owners.add((h.child_pid, h.child_name, s.fd))
             s.owners = frozenset(owners)
@@ -362,15 +373,13 @@ class StateFarm:
                      name_bytes: bytes | None = None) -> Holder:
         """Starts a process that holds fds (same numbers) under the name given.
 
-        name_bytes/extra_argv let a test put arbitrary bytes (escape sequences) in the holder's
-        comm and cmdline; the name must then be passed as a str that os.fsencode() turns back
-        into those bytes.
+        name_bytes (its comm, default the name's bytes) and extra_argv (appended to its command
+        line) let a test put arbitrary bytes, e.g. terminal escapes, where a tool will print them.
         """
-        if name_bytes is not None:
-            name = os.fsdecode(name_bytes)
+        name_bytes = os.fsencode(name) if name_bytes is None else name_bytes
         rd, wr = os.pipe()
-        argv = [sys.executable, os.path.abspath(__file__), "--holder", name, "--parent", str(os.getpid()),
-                "--ready-fd", str(wr), "--seconds", str(self.hold_seconds),
+        argv = [sys.executable, os.path.abspath(__file__), "--holder", os.fsdecode(name_bytes),
+                "--parent", str(os.getpid()), "--ready-fd", str(wr), "--seconds", str(self.hold_seconds),
                 "--fds", ",".join(map(str, fds))]
         if fork_child:
             argv += ["--fork-child", fork_child]
@@ -380,7 +389,7 @@ class StateFarm:
                                     stdout=subprocess.DEVNULL)
         finally:
             os.close(wr)
-        holder = Holder(name, proc.pid, list(fds), proc, child_name=fork_child)
+        holder = Holder(name, proc.pid, list(fds), proc, child_name=fork_child, comm=name_bytes[:15])
         self.holders[name] = holder
         try:
             self._await_ready(rd, holder)
@@ -416,7 +425,7 @@ class StateFarm:
         self._open.append(s)
         return s
 
-    def _listener(self, fam: str, backlog: int, rcvbuf: int = 0) -> socket.socket:
+    def listener(self, fam: str, backlog: int, rcvbuf: int = 0) -> socket.socket:
         s = self._new(fam)
         if rcvbuf:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # inherited by accepted sockets
@@ -425,7 +434,7 @@ class StateFarm:
         s.settimeout(self.timeout)
         return s
 
-    def _pair(self, fam: str, listener: socket.socket, client_rcvbuf: int = 0):
+    def pair(self, fam: str, listener: socket.socket, client_rcvbuf: int = 0):
         c = self._new(fam)
         if client_rcvbuf:
             c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, client_rcvbuf)
@@ -472,7 +481,7 @@ class StateFarm:
         self.sockets.append(fs)
         return fs
 
-    def _keep(self, label, fam, state, sock, *holders, peer=None) -> None:
+    def keep(self, label, fam, state, sock, *holders, peer=None) -> None:
         self._record(label, fam, state, sock, holders, peer=peer)
         for h in holders:
             self._give(h, sock)
@@ -484,66 +493,66 @@ class StateFarm:
         self._record(label, fam, state, eps, expires=expires)
 
     def _build_family(self, fam: str) -> None:
-        lst = self._listener(fam, 64, rcvbuf=SMALL_RCVBUF)
-        self._keep("main", fam, "listen", lst, "sd-listener")
+        lst = self.listener(fam, 64, rcvbuf=SMALL_RCVBUF)
+        self.keep("main", fam, "listen", lst, "sd-listener")
 
-        c, s = self._pair(fam, lst)
-        self._keep("plain", fam, "established", c, "sd-client")
-        self._keep("plain", fam, "established", s, "sd-server")
+        c, s = self.pair(fam, lst)
+        self.keep("plain", fam, "established", c, "sd-client")
+        self.keep("plain", fam, "established", s, "sd-server")
 
-        c, s = self._pair(fam, lst)
-        self._keep("shared-peer", fam, "established", c, "sd-client")
-        self._keep("shared", fam, "established", s, "sd-forker")
+        c, s = self.pair(fam, lst)
+        self.keep("shared-peer", fam, "established", c, "sd-client")
+        self.keep("shared", fam, "established", s, "sd-forker")
 
         # FIN_WAIT1: the client's FIN waits behind data the server never reads.
         for label, keep in (("fw1", True), ("fw1-orphan", False)):
-            c, s = self._pair(fam, lst)
+            c, s = self.pair(fam, lst)
             self._fill(c)
             if keep:
                 c.shutdown(socket.SHUT_WR)
-                self._keep(label, fam, "fin_wait1", c, "sd-client")
+                self.keep(label, fam, "fin_wait1", c, "sd-client")
             else:
                 self._orphan(label, fam, "fin_wait1", c)
-            self._keep(label + "-peer", fam, "established", s, "sd-server")
+            self.keep(label + "-peer", fam, "established", s, "sd-server")
 
         # LAST_ACK: the server's FIN waits behind data the client never reads.
         for label, keep in (("la", True), ("la-orphan", False)):
-            c, s = self._pair(fam, lst, client_rcvbuf=SMALL_RCVBUF)
+            c, s = self.pair(fam, lst, client_rcvbuf=SMALL_RCVBUF)
             self._fill(s)
             c.shutdown(socket.SHUT_WR)
             self._read_to_eof(s)
             if keep:
                 s.shutdown(socket.SHUT_WR)
-                self._keep(label, fam, "last_ack", s, "sd-server")
+                self.keep(label, fam, "last_ack", s, "sd-server")
             else:
                 self._orphan(label, fam, "last_ack", s)
-            self._keep(label + "-peer", fam, "fin_wait2", c, "sd-client")
+            self.keep(label + "-peer", fam, "fin_wait2", c, "sd-client")
 
         # FIN_WAIT2 half-closed (owned, no timer) and orphaned (mini-socket); peers in CLOSE_WAIT.
-        c, s = self._pair(fam, lst)
+        c, s = self.pair(fam, lst)
         c.shutdown(socket.SHUT_WR)
         self._read_to_eof(s)
-        self._keep("half-closed", fam, "fin_wait2", c, "sd-client")
-        self._keep("half-closed-peer", fam, "close_wait", s, "sd-leaker")
-        c, s = self._pair(fam, lst)
+        self.keep("half-closed", fam, "fin_wait2", c, "sd-client")
+        self.keep("half-closed-peer", fam, "close_wait", s, "sd-leaker")
+        c, s = self.pair(fam, lst)
         self._orphan("orphan", fam, "fin_wait2", c, expires=True)
         self._read_to_eof(s)
-        self._keep("orphan-peer", fam, "close_wait", s, "sd-leaker")
+        self.keep("orphan-peer", fam, "close_wait", s, "sd-leaker")
 
         # TIME_WAIT: the client closes first, the server closes after reading EOF.
-        c, s = self._pair(fam, lst)
+        c, s = self.pair(fam, lst)
         self._orphan("tw", fam, "time_wait", c, expires=True)
         self._read_to_eof(s)
         self._open.remove(s)
         s.close()
 
         # SYN_SENT: a listen(0) queue holding one unaccepted child drops the next SYN.
-        blk = self._listener(fam, 0)
-        self._keep("backlog", fam, "listen", blk, "sd-backlog")
+        blk = self.listener(fam, 0)
+        self.keep("backlog", fam, "listen", blk, "sd-backlog")
         c1 = self._new(fam)
         c1.settimeout(self.timeout)
         c1.connect(blk.getsockname()[:2])
-        self._keep("queued", fam, "established", c1, "sd-client")
+        self.keep("queued", fam, "established", c1, "sd-client")
         self._record("queued-child", fam, "established", (blk.getsockname()[:2], c1.getsockname()[:2]))
         self._await_ss(lambda socks: any(x.key == sock_key(fam, blk.getsockname()[:2], (FAMILIES[fam][2], 0))
                                          and x.recv_q == 1 for x in socks), "listen(0) queue holds one child")
@@ -552,7 +561,7 @@ class StateFarm:
         rc = c2.connect_ex(blk.getsockname()[:2])
         if rc != errno.EINPROGRESS:
             raise FarmError(f"non-blocking connect to the full listener returned {errno.errorcode.get(rc, rc)}")
-        self._keep("dropped-syn", fam, "syn_sent", c2, "sd-client", peer=blk.getsockname()[:2])
+        self.keep("dropped-syn", fam, "syn_sent", c2, "sd-client", peer=blk.getsockname()[:2])
 
     def _read_to_eof(self, s: socket.socket) -> None:
         s.settimeout(self.timeout)
