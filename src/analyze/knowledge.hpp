@@ -1,0 +1,136 @@
+// The explain knowledge base: what each setting really does here, derived figures, cited facts,
+// and the myths they correct (research/kernel-facts.md is the ground truth for every sentence).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/address.hpp"
+#include "core/kernel_settings.hpp"
+
+namespace sockdoctor::analyze {
+
+// One sysctl as read in this network namespace, with what it does on this kernel version.
+struct SettingInfo {
+  std::string name;           // "net.ipv4.tcp_tw_reuse"
+  bool present = false;       // false: file absent or unreadable (value is JSON null)
+  std::optional<long> number; // set when the value is a single integer
+  std::string value_text;     // "2", "32768 60999", "absent", "(none)"
+  std::string meaning;        // version-aware, one or two sentences
+};
+
+// A number derived from the settings. value nullopt = no bound ("unbounded") or unknown.
+struct Figure {
+  std::string id;   // stable snake_case key, e.g. "usable_ephemeral_ports"
+  std::string name; // human label
+  std::optional<double> value;
+  std::string unit;    // "s", "ports", "connections/s", "sockets", "events"
+  std::string basis;   // how it was derived, and what it assumes
+  std::string display; // "60 s", "unbounded", "~470/s"
+};
+
+struct Fact {
+  std::string text;
+  std::string source; // kernel file: function (version), commit, or documentation
+};
+
+struct Myth {
+  std::string myth;  // the claim as commonly written (shown only labelled as a myth)
+  std::string truth; // what the kernel actually does
+  std::string source;
+};
+
+struct Topic {
+  std::string id;      // "time-wait"
+  std::string title;   // "TIME_WAIT"
+  std::string summary; // one sentence: what this state / subject is
+  std::vector<SettingInfo> settings;
+  std::vector<Figure> figures;
+  std::vector<Fact> facts;
+  std::vector<Myth> myths;
+};
+
+// Topic ids in display order (without "all").
+const std::vector<std::string_view>& topic_ids();
+// Accepts "time-wait", "TIME_WAIT", "time_wait", "timewait", "all"; nullopt when unknown.
+std::optional<std::string> normalize_topic(std::string_view word);
+// One topic (id from topic_ids()); nullopt for an unknown id.
+std::optional<Topic> build_topic(std::string_view id, const core::KernelSettings& k);
+// Every topic, in display order.
+std::vector<Topic> build_all_topics(const core::KernelSettings& k);
+
+// ---- Reusable sentences (also cited by `check` findings). Each is one or two sentences that
+// ---- state only what kernel-facts.md supports, with the values of this namespace filled in.
+
+// How long this CLOSE_WAIT can live. keepalive_timer_armed: the socket shows timer 2
+// (keepalive) in sock_diag, i.e. the application set SO_KEEPALIVE. Without it: no bound.
+std::string close_wait_lifetime_sentence(const core::KernelSettings& k, bool keepalive_timer_armed);
+// What Recv-Q on a CLOSE_WAIT socket says about the application (the FIN counts 1).
+std::string close_wait_recv_q_sentence(std::uint64_t recv_q);
+// A CLOSE_WAIT socket with no owner (inode 0): an unaccepted child in a listener's queue.
+std::string close_wait_unowned_sentence();
+// The fix for CLOSE_WAIT leaks, which is in the application, not in sysctls.
+std::string close_wait_fix_sentence();
+// TIME_WAIT length and cost on this kernel (60 s fixed, or Alibaba's tcp_tw_timeout).
+std::string time_wait_lifetime_sentence(const core::KernelSettings& k);
+// FIN_WAIT2 lifetime: orphaned (after close()) uses tcp_fin_timeout; otherwise unbounded.
+std::string fin_wait2_lifetime_sentence(const core::KernelSettings& k, bool orphaned);
+// Whether connect() may reuse TIME_WAIT 4-tuples toward `peer`, and after what delay.
+std::string tw_reuse_sentence(const core::KernelSettings& k,
+                              const core::IpAddress& peer,
+                              bool timestamps_negotiated);
+// Port budget per destination with and without TIME_WAIT reuse ("28232 usable ports: ...").
+std::string port_budget_sentence(const core::KernelSettings& k);
+// TcpExtTCPTimeWaitOverflow: what a non-zero count means (silent skip, no log line).
+std::string tw_overflow_sentence(const core::KernelSettings& k);
+// tcp_tw_recycle on this kernel: "absent, as expected since 4.12", or a warning if present.
+std::string tw_recycle_sentence(const core::KernelSettings& k);
+// Keepalive timing on this namespace, stating that it needs SO_KEEPALIVE.
+std::string keepalive_sentence(const core::KernelSettings& k);
+// TcpExtListenOverflows / ListenDrops: accept queue full, somaxconn cap.
+std::string listen_overflow_sentence(const core::KernelSettings& k);
+
+// ---- Formatting helpers shared by the sentences and the renderers.
+// "60 s", "7200 s (2 h)", "7875 s (2 h 11 min)", "924.6 s (15 min)".
+std::string format_seconds(double seconds);
+// Connections per second: one decimal below 100, else whole numbers rounded down ("470").
+std::string format_rate(double per_second);
+// The kernel line: "6.18.44-fc-v595" or "unknown version".
+std::string kernel_label(const core::KernelSettings& k);
+
+// Kernel source citations used by the facts (kernel-facts.md; v6.19 unless stated).
+namespace cite {
+inline constexpr std::string_view kTimeWaitLen =
+    "include/net/tcp.h: TCP_TIMEWAIT_LEN; net/ipv4/tcp_minisocks.c: tcp_time_wait() (v6.19)";
+inline constexpr std::string_view kTimeWaitProcess =
+    "net/ipv4/tcp_minisocks.c: tcp_timewait_state_process() (v6.19)";
+inline constexpr std::string_view kTwReuse = "net/ipv4/tcp_ipv4.c: tcp_twsk_unique() (v6.19)";
+inline constexpr std::string_view kTwReuseDelay =
+    "net/ipv4/sysctl_net_ipv4.c: tcp_tw_reuse_delay; tcp_twsk_unique() (v6.14, absent in v6.13.7)";
+inline constexpr std::string_view kTwRecycleRemoved =
+    "commit 4396e46187ca \"tcp: remove tcp_tw_recycle\" (Linux 4.12)";
+inline constexpr std::string_view kTwOverflow =
+    "net/ipv4/inet_timewait_sock.c: inet_twsk_alloc(); net/ipv4/tcp_minisocks.c: "
+    "tcp_time_wait() (v3.1 .. v6.19)";
+inline constexpr std::string_view kKeepaliveTimer =
+    "net/ipv4/tcp_timer.c: tcp_keepalive_timer() (v6.19)";
+inline constexpr std::string_view kTcpFin = "net/ipv4/tcp_input.c: tcp_fin() (v6.19)";
+inline constexpr std::string_view kTcpReset = "net/ipv4/tcp_input.c: tcp_reset() (v6.19)";
+inline constexpr std::string_view kShutdown = "net/ipv4/tcp.c: tcp_shutdown() (v6.19)";
+inline constexpr std::string_view kTcpClose = "net/ipv4/tcp.c: __tcp_close() (v6.19)";
+inline constexpr std::string_view kTcpDone =
+    "net/ipv4/tcp.c: tcp_done(), tcp_set_state(); tcp_recvmsg_locked() (v6.19)";
+inline constexpr std::string_view kDiagQueues = "net/ipv4/tcp_diag.c: tcp_diag_get_info() (v6.19)";
+inline constexpr std::string_view kCloneLock = "net/core/sock.c: sk_clone_lock() (v6.19)";
+inline constexpr std::string_view kFinTime =
+    "include/net/tcp.h: tcp_fin_time(); net/ipv4/tcp.c: __tcp_close() (v6.19)";
+inline constexpr std::string_view kHashConnect =
+    "net/ipv4/inet_hashtables.c: __inet_hash_connect(), __inet_check_established() (v6.19)";
+inline constexpr std::string_view kSockDestroy =
+    "net/ipv4/tcp_diag.c: tcp_diag_destroy(); net/ipv4/tcp.c: tcp_abort() (v6.19)";
+} // namespace cite
+
+} // namespace sockdoctor::analyze
