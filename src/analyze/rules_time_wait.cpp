@@ -1,0 +1,356 @@
+// Rule: TIME_WAIT pressure on ephemeral ports per destination, and on tcp_max_tw_buckets
+// (kernel-facts sections 3, 4, 8, 9).
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <map>
+#include <set>
+#include <tuple>
+
+#include <fmt/format.h>
+
+#include "analyze/diagnose.hpp"
+#include "analyze/kernel_model.hpp"
+
+namespace sockdoctor::analyze::rules {
+namespace {
+
+using AddrKey = std::tuple<std::uint8_t, std::array<std::uint8_t, 16>>;
+using DestKey = std::tuple<std::uint32_t, AddrKey, AddrKey, std::uint16_t>; // netns, S, D, dport
+
+AddrKey addr_key(const core::IpAddress& a) {
+  return {static_cast<std::uint8_t>(a.family), a.bytes};
+}
+
+bool is_tw_entry(const core::TcpSocket& s) {
+  // TIME_WAIT and orphaned FIN_WAIT2 mini-sockets both block their 4-tuple and count in "tw".
+  return s.state == core::TcpState::TimeWait ||
+         (s.state == core::TcpState::FinWait2 && s.timer == core::TimerKind::TimeWait &&
+          s.inode == 0);
+}
+
+class PortPolicy {
+public:
+  PortPolicy(const RuleContext& ctx)
+      : ctx_(ctx), range_(ctx.kernel.ip_local_port_range.value_or(core::PortRange{})) {
+    const int usable = usable_ephemeral_ports(ctx.kernel);
+    for (std::size_t i : ctx.listeners()) {
+      const auto& l = ctx.snap.sockets[i];
+      if (in_range(l.local.port) && !reserved(l.local.port))
+        listening_in_range_[l.netns_ino].insert(l.local.port);
+    }
+    usable_ = usable;
+  }
+  bool in_range(int port) const { return port >= range_.low && port <= range_.high; }
+  bool reserved(int port) const {
+    for (const auto& [lo, hi] : ctx_.kernel.ip_local_reserved_ports)
+      if (port >= lo && port <= hi) return true;
+    return false;
+  }
+  // A port connect() may have picked: in the range, not reserved, not owned by a listener.
+  bool ephemeral(const core::TcpSocket& s) const {
+    return in_range(s.local.port) && !reserved(s.local.port) &&
+           !ctx_.is_listening_port(s.netns_ino, s.local.port);
+  }
+  // P of kernel-facts section 9: range minus reserved minus ports held by listeners.
+  int usable(std::uint32_t netns) const {
+    auto it = listening_in_range_.find(netns);
+    const int taken = it == listening_in_range_.end() ? 0 : static_cast<int>(it->second.size());
+    return std::max(usable_ - taken, 1);
+  }
+  const core::PortRange& range() const { return range_; }
+
+private:
+  const RuleContext& ctx_;
+  core::PortRange range_;
+  int usable_ = 0;
+  std::map<std::uint32_t, std::set<std::uint16_t>> listening_in_range_;
+};
+
+struct Dest {
+  const core::TcpSocket* sample = nullptr; // for the addresses
+  std::uint64_t tw = 0, fw2 = 0, live = 0;
+  std::vector<double> tw_ages; // known ages of TIME_WAIT entries
+  std::uint64_t tw_unknown_age = 0;
+  std::map<std::int32_t, const core::ProcessInfo*> clients;
+  std::map<std::int32_t, std::uint64_t> client_conns;
+};
+
+struct Timestamps {
+  bool seen = false; // a live socket to that host reported tcp_info
+  bool negotiated = false;
+};
+
+struct Verdict {
+  int usable = 0;
+  TwReuseVerdict reuse;
+  bool ts_observed = false;
+  bool ts = false;
+  double block = 0;
+  std::uint64_t blocked = 0;
+  double fraction = 0;
+  double max_rate = 0;
+  double recent_rate = 0;
+};
+
+Verdict
+judge(const RuleContext& ctx, const PortPolicy& ports, const Dest& d, const Timestamps& ts) {
+  Verdict v;
+  v.usable = ports.usable(d.sample->netns_ino);
+  v.ts_observed = ts.seen;
+  v.ts = ts.seen ? ts.negotiated : effective_timestamps(ctx.kernel) != 0;
+  v.reuse = tw_reuse_verdict(ctx.kernel, d.sample->peer.addr, v.ts);
+  v.block = tuple_block_seconds(ctx.kernel, v.reuse.applies);
+  std::uint64_t blocking_tw = d.tw;
+  if (v.reuse.applies) {
+    // Older entries are reusable by connect(); only the young ones still block.
+    blocking_tw = d.tw_unknown_age;
+    for (double a : d.tw_ages)
+      if (a < v.block) ++blocking_tw;
+  }
+  v.blocked = blocking_tw + d.fw2 + d.live;
+  v.fraction = static_cast<double>(v.blocked) / v.usable;
+  v.max_rate = max_new_connection_rate(v.usable, static_cast<int>(d.live), v.block);
+  v.recent_rate = static_cast<double>(d.tw) / time_wait_seconds(ctx.kernel);
+  return v;
+}
+
+std::string recycle_note(const core::KernelSettings& k) {
+  if (k.tcp_tw_recycle_present)
+    return "Do not enable tcp_tw_recycle: it drops connections from clients behind NAT, which is "
+           "why Linux 4.12 removed it.";
+  if (kernel_at_least(k, 4, 12))
+    return "tcp_tw_recycle, which old guides recommend for this, does not exist since Linux 4.12.";
+  return {};
+}
+
+std::string tw_length_text(const core::KernelSettings& k) {
+  if (k.tcp_tw_timeout)
+    return fmt::format("{} s here (net.ipv4.tcp_tw_timeout, an Alibaba Cloud Linux sysctl)",
+                       *k.tcp_tw_timeout);
+  return "a fixed 60 s on Linux (TCP_TIMEWAIT_LEN; no sysctl changes it, tcp_fin_timeout "
+         "included)";
+}
+
+std::string port_range_text(const PortPolicy& ports) {
+  return fmt::format("{}-{}", ports.range().low, ports.range().high);
+}
+
+std::string
+explain(const RuleContext& ctx, const PortPolicy& ports, const Dest& d, const Verdict& v) {
+  const auto src = core::to_string(d.sample->local.addr);
+  const auto dst = core::to_string(d.sample->peer);
+  std::string out = fmt::format(
+      "This host connects from {} to {} and closes first, so every closed connection leaves its "
+      "4-tuple in TIME_WAIT for {}, plus up to about {:.0f} s of timer slack. connect() to this "
+      "destination can choose among {} usable ephemeral ports (ip_local_port_range {}, minus "
+      "reserved and listening ports); {} ({:.0f}%) are blocked now: {} by TIME_WAIT entries, {} "
+      "by open connections{}. When all are blocked, connect() fails with EADDRNOTAVAIL (\"Cannot "
+      "assign requested address\").",
+      src, dst, tw_length_text(ctx.kernel), kTimeWaitMaxSlackSeconds, v.usable,
+      port_range_text(ports), v.blocked, v.fraction * 100, v.blocked - d.fw2 - d.live, d.live,
+      d.fw2 ? fmt::format(", {} by orphaned FIN_WAIT2 entries", d.fw2) : std::string());
+  out += fmt::format(" At most about {:.0f} new connections/s to it can be sustained; about "
+                     "{:.0f}/s were closed over the last {} s.",
+                     v.max_rate, v.recent_rate, time_wait_seconds(ctx.kernel));
+  out += " " + v.reuse.reason + ".";
+  if (v.reuse.applies)
+    out += fmt::format(" So only entries younger than about {:.1f} s block a port.", v.block);
+  if (!v.ts_observed)
+    out += " (No open connection to that host showed whether timestamps were negotiated; "
+           "assumed from tcp_timestamps.)";
+  return out;
+}
+
+std::vector<std::string>
+remedies(const RuleContext& ctx, const PortPolicy& ports, const Verdict& v) {
+  std::vector<std::string> r;
+  r.push_back(
+      fmt::format("Reuse connections (keep-alive, a connection pool) instead of opening one "
+                  "per request: each connection closed by this host blocks a port toward "
+                  "this destination for about {:.0f} s.",
+                  v.block));
+  const int reuse = effective_tw_reuse(ctx.kernel);
+  if (!v.reuse.applies && v.ts && (reuse == 0 || reuse == 2))
+    r.push_back(fmt::format(
+        "net.ipv4.tcp_tw_reuse=1 (now {}) lets connect() reuse a TIME_WAIT 4-tuple {}. It helps "
+        "outgoing connections only, needs timestamps on both ends, and relies on them (PAWS) to "
+        "reject delayed segments of the old connection; a middlebox that strips or rewrites "
+        "timestamps defeats that protection.",
+        reuse, tw_reuse_delay(ctx.kernel).text));
+  if (!v.ts)
+    r.push_back("tcp_tw_reuse cannot help while timestamps are not negotiated: check "
+                "net.ipv4.tcp_timestamps on both ends (and middleboxes that strip the option).");
+  r.push_back(fmt::format("Widen net.ipv4.ip_local_port_range (now {}): capacity per destination "
+                          "grows with it. Ports your services listen on must then stay out of "
+                          "connect()'s way: list them in net.ipv4.ip_local_reserved_ports.",
+                          port_range_text(ports)));
+  r.push_back("Spread connections over more destination ports or addresses, or more source "
+              "addresses (bind() the address with IP_BIND_ADDRESS_NO_PORT so the port is still "
+              "chosen per destination).");
+  if (auto note = recycle_note(ctx.kernel); !note.empty()) r.push_back(note);
+  return r;
+}
+
+void evidence(
+    const RuleContext& ctx, const PortPolicy& ports, const Dest& d, const Verdict& v, Finding& f) {
+  f.add("source", "source address", core::to_string(d.sample->local.addr));
+  f.add("destination", "destination", core::to_string(d.sample->peer));
+  f.add("time_wait", "TIME_WAIT entries", static_cast<std::int64_t>(d.tw));
+  if (d.fw2) f.add("fin_wait2_orphaned", "orphaned FIN_WAIT2", static_cast<std::int64_t>(d.fw2));
+  f.add("live", "open connections", static_cast<std::int64_t>(d.live));
+  f.add("blocked_ports", "ports blocked now", static_cast<std::int64_t>(v.blocked));
+  f.add("usable_ports", "usable ephemeral ports", static_cast<std::int64_t>(v.usable));
+  f.add("port_range", "ip_local_port_range", port_range_text(ports));
+  f.add("used_percent", "used (%)", std::round(v.fraction * 1000) / 10);
+  f.add("tw_reuse", "tcp_tw_reuse", static_cast<std::int64_t>(effective_tw_reuse(ctx.kernel)));
+  f.add("timestamps", "timestamps",
+        std::string(v.ts ? "negotiated" : "not negotiated") +
+            (v.ts_observed ? "" : " (assumed from tcp_timestamps)"));
+  f.add("tw_reuse_applies", "tcp_tw_reuse applies", v.reuse.applies);
+  f.add("block_seconds", "a closed 4-tuple blocks for (s)", v.block);
+  f.add("max_rate_per_second", "sustainable new connections/s", std::round(v.max_rate));
+  f.add("recent_close_rate_per_second", "closed per second, last minute",
+        std::round(v.recent_rate * 10) / 10);
+  if (!d.tw_ages.empty()) {
+    const auto [lo, hi] = std::minmax_element(d.tw_ages.begin(), d.tw_ages.end());
+    f.add("youngest_time_wait_seconds", "youngest TIME_WAIT (s)", *lo);
+    f.add("oldest_time_wait_seconds", "oldest TIME_WAIT (s, lower bound)", *hi);
+  }
+  if (!d.clients.empty()) {
+    std::map<std::string, std::uint64_t> c;
+    for (const auto& [pid, p] : d.clients)
+      c[describe_process(*p)] = d.client_conns.at(pid);
+    f.add("open_connections_by", "open connections held by", top_counts(c, ctx.opt.max_listed));
+  }
+}
+
+void port_findings(const RuleContext& ctx, std::vector<Finding>& out) {
+  const PortPolicy ports(ctx);
+  std::map<DestKey, Dest> dests;
+  std::map<std::tuple<std::uint32_t, AddrKey>, Timestamps> ts;
+  const auto& socks = ctx.snap.sockets;
+  for (std::size_t i = 0; i < socks.size(); ++i) {
+    const auto& s = socks[i];
+    if (s.state == core::TcpState::Listen) continue;
+    const bool tw = is_tw_entry(s);
+    if (!tw && s.has_info) {
+      auto& t = ts[{s.netns_ino, addr_key(s.peer.addr)}];
+      t.seen = true;
+      t.negotiated = t.negotiated || (s.info.options & core::kTcpiOptTimestamps) != 0;
+    }
+    if (!ports.ephemeral(s)) continue;
+    auto& d = dests[{s.netns_ino, addr_key(s.local.addr), addr_key(s.peer.addr), s.peer.port}];
+    if (d.sample == nullptr) d.sample = &s;
+    if (s.state == core::TcpState::TimeWait) {
+      ++d.tw;
+      if (const auto& a = ctx.age(i); a.seconds)
+        d.tw_ages.push_back(*a.seconds);
+      else
+        ++d.tw_unknown_age;
+    } else if (tw) {
+      ++d.fw2;
+    } else {
+      ++d.live;
+      for (const auto* p : ctx.holders(s)) {
+        d.clients[p->pid] = p;
+        ++d.client_conns[p->pid];
+      }
+    }
+  }
+  for (const auto& [key, d] : dests) {
+    if (d.tw == 0 && d.fw2 == 0) continue; // only open connections: not a TIME_WAIT problem
+    const Verdict v = judge(ctx, ports, d, ts[{std::get<0>(key), std::get<2>(key)}]);
+    if (v.fraction < ctx.opt.port_warning_fraction) continue;
+    Finding f;
+    f.id = "ephemeral_port_exhaustion";
+    const bool critical = v.fraction >= ctx.opt.port_critical_fraction;
+    f.severity = critical ? Severity::Critical : Severity::Warning;
+    f.title = fmt::format("{} of {} ephemeral ports toward {} are blocked ({:.0f}%){}", v.blocked,
+                          v.usable, core::to_string(d.sample->peer), v.fraction * 100,
+                          critical ? ": connect() is about to fail with EADDRNOTAVAIL" : "");
+    if (d.clients.size() == 1) f.process = process_ref(*d.clients.begin()->second);
+    f.peer = core::to_string(d.sample->peer);
+    f.count = d.tw + d.fw2;
+    if (!d.tw_ages.empty())
+      f.oldest_age_seconds = *std::max_element(d.tw_ages.begin(), d.tw_ages.end());
+    evidence(ctx, ports, d, v, f);
+    f.explanation = explain(ctx, ports, d, v);
+    f.remedies = remedies(ctx, ports, v);
+    out.push_back(std::move(f));
+  }
+}
+
+struct NetnsTw {
+  std::uint64_t total = 0, outgoing = 0, incoming = 0, fw2 = 0;
+};
+
+void bucket_findings(const RuleContext& ctx, std::vector<Finding>& out) {
+  const PortPolicy ports(ctx);
+  std::map<std::uint32_t, NetnsTw> per_ns;
+  for (const auto& s : ctx.snap.sockets) {
+    if (!is_tw_entry(s)) continue;
+    auto& n = per_ns[s.netns_ino];
+    ++n.total;
+    if (s.state == core::TcpState::FinWait2) ++n.fw2;
+    if (ctx.is_listening_port(s.netns_ino, s.local.port))
+      ++n.incoming;
+    else if (ports.ephemeral(s))
+      ++n.outgoing;
+  }
+  NetnsTw worst;
+  for (const auto& [ns, n] : per_ns)
+    if (n.total > worst.total) worst = n;
+  const auto limit = ctx.kernel.tcp_max_tw_buckets;
+  const double fraction = limit && *limit > 0 ? static_cast<double>(worst.total) / *limit : 0;
+  std::uint64_t overflow = 0;
+  if (auto it = ctx.kernel.tcp_ext.find("TCPTimeWaitOverflow"); it != ctx.kernel.tcp_ext.end())
+    overflow = it->second;
+  if (fraction < ctx.opt.limit_warning_fraction && overflow == 0) return;
+
+  Finding f;
+  f.id = "time_wait_buckets";
+  f.severity = fraction >= ctx.opt.limit_critical_fraction  ? Severity::Critical
+               : fraction >= ctx.opt.limit_warning_fraction ? Severity::Warning
+                                                            : Severity::Info;
+  f.count = worst.total;
+  if (limit)
+    f.title = fmt::format("{} TIME_WAIT entries of tcp_max_tw_buckets {} ({:.0f}%){}", worst.total,
+                          *limit, fraction * 100,
+                          overflow ? fmt::format("; the table overflowed {} times", overflow) : "");
+  else
+    f.title = fmt::format("the TIME_WAIT table overflowed {} times", overflow);
+  f.add("time_wait_entries", "TIME_WAIT + orphaned FIN_WAIT2 entries",
+        static_cast<std::int64_t>(worst.total));
+  if (limit) f.add("tcp_max_tw_buckets", "tcp_max_tw_buckets", static_cast<std::int64_t>(*limit));
+  f.add("tcp_time_wait_overflow", "TcpExtTCPTimeWaitOverflow", static_cast<std::int64_t>(overflow));
+  f.add("outgoing", "on ephemeral ports (this host is the client)",
+        static_cast<std::int64_t>(worst.outgoing));
+  f.add("incoming", "on listening ports (this host's server closed first)",
+        static_cast<std::int64_t>(worst.incoming));
+  f.explanation = fmt::format(
+      "Every connection this host closes first needs a TIME_WAIT entry (an orphaned FIN_WAIT2 "
+      "takes one too), and a network namespace holds at most tcp_max_tw_buckets of them{}. Over "
+      "the limit a closing socket skips TIME_WAIT silently: no RST and no log message, only "
+      "TcpExtTCPTimeWaitOverflow counts it ({} so far; the counter only grows). {} entries are "
+      "from outgoing connections on ephemeral ports; {} are on listening ports, where this host's "
+      "server closes first and no ephemeral port is involved.",
+      limit ? fmt::format(" ({} here)", *limit) : std::string(), overflow, worst.outgoing,
+      worst.incoming);
+  f.remedies.push_back("Lowering tcp_max_tw_buckets is not a fix: it only makes more closing "
+                       "sockets skip TIME_WAIT and lose its protection against delayed segments.");
+  f.remedies.push_back("Raise net.ipv4.tcp_max_tw_buckets if memory allows: an entry has no fd "
+                       "and is a small slab object (about 0.25 KB).");
+  f.remedies.push_back("Open fewer short-lived connections (keep-alive, connection pools), on "
+                       "whichever side closes first.");
+  out.push_back(std::move(f));
+}
+
+} // namespace
+
+void time_wait(const RuleContext& ctx, std::vector<Finding>& out) {
+  port_findings(ctx, out);
+  bucket_findings(ctx, out);
+}
+
+} // namespace sockdoctor::analyze::rules
