@@ -1,15 +1,13 @@
-// Socket farm for benchmarks: N loopback TCP sockets in chosen states, held by many child
-// processes.
+// Socket farm for benchmarks: N loopback TCP sockets in chosen states, held by child processes.
 //
-// Runs only inside a private network namespace. Every connection is made to a listener of the
-// same holder process; the holder keeps the ends it must keep:
-//   ESTABLISHED  both ends held (one pair = 2 sockets)
-//   FIN_WAIT2    client shutdown(SHUT_WR) and held; its peer is a held CLOSE_WAIT. Stable, unlike
-//   an
-//                orphaned FIN_WAIT2, which is a timewait mini-socket that dies after
-//                tcp_fin_timeout.
-//   CLOSE_WAIT   the rest: the client closes (TCP_LINGER2 = 1 s, so its orphan vanishes quickly)
-//   TIME_WAIT    client closes, then server closes: the client end lives 60 s without an fd
+// Runs only inside a private network namespace. Every connection goes to a listener of the same
+// holder process, which keeps the ends each state needs:
+//   ESTABLISHED  both ends held (one pair = 2 sockets).
+//   FIN_WAIT2    client shutdown(SHUT_WR), held; its peer is a held CLOSE_WAIT. Stable, unlike
+//                an orphaned FIN_WAIT2 (a mini-socket that dies after tcp_fin_timeout).
+//   CLOSE_WAIT   the rest: the client half-closes, then closes in FIN_WAIT2; its mini-socket is
+//                gone ~1 s later (TCP_LINGER2), leaving a lone CLOSE_WAIT.
+//   TIME_WAIT    client closes, then server closes: the client end lives ~60 s without an fd.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -47,6 +45,7 @@ using Clock = std::chrono::steady_clock;
 constexpr int kBatch = 256;            // connections in flight per holder (accept queue use)
 constexpr int kSpareFds = kBatch + 32; // listener, pipes, stdio, one batch
 constexpr std::uint16_t kBasePort = 10000;
+constexpr long kMaxPairsPerHolder = 50000; // client ports 1024..65535 minus listener ports
 
 struct Share {
   long est_pairs = 0;
@@ -219,6 +218,9 @@ void prepare_netns(const Plan& p) {
   set_sysctl("net/ipv4/tcp_max_syn_backlog", 65535);
   // RFC 1337: a stray RST must not kill a TIME_WAIT socket we count.
   set_sysctl("net/ipv4/tcp_rfc1337", 1);
+  // tcp_tw_reuse=2 (default) lets connect() on loopback take over a mini-socket's 4-tuple; the
+  // farm never reuses a tuple anyway (see Endpoints), so make that explicit.
+  set_sysctl("net/ipv4/tcp_tw_reuse", 0);
   // Orphaned FIN_WAIT2 ends are timewait mini-sockets too; avoid "bucket table overflow".
   set_sysctl("net/ipv4/tcp_max_tw_buckets",
              std::max<long>(262144, 2 * (p.total.tw_pairs + p.total.cw_only)));
@@ -227,7 +229,13 @@ void prepare_netns(const Plan& p) {
   rl.rlim_cur = rl.rlim_max;
   if (::setrlimit(RLIMIT_NOFILE, &rl) != 0) die(errno_text("setrlimit RLIMIT_NOFILE"));
   for (int i = 0; i < p.procs; ++i) {
-    long need = holder_share(p, i).held_fds() + kSpareFds;
+    Share sh = holder_share(p, i);
+    // Each holder's clients share one source address and one server port: one client port per
+    // connection, never reused (see Endpoints).
+    if (sh.est_pairs + sh.fw2_pairs + sh.cw_only + sh.tw_pairs > kMaxPairsPerHolder)
+      die("holder " + std::to_string(i) + " would need more than " +
+          std::to_string(kMaxPairsPerHolder) + " connections: raise --procs");
+    long need = sh.held_fds() + kSpareFds;
     if (need > static_cast<long>(rl.rlim_max))
       die("holder " + std::to_string(i) + " would need " + std::to_string(need) +
           " fds but the limit is " + std::to_string(rl.rlim_max) + ": raise --procs");
@@ -236,15 +244,22 @@ void prepare_netns(const Plan& p) {
 
 // ---- holder process -----------------------------------------------------------------------------
 
+// Client source ports are chosen here, not by the kernel, and never reused within a holder: a
+// client port whose mini-socket has expired looks free to connect(), yet the server end of that
+// old connection (a lone CLOSE_WAIT) still holds the 4-tuple. A new SYN to it draws a challenge
+// ACK, the client answers with an RST, and the CLOSE_WAIT is gone (measured: ~150 per 100k).
 struct Endpoints {
   sockaddr_storage listen{};
-  sockaddr_storage source{}; // port 0; only for IPv4 (distinct 127.x address per holder)
+  sockaddr_storage source{}; // 127.1.x.y per holder for IPv4; ::1 (shared) for IPv6
   socklen_t len = 0;
   int family = AF_INET;
+  int procs = 0; // listener ports kBasePort.. + procs are never client ports
+  std::uint32_t next_port = 1024;
 };
 
-Endpoints endpoints_for(int index, bool v6) {
+Endpoints endpoints_for(int index, int procs, bool v6) {
   Endpoints e;
+  e.procs = procs;
   auto port = htons(static_cast<std::uint16_t>(kBasePort + index));
   if (v6) {
     e.family = AF_INET6;
@@ -253,6 +268,9 @@ Endpoints endpoints_for(int index, bool v6) {
     l->sin6_family = AF_INET6;
     l->sin6_port = port;
     l->sin6_addr = in6addr_loopback;
+    auto* s = reinterpret_cast<sockaddr_in6*>(&e.source);
+    s->sin6_family = AF_INET6;
+    s->sin6_addr = in6addr_loopback;
     return e;
   }
   e.len = sizeof(sockaddr_in);
@@ -266,6 +284,13 @@ Endpoints endpoints_for(int index, bool v6) {
   s->sin_addr.s_addr = htonl((127u << 24) | (1u << 16) | (static_cast<unsigned>(index / 250) << 8) |
                              static_cast<unsigned>(1 + index % 250));
   return e;
+}
+
+std::uint16_t take_client_port(Endpoints& e) {
+  if (e.next_port >= kBasePort && e.next_port < kBasePort + static_cast<std::uint32_t>(e.procs))
+    e.next_port = kBasePort + static_cast<std::uint32_t>(e.procs);
+  if (e.next_port > 65535) return 0;
+  return static_cast<std::uint16_t>(e.next_port++);
 }
 
 struct HolderFail {
@@ -286,15 +311,20 @@ Fd make_listener(const Endpoints& e) {
   return l;
 }
 
-Fd connect_client(const Endpoints& e) {
+Fd connect_client(Endpoints& e) {
   Fd c(::socket(e.family, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (c.get() < 0) throw HolderFail{errno_text("socket (client)")};
-  if (e.family == AF_INET) {
-    int one = 1; // pick the port at connect(): the 4-tuple, not the address, must be unique
-    ::setsockopt(c.get(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-    if (::bind(c.get(), reinterpret_cast<const sockaddr*>(&e.source), e.len) != 0)
-      throw HolderFail{errno_text("bind (client source)")};
-  }
+  std::uint16_t port = take_client_port(e);
+  if (port == 0) throw HolderFail{"out of client ports: raise --procs"};
+  // IPv6 holders share ::1, so the same port is bound by several clients (distinct 4-tuples).
+  int one = 1;
+  ::setsockopt(c.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (e.family == AF_INET6)
+    reinterpret_cast<sockaddr_in6*>(&e.source)->sin6_port = htons(port);
+  else
+    reinterpret_cast<sockaddr_in*>(&e.source)->sin_port = htons(port);
+  if (::bind(c.get(), reinterpret_cast<const sockaddr*>(&e.source), e.len) != 0)
+    throw HolderFail{errno_text("bind (client source)")};
   timeval tv{10, 0};
   ::setsockopt(c.get(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)); // bounds connect()
   if (::connect(c.get(), reinterpret_cast<const sockaddr*>(&e.listen), e.len) != 0)
@@ -302,11 +332,34 @@ Fd connect_client(const Endpoints& e) {
   return c;
 }
 
+// Why not just close(): an orphan whose FIN is acked while close() still owns the socket gets a
+// keepalive timer instead of a mini-socket, and that timer ends it with an RST that kills the
+// peer's CLOSE_WAIT. Closing in FIN_WAIT2 goes straight to a mini-socket, which dies silently
+// after TCP_LINGER2 (1 s here, so the lone CLOSE_WAIT is what remains).
+void half_close_and_wait(const std::vector<Fd>& clients) {
+  int secs = 1;
+  for (const auto& c : clients) {
+    ::setsockopt(c.get(), IPPROTO_TCP, TCP_LINGER2, &secs, sizeof(secs));
+    if (::shutdown(c.get(), SHUT_WR) != 0) throw HolderFail{errno_text("shutdown")};
+  }
+  std::size_t ready = 0;
+  for (int round = 0; round < 2500 && ready < clients.size(); ++round) { // 5 s at most
+    for (; ready < clients.size(); ++ready) {
+      tcp_info ti{};
+      socklen_t len = sizeof(ti);
+      if (::getsockopt(clients[ready].get(), IPPROTO_TCP, TCP_INFO, &ti, &len) != 0)
+        throw HolderFail{errno_text("TCP_INFO")};
+      if (ti.tcpi_state != TCP_FIN_WAIT2) break; // the peer's ACK may be delayed
+    }
+    if (ready < clients.size()) ::usleep(2000);
+  }
+  if (ready < clients.size()) throw HolderFail{"half-closed client never reached FIN_WAIT2"};
+}
+
 enum class Kind { TimeWait, CloseWaitOnly, FinWait2, Established };
 
 // Makes `count` connections of one kind, `kBatch` at a time; keeps the fds the kind needs.
-void make_connections(
-    const Endpoints& e, int listener, Kind kind, long count, std::vector<int>& held) {
+void make_connections(Endpoints& e, int listener, Kind kind, long count, std::vector<int>& held) {
   std::vector<Fd> clients, servers;
   for (long done = 0; done < count;) {
     int n = static_cast<int>(std::min<long>(kBatch, count - done));
@@ -319,6 +372,7 @@ void make_connections(
       if (s < 0) throw HolderFail{errno_text("accept")};
       servers.emplace_back(s);
     }
+    if (kind == Kind::CloseWaitOnly) half_close_and_wait(clients);
     for (int i = 0; i < n; ++i) {
       switch (kind) {
       case Kind::Established:
@@ -330,13 +384,10 @@ void make_connections(
         held.push_back(clients[i].release());
         held.push_back(servers[i].release());
         break;
-      case Kind::CloseWaitOnly: {
-        int secs = 1; // the orphaned FIN_WAIT2 end is gone ~1 s later, leaving a lone CLOSE_WAIT
-        ::setsockopt(clients[i].get(), IPPROTO_TCP, TCP_LINGER2, &secs, sizeof(secs));
-        clients[i].reset();
+      case Kind::CloseWaitOnly:
+        clients[i].reset(); // in FIN_WAIT2 already: becomes a mini-socket that expires silently
         held.push_back(servers[i].release());
         break;
-      }
       case Kind::TimeWait:
         clients[i].reset(); // the client closes first, so the client end enters TIME_WAIT
         break;
@@ -374,15 +425,15 @@ void report(int status_fd, const std::string& line) {
   if (::getppid() != parent) _exit(2);
   Share sh = holder_share(p, index);
   bool v6 = index >= p.procs - p.v6_procs;
-  Endpoints e = endpoints_for(index, v6);
+  Endpoints e = endpoints_for(index, p.procs, v6);
   std::vector<int> held;
   held.reserve(static_cast<std::size_t>(sh.held_fds()) + 1);
   try {
     Fd listener = make_listener(e);
-    make_connections(e, listener.get(), Kind::TimeWait, sh.tw_pairs, held);
     make_connections(e, listener.get(), Kind::CloseWaitOnly, sh.cw_only, held);
     make_connections(e, listener.get(), Kind::FinWait2, sh.fw2_pairs, held);
     make_connections(e, listener.get(), Kind::Established, sh.est_pairs, held);
+    make_connections(e, listener.get(), Kind::TimeWait, sh.tw_pairs, held); // last: see above
     held.push_back(listener.release());
   } catch (const HolderFail& f) {
     report(status_fd, "fail " + std::to_string(index) + " " + f.msg);
