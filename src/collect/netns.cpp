@@ -1,0 +1,179 @@
+// Discovery of network namespaces: bind mounts under /run/netns plus the ns/net of every process.
+#include "collect/netns.hpp"
+
+#include "collect/proc_owners.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+namespace sockdoctor::collect {
+
+namespace {
+
+constexpr long kNsfsMagic = 0x6e736673; // NSFS_MAGIC (linux/magic.h)
+
+struct DirCloser {
+  void operator()(DIR* d) const { ::closedir(d); }
+};
+using DirPtr = std::unique_ptr<DIR, DirCloser>;
+
+std::optional<std::int32_t> parse_pid(std::string_view name) {
+  std::int32_t pid = 0;
+  auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), pid);
+  if (ec != std::errc() || end != name.data() + name.size() || name.empty() || pid <= 0) {
+    return std::nullopt;
+  }
+  return pid;
+}
+
+// Names under /run/netns that are live nsfs bind mounts. `ip netns add` that failed half-way
+// leaves a plain empty file there, whose inode would be meaningless.
+void add_named(const std::string& dir_path, std::map<std::uint32_t, NetnsEntry>& found) {
+  DirPtr dir(::opendir(dir_path.c_str()));
+  if (!dir) return;
+  std::vector<std::string> names;
+  while (const dirent* d = ::readdir(dir.get())) {
+    std::string_view name = d->d_name;
+    if (name != "." && name != "..") names.emplace_back(name);
+  }
+  std::sort(names.begin(), names.end());
+  for (const auto& name : names) {
+    std::string path = core::FsRoot::join(dir_path, name);
+    struct statfs fs {};
+    struct stat st {};
+    if (::statfs(path.c_str(), &fs) != 0 || fs.f_type != kNsfsMagic) continue;
+    if (::stat(path.c_str(), &st) != 0) continue;
+    auto& entry = found[static_cast<std::uint32_t>(st.st_ino)];
+    if (!entry.name.empty()) continue; // several names for one netns: keep the first
+    entry.inode = static_cast<std::uint32_t>(st.st_ino);
+    entry.name = name;
+    entry.path = path;
+  }
+}
+
+bool is_hex_id(std::string_view s, std::size_t min_len, std::size_t max_len) {
+  if (s.size() < min_len || s.size() > max_len) return false;
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
+}
+
+// Container id in one cgroup path component (prev = the component before it), or "".
+std::string_view id_in_component(std::string_view prev, std::string_view comp) {
+  struct Pattern {
+    std::string_view prefix;
+    std::string_view suffix;
+    std::size_t min_len;
+  };
+  static constexpr Pattern kPatterns[] = {
+      {"docker-", ".scope", 64},
+      {"cri-containerd-", ".scope", 12},
+      {"crio-", ".scope", 12},
+      {"libpod-", ".scope", 12},
+  };
+  for (const auto& p : kPatterns) {
+    if (!comp.starts_with(p.prefix) || !comp.ends_with(p.suffix)) continue;
+    std::string_view id =
+        comp.substr(p.prefix.size(), comp.size() - p.prefix.size() - p.suffix.size());
+    if (is_hex_id(id, p.min_len, 64)) return id;
+  }
+  if (prev == "docker" && is_hex_id(comp, 64, 64)) return comp; // cgroupfs driver
+  return {};
+}
+
+} // namespace
+
+std::optional<std::uint32_t> parse_netns_link(std::string_view link) {
+  constexpr std::string_view kPrefix = "net:[";
+  if (!link.starts_with(kPrefix) || !link.ends_with(']')) return std::nullopt;
+  std::string_view digits = link.substr(kPrefix.size(), link.size() - kPrefix.size() - 1);
+  std::uint32_t ino = 0;
+  auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), ino);
+  if (ec != std::errc() || end != digits.data() + digits.size() || digits.empty())
+    return std::nullopt;
+  return ino;
+}
+
+std::uint32_t netns_inode_at(int dirfd, const char* rel_path) {
+  struct stat st {};
+  if (::fstatat(dirfd, rel_path, &st, 0) == 0) return static_cast<std::uint32_t>(st.st_ino);
+  if (errno != ENOENT) return 0; // EACCES: another user's process, the link is denied too
+  char link[64];
+  ssize_t n = ::readlinkat(dirfd, rel_path, link, sizeof link);
+  if (n <= 0 || static_cast<std::size_t>(n) >= sizeof link) return 0;
+  return parse_netns_link(std::string_view(link, static_cast<std::size_t>(n))).value_or(0);
+}
+
+std::uint32_t current_netns_inode(const core::FsRoot& root) {
+  return netns_inode_at(AT_FDCWD, root.proc_path("self/ns/net").c_str());
+}
+
+std::string container_id_from_cgroup(std::string_view cgroup_path) {
+  // Innermost match wins: docker-in-docker nests one container's cgroup inside another's.
+  std::string_view best;
+  std::string_view prev;
+  for (std::size_t pos = 0; pos <= cgroup_path.size();) {
+    std::size_t slash = cgroup_path.find('/', pos);
+    if (slash == std::string_view::npos) slash = cgroup_path.size();
+    std::string_view comp = cgroup_path.substr(pos, slash - pos);
+    if (auto id = id_in_component(prev, comp); !id.empty()) best = id;
+    prev = comp;
+    pos = slash + 1;
+  }
+  std::string id(best.substr(0, 12));
+  std::transform(id.begin(), id.end(), id.begin(), [](unsigned char c) { return std::tolower(c); });
+  return id;
+}
+
+core::Result<std::vector<NetnsEntry>> discover_netns(const core::FsRoot& root) {
+  DirPtr proc(::opendir(root.proc.c_str()));
+  if (!proc) {
+    int e = errno;
+    return core::fail("netns discovery: " + root.proc + ": " + std::strerror(e), e);
+  }
+  std::map<std::uint32_t, NetnsEntry> found;
+  add_named(root.run_netns, found);
+
+  std::vector<std::int32_t> pids;
+  while (const dirent* d = ::readdir(proc.get())) {
+    if (auto pid = parse_pid(d->d_name)) pids.push_back(*pid);
+  }
+  std::sort(pids.begin(), pids.end());
+  const int proc_fd = ::dirfd(proc.get());
+  char rel[32];
+  for (std::int32_t pid : pids) {
+    std::snprintf(rel, sizeof rel, "%d/ns/net", pid);
+    std::uint32_t ino = netns_inode_at(proc_fd, rel);
+    if (ino == 0) continue; // exited, or not ours to inspect
+    auto& entry = found[ino];
+    entry.inode = ino;
+    if (entry.some_pid != 0) continue;
+    entry.some_pid = pid;
+    if (entry.path.empty()) entry.path = root.proc_path(rel);
+  }
+
+  std::vector<NetnsEntry> out;
+  out.reserve(found.size());
+  for (auto& [ino, entry] : found) {
+    if (entry.some_pid != 0) {
+      auto cgroup =
+          core::read_text_file(root.proc_path(std::to_string(entry.some_pid) + "/cgroup"));
+      if (cgroup) entry.container_id = container_id_from_cgroup(parse_cgroup_path(*cgroup));
+    }
+    out.push_back(std::move(entry));
+  }
+  return out;
+}
+
+} // namespace sockdoctor::collect

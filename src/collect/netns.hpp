@@ -1,0 +1,42 @@
+// Network namespaces of the host: named ones (/run/netns) and those only processes live in.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/fs_root.hpp"
+
+namespace sockdoctor::collect {
+
+struct NetnsEntry {
+  std::uint32_t inode = 0;
+  std::string name;          // /run/netns file name; "" when the namespace has none
+  std::string path;          // usable with setns(): /run/netns/X if named, else <proc>/PID/ns/net
+  std::int32_t some_pid = 0; // lowest pid living in it; 0 if none was seen
+  std::string container_id;  // container_id_from_cgroup() of some_pid's cgroup; "" if none
+};
+
+// /run/netns/* plus the distinct /proc/*/ns/net inodes, one entry per inode, sorted by inode.
+// Only a failure to open <proc> is an error; unreadable processes are skipped.
+core::Result<std::vector<NetnsEntry>> discover_netns(const core::FsRoot& root);
+
+// Inode of <proc>/self/ns/net; 0 if it cannot be read.
+std::uint32_t current_netns_inode(const core::FsRoot& root);
+
+// docker-<64hex>.scope, /docker/<64hex>, cri-containerd-<hex>.scope, crio-<hex>.scope and
+// libpod-<hex>.scope -> the first 12 hex digits (what `docker ps` shows); anything else -> "".
+std::string container_id_from_cgroup(std::string_view cgroup_path);
+
+// "net:[4026531840]" (the target of a ns/net link) -> 4026531840; anything else -> nullopt.
+std::optional<std::uint32_t> parse_netns_link(std::string_view link);
+
+// Netns inode behind `rel_path` (e.g. "1234/ns/net") relative to `dirfd`: stat follows the link
+// to the nsfs inode; a recorded tree has only a dangling link, so its text is parsed instead.
+// 0 when neither works (process gone, or not ours to inspect).
+std::uint32_t netns_inode_at(int dirfd, const char* rel_path);
+
+} // namespace sockdoctor::collect
