@@ -172,6 +172,24 @@ def consistent_with_ss(fn, with_owners: bool = False, tries: int = 3):
     raise FarmError(f"sockets kept changing under ss across {tries} attempts")
 
 
+def listing_fingerprint(doc: dict) -> list:
+    return sorted((json_key(s), s["state"], json_owners(s)) for s in doc["sockets"])
+
+
+def filtered_and_full(sd: str, *args: str, tries: int = 3) -> tuple[dict, dict]:
+    """`ls <args> --json` taken between two identical unfiltered listings, and that listing:
+    a filter is then judged against the sockets that existed when it ran, even if a TIME_WAIT
+    expires while a slow machine runs the test."""
+    for _ in range(tries):
+        before = sockdoctor_json(sd, "ls", "--json")
+        doc = sockdoctor_json(sd, "ls", *args, "--json")
+        after = sockdoctor_json(sd, "ls", "--json")
+        if listing_fingerprint(before) == listing_fingerprint(after):
+            return doc, after
+        time.sleep(0.2)
+    raise FarmError(f"sockets kept changing around `ls {' '.join(args)}` across {tries} attempts")
+
+
 # ---------------------------------------------------------------------------------------------
 # Bookkeeping
 

@@ -289,7 +289,10 @@ class StateFarm:
     """
 
     def __init__(self, families=None, hold_seconds: float = MAX_HOLD_SECONDS, timeout: float = 10.0,
-                 full: bool = True):
+                 full: bool = True, allow_shared_netns: bool = False):
+        if not allow_shared_netns and not in_loopback_only_netns():
+            raise FarmError(f"refusing to build sockets in a namespace with {netns_interfaces()}: "
+                            "run inside a private one (unshare -n), or pass allow_shared_netns=True")
         self.families = list(families) if families is not None else available_families()
         if not self.families:
             raise FarmError("neither 127.0.0.1 nor ::1 can be bound: is lo up?")
@@ -379,7 +382,9 @@ class StateFarm:
         name_bytes = os.fsencode(name) if name_bytes is None else name_bytes
         rd, wr = os.pipe()
         argv = [sys.executable, os.path.abspath(__file__), "--holder", os.fsdecode(name_bytes),
-                "--parent", str(os.getpid()), "--ready-fd", str(wr), "--seconds", str(self.hold_seconds),
+                "--parent", str(os.getpid()), "--ready-fd", str(wr),
+                # The farm kills its holders by PID; their own deadline is only a backstop.
+                "--seconds", str(self.hold_seconds + 2 * self.timeout + 30),
                 "--fds", ",".join(map(str, fds))]
         if fork_child:
             argv += ["--fork-child", fork_child]
@@ -632,11 +637,15 @@ def available_families() -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # CLI
 
-def _in_init_netns() -> bool:
-    try:
-        return os.stat("/proc/self/ns/net").st_ino == os.stat("/proc/1/ns/net").st_ino
-    except OSError:
-        return False  # cannot tell (no /proc/1 access): trust the caller
+def netns_interfaces() -> list[str]:
+    """Interfaces of the current network namespace (/proc/self/net/dev is per namespace)."""
+    with open("/proc/self/net/dev") as f:
+        return [line.split(":", 1)[0].strip() for line in f.readlines()[2:] if ":" in line]
+
+
+def in_loopback_only_netns() -> bool:
+    """True in a namespace made for tests: nothing but lo, so no packet can leave the host."""
+    return netns_interfaces() == ["lo"]
 
 
 def main(argv: list[str]) -> int:
@@ -645,7 +654,8 @@ def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--hold", type=float, default=30.0, help=f"seconds to keep the sockets (max {MAX_HOLD_SECONDS:g})")
     p.add_argument("--unshare", action="store_true", help="re-run inside a new network namespace (unshare -n)")
-    p.add_argument("--allow-init-netns", action="store_true", help="run even in the init network namespace")
+    p.add_argument("--allow-shared-netns", action="store_true",
+                   help="run even in a namespace with more than lo (sockets still bind loopback only)")
     p.add_argument("--json", action="store_true", help="print the sockets as one JSON document")
     a = p.parse_args(argv)
     if a.unshare and os.environ.get("SD_STATEFARM_UNSHARED") != "1":
@@ -656,11 +666,11 @@ def main(argv: list[str]) -> int:
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
         with open("/proc/sys/net/ipv4/tcp_rfc1337", "w") as f:
             f.write("1\n")
-    elif _in_init_netns() and not a.allow_init_netns:
-        print("statefarm: refusing to run in the init network namespace; use --unshare, "
-              "`unshare -n`, or --allow-init-netns", file=sys.stderr)
+    if not in_loopback_only_netns() and not a.allow_shared_netns:
+        print(f"statefarm: this network namespace has {netns_interfaces()}, not only lo; "
+              "use --unshare, `unshare -n`, or --allow-shared-netns", file=sys.stderr)
         return 64
-    with StateFarm(hold_seconds=a.hold) as farm:
+    with StateFarm(hold_seconds=a.hold, allow_shared_netns=a.allow_shared_netns) as farm:
         if a.json:
             print(json.dumps({"pid": os.getpid(), "sockets": [s.to_json() for s in farm.sockets]}, indent=1))
         else:
