@@ -146,8 +146,15 @@ core::Result<std::vector<NetnsEntry>> discover_netns(const core::FsRoot& root) {
   add_named(root.run_netns, found);
 
   std::vector<std::int32_t> pids;
-  while (const dirent* d = ::readdir(proc.get())) {
+  for (;;) {
+    errno = 0; // readdir signals errors only through errno
+    const dirent* d = ::readdir(proc.get());
+    if (d == nullptr) break;
     if (auto pid = parse_pid(d->d_name)) pids.push_back(*pid);
+  }
+  if (errno != 0) {
+    int e = errno;
+    return core::fail("netns discovery: " + root.proc + ": readdir: " + std::strerror(e), e);
   }
   std::sort(pids.begin(), pids.end());
   const int proc_fd = ::dirfd(proc.get());

@@ -349,7 +349,7 @@ void OwnerScanner::scan_chunk(Worker& w, const Job& job) {
   }
 }
 
-std::vector<std::int32_t> list_pids(int proc_fd, std::vector<char>& buf) {
+core::Result<std::vector<std::int32_t>> list_pids(int proc_fd, std::vector<char>& buf) {
   std::vector<std::int32_t> pids;
   long n;
   while ((n = ::getdents64(proc_fd, buf.data(), buf.size())) > 0) {
@@ -360,6 +360,10 @@ std::vector<std::int32_t> list_pids(int proc_fd, std::vector<char>& buf) {
         pids.push_back(*pid);
       }
     }
+  }
+  if (n < 0) {
+    int e = errno;
+    return core::fail(std::string("getdents64: ") + std::strerror(e), e);
   }
   std::sort(pids.begin(), pids.end());
   return pids;
@@ -427,9 +431,10 @@ core::Result<core::OwnerTable> scan_owners(const core::FsRoot& root, const Owner
     return core::fail("owner scan: " + root.proc + ": " + std::strerror(e), e);
   }
   std::vector<char> dents(kDentsBuffer);
-  std::vector<std::int32_t> pids = list_pids(proc.get(), dents);
-  const unsigned threads = thread_count(opts, pids.size());
-  OwnerScanner scanner(proc.get(), std::move(pids), threads);
+  auto pids = list_pids(proc.get(), dents);
+  if (!pids) return tl::unexpected(core::with_context("owner scan: " + root.proc, pids.error()));
+  const unsigned threads = thread_count(opts, pids->size());
+  OwnerScanner scanner(proc.get(), std::move(*pids), threads);
   std::vector<std::vector<Ref>> refs = scanner.run();
 
   core::OwnerTable table;
