@@ -157,15 +157,15 @@ def json_counts(doc: dict) -> dict:
     return state_counts(s["state"] for s in doc["sockets"])
 
 
-def consistent_with_ss(fn, with_owners: bool = False, tries: int = 3):
+def consistent_with_ss(fn, with_owners: bool = False, tries: int = 3, timers: bool = False):
     """Runs fn() between two `ss` snapshots and retries until they agree, so that a state change
     in between (a timer firing) is not taken for a sockdoctor bug. Returns (fn(), ss sockets)."""
     def fingerprint(socks):
-        return sorted((s.key, s.state, s.owners) for s in socks)
+        return sorted((s.key, s.state, s.owners, s.timer) for s in socks)
     for attempt in range(tries):
-        before = run_ss(with_owners)
+        before = run_ss(with_owners, timers=timers)
         result = fn()
-        after = run_ss(with_owners)
+        after = run_ss(with_owners, timers=timers)
         if fingerprint(before) == fingerprint(after):
             return result, after
         time.sleep(0.2)

@@ -61,6 +61,7 @@ def body(args, t) -> None:
                 t.check(got["timer"]["kind"] == "timewait" and got["inode"] == 0,
                         f"{fs.label}: a mini-socket, timewait timer and inode 0", repr(got))
 
+        check_timers(t, sd, farm)
         check_state_filter(t, sd)
         check_port_and_peer(t, sd, farm)
         check_families(t, sd, farm)
@@ -73,6 +74,22 @@ def body(args, t) -> None:
 
         check_table(t, sd, farm)
         print(f"done with {farm.seconds_left():.0f} s to spare before the first TIME_WAIT expires", flush=True)
+
+
+def check_timers(t, sd: str, farm) -> None:
+    """Timer kinds equal ss -o's, and the kernel-facts expectations hold for the farm's sockets."""
+    doc, ss = consistent_with_ss(lambda: sockdoctor_json(sd, "ls", "--json"), timers=True)
+    got = {json_key(s): s["timer"]["kind"] for s in doc["sockets"]}
+    diff = [f"{s.key} {s.state}: sockdoctor {got.get(s.key)}, ss {s.timer}" for s in ss if got.get(s.key) != s.timer]
+    t.check(not diff, f"timer kinds of all {len(ss)} sockets equal ss -o's", "\n     ".join(diff))
+    expect = {"syn_sent": {"on"}, "fin_wait1": {"persist", "on"}, "last_ack": {"persist", "on"},
+              "time_wait": {"timewait"}, "close_wait": {"off"}, "listen": {"off"}}
+    bad = [f"{fs.label}: {got.get(fs.key)}" for fs in farm.sockets
+           if fs.key in got and fs.state in expect and got[fs.key] not in expect[fs.state]]
+    bad += [f"{fs.label}: {got.get(fs.key)}" for fs in farm.sockets if fs.key in got and fs.state == "fin_wait2"
+            and got[fs.key] != ("timewait" if not fs.owners else "off")]
+    t.check(not bad, "timers: SYN_SENT on, FIN_WAIT1/LAST_ACK persist, TW and orphaned FIN_WAIT2 timewait, "
+            "half-closed FIN_WAIT2 and CLOSE_WAIT off", "\n     ".join(bad))
 
 
 def check_table(t, sd: str, farm) -> None:

@@ -68,6 +68,7 @@ _SS_STATE = {
     "unconn": "close", "close": "close", "close-wait": "close_wait", "last-ack": "last_ack",
     "listen": "listen", "closing": "closing", "new-syn-recv": "syn_recv",
 }
+_SS_TIMER = re.compile(r'timer:\((\w+),')
 _SS_USER = re.compile(r'\("((?:[^"\\]|\\.)*)",pid=(\d+),fd=(\d+)\)')
 
 
@@ -113,6 +114,7 @@ class SsSocket:
     local: tuple[str, int]
     peer: tuple[str, int]
     owners: frozenset = frozenset()  # {(pid, comm, fd)}; only from `ss -p`
+    timer: str = ""                  # off/on/keepalive/timewait/persist; only from `ss -o`
 
     @property
     def key(self) -> tuple:
@@ -120,7 +122,7 @@ class SsSocket:
 
 
 def parse_ss(text: str) -> list[SsSocket]:
-    """Parses `ss -tanH` or `ss -tanpH` output."""
+    """Parses `ss -tanH` output, with -p (users:) and -o (timer:) if given."""
     out = []
     for line in text.splitlines():
         if not line.strip():
@@ -129,17 +131,19 @@ def parse_ss(text: str) -> list[SsSocket]:
         if len(parts) < 5:
             raise FarmError(f"unparsable ss line: {line!r}")
         local, peer = split_endpoint(parts[3]), split_endpoint(parts[4])
-        owners = frozenset()
+        owners, timer = frozenset(), "off"
         if len(parts) == 6:
             owners = frozenset((int(pid), comm.replace('\\"', '"').replace("\\\\", "\\"), int(fd))
                                for comm, pid, fd in _SS_USER.findall(parts[5]))
+            m = _SS_TIMER.search(parts[5])
+            timer = m.group(1) if m else "off"
         out.append(SsSocket(family_of(local[0] or peer[0]), ss_state_name(parts[0]), int(parts[1]),
-                            int(parts[2]), local, peer, owners))
+                            int(parts[2]), local, peer, owners, timer))
     return out
 
 
-def run_ss(with_owners: bool = False, extra: tuple = ()) -> list[SsSocket]:
-    args = ["ss", "-tanpH" if with_owners else "-tanH", *extra]
+def run_ss(with_owners: bool = False, extra: tuple = (), timers: bool = False) -> list[SsSocket]:
+    args = ["ss", "-tanpH" if with_owners else "-tanH", *(["-o"] if timers else []), *extra]
     r = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
     if r.returncode != 0:
         raise FarmError(f"{' '.join(args)} exited {r.returncode}: {r.stderr.decode(errors='replace')}")
