@@ -182,11 +182,12 @@ std::string listen_overflow_sentence(const core::KernelSettings& k) {
     return it == k.tcp_ext.end() ? 0 : it->second;
   };
   const std::string cap = k.somaxconn ? std::to_string(*k.somaxconn) : std::string("unknown");
-  return fmt::format("TcpExtListenOverflows = {} since this network namespace was created "
-                     "(ListenDrops = {}, which also counts other drops on listeners): each one is "
-                     "a connection dropped because a listener's accept queue was full; its length "
-                     "is the listen() backlog, capped by net.core.somaxconn = {}.",
-                     get("ListenOverflows"), get("ListenDrops"), cap);
+  return fmt::format(
+      "TcpExtListenOverflows = {} since this network namespace was created "
+      "(ListenDrops = {}, which also counts other drops on listeners): each one is "
+      "a connection attempt dropped because a listener's accept queue was full; its length "
+      "is the listen() backlog, capped by net.core.somaxconn = {}.",
+      get("ListenOverflows"), get("ListenDrops"), cap);
 }
 
 } // namespace sockdoctor::analyze

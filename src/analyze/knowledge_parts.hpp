@@ -35,6 +35,9 @@ Topic ports_topic(const core::KernelSettings& k);
 Topic orphans_topic(const core::KernelSettings& k);
 Topic listen_queue_topic(const core::KernelSettings& k);
 
+// The truth told against "enable tcp_tw_recycle": why it went, and its state on this kernel.
+std::string tw_recycle_truth(const core::KernelSettings& k);
+
 // Figure constructors shared by the builders.
 Figure
 seconds_figure(std::string id, std::string name, std::optional<double> seconds, std::string basis);

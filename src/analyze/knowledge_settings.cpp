@@ -79,11 +79,15 @@ SettingInfo timestamps(const core::KernelSettings& k) {
                 "carry window scaling or SACK.";
     break;
   case 1:
-    s.meaning = kernel_before(k, 4, 12)
-                    ? "on (default), with a keyed random offset per connection (4.10-4.11)."
-                    : "on (default), with a keyed random offset: per (saddr, daddr) pair from "
-                      "4.12 until commit 165573e41f2f (March 2026, also in 6.12.y) made it per "
-                      "connection again.";
+    if (kernel_before(k, 4, 10))
+      s.meaning = "on (default); random timestamp offsets only arrived in 4.10, so this kernel "
+                  "sends none.";
+    else if (kernel_before(k, 4, 12))
+      s.meaning = "on (default), with a keyed random offset per connection (4.10-4.11).";
+    else
+      s.meaning = "on (default), with a keyed random offset: per (saddr, daddr) pair from 4.12 "
+                  "until commit 165573e41f2f (March 2026, also in 6.12.y) made it per "
+                  "connection again.";
     break;
   case 2:
     s.meaning = "on, without a random offset: TSval is the raw millisecond clock and reveals "
@@ -105,6 +109,12 @@ SettingInfo tw_recycle(const core::KernelSettings& k) {
   s.value_text = s.present ? "present" : "absent";
   s.meaning = tw_recycle_sentence(k);
   return s;
+}
+
+std::string tw_recycle_truth(const core::KernelSettings& k) {
+  return "It was removed in Linux 4.12: it dropped SYNs from clients behind NAT, and once 4.10 "
+         "randomised timestamp offsets per connection it broke connections for everyone. " +
+         tw_recycle_sentence(k);
 }
 
 SettingInfo tw_timeout(const core::KernelSettings& k) {

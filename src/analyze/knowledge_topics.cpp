@@ -15,6 +15,23 @@ namespace {
 double round1(double v) {
   return std::round(v * 10.0) / 10.0;
 }
+
+// Timer slack reads better rounded: "about 262 s", "4.1 s".
+std::string slack_text(double seconds) {
+  if (seconds >= 10) return fmt::format("about {:.0f} s", seconds);
+  return fmt::format("{:.1f} s", seconds);
+}
+
+Figure reuse_delay_figure(const core::KernelSettings& k) {
+  const auto d = tw_reuse_delay(k);
+  Figure f = seconds_figure("tw_reuse_delay", "Reuse delay when tcp_tw_reuse applies",
+                            d.max_seconds, d.text + "; upper bound used for the port budget");
+  if (d.configurable)
+    f.display = fmt::format("{} ms", std::llround(d.min_seconds * 1000));
+  else
+    f.display = fmt::format("{:g}-{:g} s", d.min_seconds, d.max_seconds);
+  return f;
+}
 } // namespace
 
 Figure
@@ -60,7 +77,7 @@ Topic close_wait_topic(const core::KernelSettings& k) {
                      fmt::format("The first probe after tcp_keepalive_time idle draws a RST "
                                  "(timer slack can add up to {} at HZ=1000). The socket goes to "
                                  "CLOSE; its fd stays open until close().",
-                                 format_seconds(timer_slack_seconds(first)))),
+                                 slack_text(timer_slack_seconds(first)))),
       seconds_figure("close_wait_keepalive_peer_alive", "SO_KEEPALIVE, peer socket still open",
                      std::nullopt,
                      "The peer half-closed (shutdown(SHUT_WR)) or still owns its FIN_WAIT2: "
@@ -160,9 +177,8 @@ Topic time_wait_topic(const core::KernelSettings& k) {
                      tw + timer_slack_seconds(tw),
                      fmt::format("Timer-wheel slack rounds expiry up by up to {} at HZ=1000; each "
                                  "segment received in TIME_WAIT restarts the full length.",
-                                 format_seconds(timer_slack_seconds(tw)))),
-      seconds_figure("tw_reuse_delay", "Reuse delay when tcp_tw_reuse applies",
-                     tw_reuse_delay(k).max_seconds, tw_reuse_delay(k).text),
+                                 slack_text(timer_slack_seconds(tw)))),
+      reuse_delay_figure(k),
       count_figure("time_wait_entries", "TIME_WAIT + FIN_WAIT2 entries now", opt(k.sockstat_tw),
                    "sockets", "/proc/net/sockstat tw, this network namespace"),
       count_figure("time_wait_limit", "Limit (tcp_max_tw_buckets)", opt(k.tcp_max_tw_buckets),
@@ -209,7 +225,7 @@ Topic time_wait_topic(const core::KernelSettings& k) {
        "It applies only to orphaned FIN_WAIT2 sockets and has no effect on TIME_WAIT. Upstream "
        "Linux has no TIME_WAIT length sysctl (only Alibaba Cloud Linux 2/3 add tcp_tw_timeout).",
        std::string(cite::kFinTime)},
-      {"Enable tcp_tw_recycle to recycle TIME_WAIT sockets fast.", tw_recycle_sentence(k),
+      {"Enable tcp_tw_recycle to recycle TIME_WAIT sockets fast.", tw_recycle_truth(k),
        std::string(cite::kTwRecycleRemoved)},
       {"With tcp_tw_reuse=1 the client can reuse a TIME_WAIT port after 1 s.",
        fmt::format("Values are 0, 1 and 2 (2 = loopback only, the default since 4.18); it "
@@ -254,7 +270,9 @@ Topic fin_wait2_topic(const core::KernelSettings& k) {
   };
   t.facts = {
       {fin_wait2_lifetime_sentence(k, true), std::string(cite::kFinTime)},
-      {fin_wait2_lifetime_sentence(k, false),
+      {"A FIN_WAIT2 socket whose application only did shutdown(SHUT_WR) and still holds the fd "
+       "has no timer: it waits for the peer's FIN indefinitely, unless SO_KEEPALIVE finds the "
+       "peer dead.",
        "net/ipv4/tcp_input.c: tcp_rcv_state_process() case TCP_FIN_WAIT1 (v6.19)"},
       {"An orphaned FIN_WAIT2 mini-socket counts in /proc/net/sockstat tw and against "
        "tcp_max_tw_buckets. When its timer expires it is freed silently; a FIN arriving later "
@@ -293,8 +311,8 @@ Topic keepalive_topic(const core::KernelSettings& k) {
                      first + timer_slack_seconds(first),
                      fmt::format("Long timers land in coarse timer-wheel levels: up to {} late at "
                                  "HZ=1000 ({} at HZ=250); timers never fire early.",
-                                 format_seconds(timer_slack_seconds(first)),
-                                 format_seconds(timer_slack_seconds(first, 250)))),
+                                 slack_text(timer_slack_seconds(first)),
+                                 slack_text(timer_slack_seconds(first, 250)))),
       seconds_figure("keepalive_abort", "Abort when nothing answers", keepalive_abort_seconds(k),
                      "tcp_keepalive_time + tcp_keepalive_probes x tcp_keepalive_intvl, then "
                      "ETIMEDOUT"),

@@ -118,7 +118,7 @@ Topic ports_topic(const core::KernelSettings& k) {
        "A server accepts such a SYN when its sequence number or timestamp is newer, whatever "
        "tcp_tw_reuse says; the sysctl is consulted only by connect().",
        std::string(cite::kTimeWaitProcess) + "; " + std::string(cite::kTwReuse)},
-      {"Enable tcp_tw_recycle to avoid running out of ports.", tw_recycle_sentence(k),
+      {"Enable tcp_tw_recycle to avoid running out of ports.", tw_recycle_truth(k),
        std::string(cite::kTwRecycleRemoved)},
   };
   return t;
@@ -146,7 +146,8 @@ Topic orphans_topic(const core::KernelSettings& k) {
   };
   const std::string destroy =
       kernel_at_least(k, 6, 11)
-          ? "ss -K works on orphaned sockets on this kernel (fixed in 6.11)."
+          ? "ss -K works on orphaned sockets on this kernel (fixed in 6.11), if it was built with "
+            "CONFIG_INET_DIAG_DESTROY=y."
           : "Before 6.11, ss -K on an orphaned socket did nothing yet reported success (fixed by "
             "bac76cf89816, backported to 6.10.y and, in 2025, to 5.15.y and other LTS branches).";
   t.facts = {
@@ -156,8 +157,8 @@ Topic orphans_topic(const core::KernelSettings& k) {
       {"LAST_ACK retransmits its FIN under tcp_orphan_retries and is destroyed when the ACK "
        "arrives; the side that closed second never enters TIME_WAIT.",
        "net/ipv4/tcp_input.c: tcp_rcv_state_process() case TCP_LAST_ACK (v6.19)"},
-      {"close() with unread data sends a RST and goes straight to CLOSE, with no FIN and no "
-       "orphan (TcpExtTCPAbortOnClose).",
+      {"close() with unread data sends a RST and goes straight to CLOSE: no FIN, no FIN_WAIT or "
+       "LAST_ACK left to finish (TcpExtTCPAbortOnClose).",
        std::string(cite::kTcpClose)},
       {fin_wait2_lifetime_sentence(k, true), std::string(cite::kFinTime)},
       {"In /proc/net/sockstat, orphan and alloc are global; inuse and tw are per network "

@@ -1,0 +1,174 @@
+// Text rendering of `sockdoctor explain`, wrapped to 80 columns, with optional ANSI colour.
+#include "render/explain_text.hpp"
+
+#include <algorithm>
+#include <ostream>
+
+#include "render/escape.hpp"
+
+namespace sockdoctor::render {
+namespace {
+
+// One place for the escape codes so a colourless run never emits any.
+struct Style {
+  bool on;
+  std::string wrap(std::string_view text, std::string_view code) const {
+    if (!on) return std::string(text);
+    return "\x1b[" + std::string(code) + "m" + std::string(text) + "\x1b[0m";
+  }
+  std::string bold(std::string_view t) const { return wrap(t, "1"); }
+  std::string dim(std::string_view t) const { return wrap(t, "2"); }
+  std::string name(std::string_view t) const { return wrap(t, "36"); }
+  std::string myth(std::string_view t) const { return wrap(t, "1;33"); }
+  std::string truth(std::string_view t) const { return wrap(t, "1;32"); }
+};
+
+std::string value_text(const analyze::SettingInfo& s) {
+  if (s.present && s.value_text.empty()) return "(none)";
+  return escape_for_terminal(s.value_text);
+}
+
+std::string short_name(std::string_view name) {
+  for (std::string_view prefix : {"net.ipv4.", "net.core."})
+    if (name.substr(0, prefix.size()) == prefix) return std::string(name.substr(prefix.size()));
+  return std::string(name);
+}
+
+// Wraps, then colours the whole block (colour codes are added after measuring).
+void paragraph(std::ostream& out,
+               std::string_view text,
+               int width,
+               int first,
+               int rest,
+               const Style& st,
+               std::string (Style::*paint)(std::string_view) const = nullptr) {
+  const std::string wrapped = wrap_text(text, width, first, rest);
+  out << (paint != nullptr ? (st.*paint)(wrapped) : wrapped) << '\n';
+}
+
+void render_header(std::ostream& out, const core::KernelSettings& k, const Style& st) {
+  out << st.dim("Kernel " + escape_for_terminal(analyze::kernel_label(k)) +
+                "; values of this network namespace.")
+      << "\n\n";
+}
+
+void render_topic(std::ostream& out,
+                  const analyze::Topic& t,
+                  const ExplainTextOptions& opt,
+                  const Style& st) {
+  const int w = opt.width;
+  out << st.bold(t.title) << "  " << st.dim("(" + t.id + ")") << '\n';
+  paragraph(out, t.summary, w, 0, 0, st);
+  if (!t.settings.empty()) out << '\n' << st.bold("Settings") << '\n';
+  for (const auto& s : t.settings) {
+    out << "  " << st.name(s.name) << " = " << (s.present ? value_text(s) : st.dim("absent"))
+        << '\n';
+    paragraph(out, s.meaning, w, 6, 6, st);
+  }
+  if (!t.figures.empty()) out << '\n' << st.bold("Figures") << '\n';
+  for (const auto& f : t.figures) {
+    out << "  " << f.name << ": " << st.bold(f.display) << '\n';
+    paragraph(out, f.basis, w, 6, 6, st, &Style::dim);
+  }
+  if (!t.facts.empty()) out << '\n' << st.bold("Facts") << '\n';
+  for (const auto& f : t.facts) {
+    std::string text = wrap_text(f.text, w, 4, 4);
+    text.replace(0, 4, "  * ");
+    out << text << '\n';
+    paragraph(out, "[" + f.source + "]", w, 4, 5, st, &Style::dim);
+  }
+  if (!t.myths.empty()) out << '\n' << st.bold("Myths corrected") << '\n';
+  for (const auto& m : t.myths) {
+    std::string myth = wrap_text(m.myth, w, 9, 9);
+    myth.replace(0, 9, "  " + st.myth("Myth:") + "  ");
+    out << myth << '\n';
+    std::string truth = wrap_text(m.truth, w, 9, 9);
+    truth.replace(0, 9, "  " + st.truth("Truth:") + " ");
+    out << truth << '\n';
+    paragraph(out, "[" + m.source + "]", w, 9, 10, st, &Style::dim);
+  }
+}
+
+} // namespace
+
+std::string wrap_text(std::string_view text, int width, int first_indent, int indent) {
+  std::string out(static_cast<std::size_t>(std::max(first_indent, 0)), ' ');
+  std::size_t col = out.size();
+  const std::size_t limit = static_cast<std::size_t>(std::max(width, indent + 10));
+  const std::string pad(static_cast<std::size_t>(std::max(indent, 0)), ' ');
+  bool line_empty = true;
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    while (pos < text.size() && text[pos] == ' ')
+      ++pos;
+    if (pos >= text.size()) break;
+    const std::size_t end = std::min(text.find(' ', pos), text.size());
+    std::string_view word = text.substr(pos, end - pos);
+    pos = end;
+    while (!word.empty()) {
+      const std::size_t need = word.size() + (line_empty ? 0 : 1);
+      if (col + need <= limit) {
+        if (!line_empty) out += ' ';
+        out += word;
+        col += need;
+        line_empty = false;
+        break;
+      }
+      if (!line_empty) { // start a new line and retry the word there
+        out += '\n' + pad;
+        col = pad.size();
+        line_empty = true;
+        continue;
+      }
+      const std::size_t take = limit > col ? limit - col : 1; // split an over-long word
+      out += word.substr(0, take);
+      word.remove_prefix(std::min(take, word.size()));
+      out += '\n' + pad;
+      col = pad.size();
+    }
+  }
+  return out;
+}
+
+void render_explain_topics(std::ostream& out,
+                           const core::KernelSettings& k,
+                           const std::vector<analyze::Topic>& topics,
+                           const ExplainTextOptions& opt) {
+  const Style st{opt.color};
+  render_header(out, k, st);
+  for (std::size_t i = 0; i < topics.size(); ++i) {
+    if (i > 0) out << '\n';
+    render_topic(out, topics[i], opt, st);
+  }
+}
+
+void render_explain_overview(std::ostream& out,
+                             const core::KernelSettings& k,
+                             const std::vector<analyze::Topic>& topics,
+                             const ExplainTextOptions& opt) {
+  const Style st{opt.color};
+  render_header(out, k, st);
+  for (const auto& t : topics) {
+    out << st.bold(t.title) << "  " << st.dim("sockdoctor explain " + t.id) << '\n';
+    paragraph(out, t.summary, opt.width, 2, 2, st);
+    for (const auto& f : t.figures)
+      paragraph(out, f.name + ": " + f.display, opt.width, 4, 6, st);
+    std::string values;
+    for (const auto& s : t.settings) {
+      if (!values.empty()) values += "  ";
+      std::string v = s.present ? value_text(s) : "absent";
+      std::replace(v.begin(), v.end(), ' ', '-'); // "32768 60999" must not wrap apart
+      std::replace(v.begin(), v.end(), '\t', '-');
+      values += short_name(s.name) + "=" + v;
+    }
+    if (!values.empty()) paragraph(out, values, opt.width, 4, 4, st, &Style::dim);
+    if (!t.myths.empty())
+      paragraph(out,
+                std::to_string(t.myths.size()) + (t.myths.size() == 1 ? " myth" : " myths") +
+                    " corrected: sockdoctor explain " + t.id,
+                opt.width, 4, 6, st, &Style::dim);
+    out << '\n';
+  }
+}
+
+} // namespace sockdoctor::render

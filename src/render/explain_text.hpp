@@ -1,0 +1,36 @@
+// Text rendering of `sockdoctor explain`: one topic in full, or the compact overview of all.
+#pragma once
+
+#include <iosfwd>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "analyze/knowledge.hpp"
+#include "core/kernel_settings.hpp"
+
+namespace sockdoctor::render {
+
+struct ExplainTextOptions {
+  bool color = false; // ANSI colours (the caller decides: tty and NO_COLOR)
+  int width = 80;     // wrap column
+};
+
+// Every topic in full: settings with meanings, figures with their basis, cited facts, myths.
+void render_explain_topics(std::ostream& out,
+                           const core::KernelSettings& k,
+                           const std::vector<analyze::Topic>& topics,
+                           const ExplainTextOptions& opt);
+
+// `sockdoctor explain` without a topic: per topic its summary, figures and sysctl values on a
+// few lines, and where to read more.
+void render_explain_overview(std::ostream& out,
+                             const core::KernelSettings& k,
+                             const std::vector<analyze::Topic>& topics,
+                             const ExplainTextOptions& opt);
+
+// Word-wraps text to width columns; every line starts with indent spaces except the first,
+// which starts with first_indent spaces. Words longer than a line are split.
+std::string wrap_text(std::string_view text, int width, int first_indent, int indent);
+
+} // namespace sockdoctor::render
