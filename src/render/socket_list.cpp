@@ -31,8 +31,12 @@ std::size_t format_endpoint(const core::Endpoint& e, char* buf, std::size_t size
   n += core::format_address(e.addr, buf + n, size - n - 8);
   if (v6) buf[n++] = ']';
   buf[n++] = ':';
-  auto r = fmt::format_to_n(buf + n, size - n - 1, "{}", e.port);
-  n += r.size;
+  if (e.port == 0) {
+    buf[n++] = '*'; // a listener's peer, as ss prints it
+  } else {
+    auto r = fmt::format_to_n(buf + n, size - n - 1, "{}", e.port);
+    n += r.size;
+  }
   buf[n] = '\0';
   return n;
 }
