@@ -31,7 +31,9 @@ std::string format_rate(double per_second) {
 }
 
 std::string kernel_label(const core::KernelSettings& k) {
-  return k.kernel_release.empty() ? "unknown version" : k.kernel_release;
+  if (k.kernel_release.empty()) return "version unknown";
+  if (k.kernel_major <= 0) return "'" + k.kernel_release + "' (version not recognised)";
+  return k.kernel_release;
 }
 
 std::string close_wait_lifetime_sentence(const core::KernelSettings& k,

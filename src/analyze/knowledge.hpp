@@ -98,7 +98,7 @@ std::string listen_overflow_sentence(const core::KernelSettings& k);
 std::string format_seconds(double seconds);
 // Connections per second: one decimal below 100, else whole numbers rounded down ("470").
 std::string format_rate(double per_second);
-// The kernel line: "6.18.44-fc-v595" or "unknown version".
+// The kernel line: "6.18.44-fc-v595", "'xyz' (version not recognised)" or "version unknown".
 std::string kernel_label(const core::KernelSettings& k);
 
 // Kernel source citations used by the facts (kernel-facts.md; v6.19 unless stated).

@@ -8,7 +8,8 @@
 namespace sockdoctor::render {
 namespace {
 
-using nlohmann::json;
+// ordered_json keeps schema_version first and fields in the documented order.
+using json = nlohmann::ordered_json;
 
 json setting_json(const analyze::SettingInfo& s) {
   json value = nullptr;
