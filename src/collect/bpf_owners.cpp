@@ -1,0 +1,331 @@
+// Owner scan through iter/task_file: load, read fixed-size records, then /proc details of holders.
+#include "collect/bpf_owners.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <thread>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "collect/bpf/task_sockets.h"
+#include "collect/netns.hpp"
+#include "collect/proc_owners.hpp"
+
+#ifdef SOCKDOCTOR_HAVE_BPF
+#include <cstdarg>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "task_sockets.skel.h"
+#endif
+
+namespace sockdoctor::collect {
+
+static_assert(sizeof(task_sockets_record) == TASK_SOCKETS_RECORD_SIZE,
+              "task_sockets.h record layout changed: the BPF side and this decoder disagree");
+
+namespace {
+
+constexpr std::string_view kUnavailable = "eBPF owner scan unavailable: ";
+
+class UniqueFd {
+public:
+  explicit UniqueFd(int fd = -1) : fd_(fd) {}
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  int get() const { return fd_; }
+  bool valid() const { return fd_ >= 0; }
+
+private:
+  int fd_;
+};
+
+std::uint64_t micros_since(std::chrono::steady_clock::time_point start) {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                        std::chrono::steady_clock::now() - start)
+                                        .count());
+}
+
+bool is_vanish_errno(int e) {
+  return e == ENOENT || e == ESRCH;
+}
+
+// Reads a whole small /proc file relative to dir_fd into out; returns 0 or the errno.
+int read_at(int dir_fd, const char* path, std::string& out) {
+  out.clear();
+  UniqueFd fd(::openat(dir_fd, path, O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) return errno;
+  char buf[4096];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    if (n == 0) return 0;
+    out.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+// Mirrors the details step of scan_owners() (proc_owners.cpp keeps its version private) so both
+// backends give the same ProcessInfo. Returns false when the process is gone.
+bool read_details(int proc_fd, core::ProcessInfo& info, std::string& buf) {
+  char path[32];
+  std::snprintf(path, sizeof path, "%d", info.pid);
+  UniqueFd dir(::openat(proc_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (!dir.valid()) return !is_vanish_errno(errno);
+  if (int e = read_at(dir.get(), "comm", buf); e != 0) {
+    if (is_vanish_errno(e)) return false;
+  } else {
+    if (!buf.empty() && buf.back() == '\n') buf.pop_back();
+    info.comm = buf;
+  }
+  if (read_at(dir.get(), "cmdline", buf) == 0) info.cmdline = parse_cmdline(buf);
+  if (read_at(dir.get(), "status", buf) == 0) info.uid = parse_status_uid(buf).value_or(0);
+  if (read_at(dir.get(), "cgroup", buf) == 0) info.cgroup = parse_cgroup_path(buf);
+  if (read_at(dir.get(), "limits", buf) == 0) {
+    info.fd_limit = parse_nofile_soft_limit(buf).value_or(0);
+  }
+  info.netns_ino = netns_inode_at(dir.get(), "ns/net");
+  return true;
+}
+
+// Details of every holder on a few threads: six small /proc reads each, for maybe thousands.
+void read_all_details(int proc_fd,
+                      std::vector<core::ProcessInfo>& infos,
+                      std::vector<char>& alive) {
+  std::atomic<std::size_t> next{0};
+  auto work = [&] {
+    std::string buf;
+    for (std::size_t i; (i = next.fetch_add(1)) < infos.size();) {
+      alive[i] = read_details(proc_fd, infos[i], buf) ? 1 : 0;
+    }
+  };
+  const std::size_t wanted = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 16);
+  const std::size_t threads = std::min(wanted, (infos.size() + 7) / 8);
+  std::vector<std::jthread> helpers;
+  for (std::size_t i = 1; i < threads; ++i) {
+    try {
+      helpers.emplace_back(work);
+    } catch (const std::system_error&) {
+      break; // thread limit reached: the calling thread takes the rest
+    }
+  }
+  work();
+}
+
+} // namespace
+
+std::size_t decode_task_socket_records(std::span<const std::byte> data, TaskSocketRecords& out) {
+  const std::size_t whole = data.size() - data.size() % sizeof(task_sockets_record);
+  for (std::size_t off = 0; off < whole; off += sizeof(task_sockets_record)) {
+    task_sockets_record rec;
+    std::memcpy(&rec, data.data() + off, sizeof rec);
+    const auto pid = static_cast<std::int32_t>(rec.tgid);
+    if (rec.kind == TASK_SOCKETS_SOCKET) {
+      // Socket inodes come from get_next_ino(), an unsigned int, so they always fit.
+      out.sockets.push_back(
+          {pid, static_cast<std::int32_t>(rec.fd), static_cast<std::uint32_t>(rec.inode)});
+    } else if (rec.kind == TASK_SOCKETS_PROCESS) {
+      out.processes.push_back({pid, rec.fd});
+    } else {
+      ++out.unknown;
+    }
+  }
+  return whole;
+}
+
+core::Result<core::OwnerTable>
+build_bpf_owner_table(const TaskSocketRecords& records, const core::FsRoot& root, bool details) {
+  UniqueFd proc(details ? ::open(root.proc.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1);
+  if (details) {
+    if (!proc.valid()) {
+      int e = errno;
+      return core::fail("eBPF owner scan: " + root.proc + ": " + std::strerror(e), e);
+    }
+  }
+  // The iterator already goes by pid, but sorting here keeps the table independent of that.
+  std::vector<std::int32_t> pids;
+  for (const BpfSocketRef& s : records.sockets) {
+    if (pids.empty() || pids.back() != s.pid) pids.push_back(s.pid);
+  }
+  std::sort(pids.begin(), pids.end());
+  pids.erase(std::unique(pids.begin(), pids.end()), pids.end());
+  auto slot_of = [&pids](std::int32_t pid) {
+    return static_cast<std::size_t>(std::lower_bound(pids.begin(), pids.end(), pid) - pids.begin());
+  };
+
+  std::vector<core::ProcessInfo> infos(pids.size());
+  for (std::size_t i = 0; i < pids.size(); ++i)
+    infos[i].pid = pids[i];
+  for (const BpfProcessFds& p : records.processes) {
+    if (std::size_t s = slot_of(p.pid); s < pids.size() && pids[s] == p.pid) {
+      infos[s].fd_count = p.fd_count;
+    }
+  }
+  std::vector<char> alive(infos.size(), 1);
+  if (details) read_all_details(proc.get(), infos, alive);
+
+  core::OwnerTable table;
+  table.scanned = true;
+  constexpr std::uint32_t kNone = UINT32_MAX;
+  std::vector<std::uint32_t> index_of_slot(infos.size(), kNone);
+  for (std::size_t i = 0; i < infos.size(); ++i) {
+    if (!alive[i]) {
+      ++table.vanished;
+      continue;
+    }
+    index_of_slot[i] = table.add_process(std::move(infos[i]));
+  }
+  std::int32_t last_pid = 0;
+  std::uint32_t last_index = kNone;
+  for (const BpfSocketRef& s : records.sockets) {
+    if (s.pid != last_pid || last_index == kNone) { // sockets of one process come in a run
+      last_pid = s.pid;
+      last_index = index_of_slot[slot_of(s.pid)];
+    }
+    if (last_index != kNone) table.add_fd(s.inode, last_index, s.fd);
+  }
+  table.finalize();
+  return table;
+}
+
+#ifdef SOCKDOCTOR_HAVE_BPF
+
+namespace {
+
+__attribute__((format(printf, 2, 0))) int
+libbpf_log(enum libbpf_print_level level, const char* format, va_list args) {
+  static const bool debug = std::getenv("SOCKDOCTOR_BPF_DEBUG") != nullptr;
+  (void)level;
+  if (!debug) return 0; // a load failure is reported once, by us, as "unavailable"
+  return std::vfprintf(stderr, format, args);
+}
+
+struct SkeletonDeleter {
+  void operator()(task_sockets_bpf* skel) const { task_sockets_bpf__destroy(skel); }
+};
+using Skeleton = std::unique_ptr<task_sockets_bpf, SkeletonDeleter>;
+
+core::Error unavailable(std::string_view step, int err) {
+  std::string why;
+  if (err == EPERM || err == EACCES) {
+    why = " (needs CAP_BPF and CAP_PERFMON, or root)";
+  } else if (err == ENOENT || err == EINVAL || err == EOPNOTSUPP || err == ENOSYS) {
+    why = " (kernel without iter/task_file or bpf_sock_from_file: needs Linux 5.11+ with BTF)";
+  }
+  return core::Error{
+      std::string(kUnavailable) + std::string(step) + ": " + std::strerror(err) + why, err};
+}
+
+// Reads the iterator to its end. A read() returns at most the 32 KiB seq_file buffer, always whole
+// elements; a cut record is still carried over in case a kernel ever splits one.
+core::Result<TaskSocketRecords> read_iterator(int iter_fd) {
+  constexpr std::size_t kChunk = 256 * 1024;
+  constexpr std::uint64_t kMaxBytes = 4ULL << 30; // 134M records: far beyond any real host
+  std::vector<std::byte> buf(kChunk);
+  std::size_t carry = 0;
+  std::uint64_t total = 0;
+  TaskSocketRecords out;
+  for (;;) {
+    ssize_t n = ::read(iter_fd, buf.data() + carry, buf.size() - carry);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int e = errno;
+      return core::fail(std::string("eBPF owner scan: read iterator: ") + std::strerror(e), e);
+    }
+    if (n == 0) break;
+    total += static_cast<std::uint64_t>(n);
+    if (total > kMaxBytes) return core::fail("eBPF owner scan: iterator output exceeds 4 GiB");
+    const std::size_t have = carry + static_cast<std::size_t>(n);
+    const std::size_t used = decode_task_socket_records(std::span(buf.data(), have), out);
+    carry = have - used;
+    std::memmove(buf.data(), buf.data() + used, carry);
+  }
+  if (carry != 0) return core::fail("eBPF owner scan: iterator output ends inside a record");
+  return out;
+}
+
+core::Result<TaskSocketRecords> iterate_task_files(BpfOwnerScanStats& stats) {
+  static std::once_flag log_once;
+  std::call_once(log_once, [] { libbpf_set_print(libbpf_log); });
+
+  const auto start = std::chrono::steady_clock::now();
+  Skeleton skel(task_sockets_bpf__open());
+  if (!skel) return tl::unexpected(unavailable("open", errno));
+  if (int err = task_sockets_bpf__load(skel.get()); err != 0) {
+    return tl::unexpected(unavailable("load", -err));
+  }
+  // The skeleton's destroy detaches this link.
+  skel->links.dump_task_file = bpf_program__attach_iter(skel->progs.dump_task_file, nullptr);
+  if (!skel->links.dump_task_file)
+    return tl::unexpected(unavailable("attach iter/task_file", errno));
+  UniqueFd iter(bpf_iter_create(bpf_link__fd(skel->links.dump_task_file)));
+  if (!iter.valid()) return tl::unexpected(unavailable("create iterator", errno));
+  stats.load_us = micros_since(start);
+
+  const auto read_start = std::chrono::steady_clock::now();
+  auto records = read_iterator(iter.get());
+  if (!records) return tl::unexpected(records.error());
+  stats.iterate_us = micros_since(read_start);
+  stats.processes_seen = skel->bss->tasks_seen;
+  stats.files_seen = skel->bss->files_seen;
+  stats.sockets_seen = skel->bss->sockets_seen;
+  return records;
+}
+
+} // namespace
+
+core::Result<BpfOwnerScanResult> run_bpf_owner_scan(const core::FsRoot& root, bool details) {
+  BpfOwnerScanResult result;
+  auto records = iterate_task_files(result.stats);
+  if (!records) return tl::unexpected(records.error());
+  const auto start = std::chrono::steady_clock::now();
+  auto table = build_bpf_owner_table(*records, root, details);
+  if (!table) return tl::unexpected(table.error());
+  result.stats.details_us = micros_since(start);
+  result.table = std::move(*table);
+  return result;
+}
+
+bool bpf_owner_scan_compiled() {
+  return true;
+}
+
+#else // !SOCKDOCTOR_HAVE_BPF
+
+core::Result<BpfOwnerScanResult> run_bpf_owner_scan(const core::FsRoot&, bool) {
+  return core::fail(std::string(kUnavailable) +
+                    "built without eBPF (clang, bpftool, libbpf or kernel BTF were missing)");
+}
+
+bool bpf_owner_scan_compiled() {
+  return false;
+}
+
+#endif
+
+core::Result<core::OwnerTable> scan_owners_bpf(const core::FsRoot& root, bool details) {
+  auto result = run_bpf_owner_scan(root, details);
+  if (!result) return tl::unexpected(result.error());
+  return std::move(result->table);
+}
+
+bool bpf_owner_scan_unavailable(const core::Error& error) {
+  return std::string_view(error.message).starts_with(kUnavailable);
+}
+
+} // namespace sockdoctor::collect
