@@ -77,14 +77,20 @@ struct Widths {
   std::size_t process = 0; // 0 = unlimited (wide)
 };
 
-// Cuts escaped (valid UTF-8) text to `width` columns, marking the cut with "…".
+// Cuts escaped (valid UTF-8) text to `width` columns, marking the cut with "…". An escape such
+// as \x1b or \\ is never split, so what is shown stays unambiguous.
 void truncate_columns(std::string& s, std::size_t width) {
   if (width == 0 || display_width(s) <= width) return;
   std::size_t cols = 0, i = 0;
-  for (; i < s.size(); ++i) {
-    if ((static_cast<unsigned char>(s[i]) & 0xC0) == 0x80) continue;
-    if (cols == width - 1) break;
-    ++cols;
+  while (i < s.size()) {
+    std::size_t unit = 1;
+    if (s[i] == '\\' && i + 1 < s.size()) unit = s[i + 1] == 'x' ? 4 : 2;
+    while (i + unit < s.size() && (static_cast<unsigned char>(s[i + unit]) & 0xC0) == 0x80)
+      ++unit;
+    const std::size_t unit_cols = s[i] == '\\' ? unit : 1;
+    if (cols + unit_cols > width - 1) break;
+    cols += unit_cols;
+    i += unit;
   }
   s.resize(i);
   s += "\xe2\x80\xa6";

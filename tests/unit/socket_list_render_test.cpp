@@ -66,7 +66,9 @@ TEST(SocketTable, FitsEightyColumnsAndEscapesOwners) {
   const std::string text = out.str();
   EXPECT_EQ(text.find('\x1b'), std::string::npos);
   EXPECT_EQ(text.find('\x07'), std::string::npos);
-  EXPECT_NE(text.find("4242/evil\\x"), std::string::npos) << text;
+  EXPECT_NE(text.find("4242/evil"), std::string::npos) << text;
+  for (const char* split : {"\\x\xe2\x80\xa6", "\\x1\xe2\x80\xa6", "\\\xe2\x80\xa6"})
+    EXPECT_EQ(text.find(split), std::string::npos) << "an escape was cut in half:\n" << text;
   EXPECT_NE(text.find(",+1"), std::string::npos) << "second owner summarised:\n" << text;
   EXPECT_NE(text.find("127.0.0.1:41000"), std::string::npos) << "IPv4 endpoints fit whole";
   EXPECT_NE(text.find("CLOSE-WAIT"), std::string::npos);
