@@ -61,14 +61,13 @@ ProcessRef process_ref(const core::ProcessInfo& p) {
   return ProcessRef{p.pid, p.comm, p.cmdline};
 }
 
-std::string format_duration(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) seconds = 0;
-  const auto s = static_cast<long long>(std::floor(seconds));
-  if (seconds < 10) return fmt::format("{:.1f} s", seconds);
-  if (s < 100) return fmt::format("{} s", s);
-  if (s < 3600) return fmt::format("{} min {:02} s", s / 60, s % 60);
-  if (s < 86400) return fmt::format("{} h {:02} min", s / 3600, (s % 3600) / 60);
-  return fmt::format("{} d {:02} h", s / 86400, (s % 86400) / 3600);
+std::string subject(std::uint64_t n,
+                    std::uint64_t total,
+                    std::string_view plural_verb,
+                    std::string_view singular_verb) {
+  if (total == 1 && n == 1) return fmt::format("It {}", singular_verb);
+  if (n == total) return fmt::format("All {} {}", n, plural_verb);
+  return fmt::format("{} {}", n, n == 1 ? singular_verb : plural_verb);
 }
 
 std::vector<std::string> top_counts(const std::map<std::string, std::uint64_t>& counts,

@@ -6,6 +6,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <tuple>
 #include <vector>
 
@@ -65,8 +66,17 @@ private:
 // "pid 1234 (java)" from raw data; renderers escape the whole text.
 std::string describe_process(const core::ProcessInfo& p);
 ProcessRef process_ref(const core::ProcessInfo& p);
-// "1 h 02 min", "45 s": ages for explanations.
-std::string format_duration(double seconds);
+// sk_acceptq_is_full() is "backlog > max": a full queue shows Recv-Q = Send-Q + 1. Listeners
+// with backlog 0 and nothing queued are not full.
+inline bool listener_full(const core::TcpSocket& l) {
+  return l.state == core::TcpState::Listen && l.recv_q > 0 && l.recv_q >= l.send_q;
+}
+
+// Subject and verb for n of total sockets: "It has" (total 1), "All 3 have", "2 have", "1 has".
+std::string subject(std::uint64_t n,
+                    std::uint64_t total,
+                    std::string_view plural_verb,
+                    std::string_view singular_verb);
 // "a (3), b (1)" for the first max entries of counts sorted by count; "+N more" after.
 std::vector<std::string> top_counts(const std::map<std::string, std::uint64_t>& counts,
                                     std::size_t max);

@@ -41,6 +41,7 @@ struct Finding {
   std::optional<std::string> peer;
   std::uint64_t count = 0;
   std::optional<double> oldest_age_seconds;
+  bool oldest_age_lower_bound = false; // the oldest socket may be older still
   std::vector<EvidenceItem> evidence;
   std::string explanation;
   std::vector<std::string> remedies;
@@ -70,6 +71,9 @@ struct Diagnosis {
     return !summary.owners_scanned || summary.owners_denied > 0 || summary.unattributed_sockets > 0;
   }
 };
+
+// "4.5 s", "45 s", "5 min 12 s", "2 h 13 min", "3 d 04 h".
+std::string format_duration(double seconds);
 
 // Most severe first, then larger counts, then older, then by id and title for a stable order.
 void sort_findings(std::vector<Finding>& findings);

@@ -131,39 +131,40 @@ std::string title(const RuleContext& ctx, const Group& g) {
 }
 
 std::string recv_q_sentence(const Group& g) {
-  std::vector<std::string> parts;
-  if (g.eof_unread > 0)
-    parts.push_back(fmt::format("{} show Recv-Q 1: the application has not even read the EOF "
-                                "(recv() would return 0)",
-                                g.eof_unread));
-  if (g.eof_read > 0)
-    parts.push_back(fmt::format("{} show Recv-Q 0: the application read the EOF (recv() returned "
-                                "0) but never called close()",
-                                g.eof_read));
-  if (g.data_unread > 0)
-    parts.push_back(fmt::format("{} have unread data before the EOF (Recv-Q > 1): the application "
-                                "stopped reading, and a close() now sends RST instead of FIN",
-                                g.data_unread));
   std::string out;
-  for (std::size_t i = 0; i < parts.size(); ++i)
-    out += (i ? "; " : "") + parts[i];
-  return out.empty() ? out : "Of these, " + out + ".";
+  if (g.eof_unread > 0)
+    out += subject(g.eof_unread, g.count, "show", "shows") +
+           " Recv-Q 1: the application has not even read the EOF (recv() would return 0). ";
+  if (g.eof_read > 0)
+    out += subject(g.eof_read, g.count, "show", "shows") +
+           " Recv-Q 0: the application read the EOF (recv() returned 0) but never called "
+           "close(). ";
+  if (g.data_unread > 0)
+    out += subject(g.data_unread, g.count, "have", "has") +
+           " unread data before the EOF (Recv-Q > 1): the application stopped reading, and a "
+           "close() now sends RST instead of FIN. ";
+  if (!out.empty()) out.pop_back();
+  return out;
 }
 
 std::string keepalive_sentence(const RuleContext& ctx, const Group& g) {
-  const int idle = keepalive_first_probe_seconds(ctx.kernel);
+  const bool one = g.count == 1;
+  const std::string never = fmt::format(
+      "so the kernel will never close {}: keepalive probes are sent only on sockets with "
+      "SO_KEEPALIVE, and the tcp_keepalive_* sysctls do not apply without it.",
+      one ? "it" : "them");
   if (g.keepalive == 0)
-    return fmt::format(
-        "{} has a keepalive timer, so the kernel will never close {}: keepalive probes are sent "
-        "only on sockets with SO_KEEPALIVE, and the tcp_keepalive_* sysctls do not apply to the "
-        "others.",
-        g.count == 1 ? "It" : "None of them", g.count == 1 ? "it" : "them");
-  return fmt::format(
-      "{} of them {} a keepalive timer (SO_KEEPALIVE): if the peer's socket is gone, the first "
-      "probe after {} s idle (tcp_keepalive_time) draws a RST and the socket moves to CLOSE, but "
-      "its fd stays open until close(); if the peer's socket still exists, the probes are "
-      "answered and CLOSE_WAIT never ends.",
-      g.keepalive, g.keepalive == 1 ? "has" : "have", idle);
+    return fmt::format("{} no keepalive timer, {}", one ? "It has" : "None of them has", never);
+  std::string out = fmt::format(
+      "{} a keepalive timer (SO_KEEPALIVE): if the peer's socket is gone, the first probe after "
+      "{} s idle (tcp_keepalive_time) draws a RST and the socket moves to CLOSE, but its fd stays "
+      "open until close(); if the peer's socket still exists, the probes are answered and "
+      "CLOSE_WAIT never ends.",
+      subject(g.keepalive, g.count, "have", "has"), keepalive_first_probe_seconds(ctx.kernel));
+  if (g.keepalive < g.count)
+    out += fmt::format(" The other {} {} none, {}", g.count - g.keepalive,
+                       g.count - g.keepalive == 1 ? "has" : "have", never);
+  return out;
 }
 
 std::string age_sentence(const Group& g) {
@@ -194,10 +195,10 @@ std::string explanation(const RuleContext& ctx, const Group& g) {
     s.push_back(keepalive_sentence(ctx, g));
   }
   if (g.retransmitting > 0)
-    s.push_back(fmt::format("{} are retransmitting data the application wrote after the peer "
-                            "closed; if the peer never acknowledges, the kernel gives up after "
-                            "tcp_retries2 and moves them to CLOSE, their fds still open.",
-                            g.retransmitting));
+    s.push_back(subject(g.retransmitting, g.count, "are", "is") +
+                " retransmitting data the application wrote after the peer closed; if the peer "
+                "never acknowledges, the kernel gives up after tcp_retries2 retries and moves the "
+                "socket to CLOSE, its fd still open.");
   s.push_back(age_sentence(g));
   if (const double f = fd_fraction(g); f > 0)
     s.push_back(fmt::format("{} uses {} of its {} file descriptors ({:.0f}%); at the limit "
@@ -205,13 +206,13 @@ std::string explanation(const RuleContext& ctx, const Group& g) {
                             describe_process(*g.process), g.process->fd_count, g.process->fd_limit,
                             f * 100));
   if (g.kind == Holder::Process && g.outgoing > 0)
-    s.push_back(fmt::format("{} are outgoing connections: each also keeps its local port and "
-                            "4-tuple toward that peer.",
-                            g.outgoing));
+    s.push_back(subject(g.outgoing, g.count, "are", "is") +
+                " outgoing (the local port is ephemeral): each also keeps its port and 4-tuple "
+                "toward that peer.");
   if (g.kind == Holder::Process && g.incoming > 0)
-    s.push_back(fmt::format("{} are server-side connections: they use no ephemeral port; their "
-                            "cost is an fd and memory each.",
-                            g.incoming));
+    s.push_back(subject(g.incoming, g.count, "are", "is") +
+                " server-side (on a listening port): no ephemeral port is involved; the cost is an "
+                "fd and memory each.");
   if (!g.co_holders.empty())
     s.push_back("Some are also held by other processes: a socket closes only when its last "
                 "holder closes it, and an fd inherited through fork()/exec() without "
@@ -308,6 +309,7 @@ Finding make_finding(const RuleContext& ctx, const Group& g) {
   if (g.peers.size() == 1) f.peer = g.peers.begin()->first;
   f.count = g.count;
   f.oldest_age_seconds = g.oldest;
+  f.oldest_age_lower_bound = g.oldest.has_value();
   evidence(ctx, g, f);
   f.explanation = explanation(ctx, g);
   f.remedies = remedies(ctx, g);
@@ -329,8 +331,11 @@ void close_wait(const RuleContext& ctx, std::vector<Finding>& out) {
     auto [it, fresh] = groups.try_emplace(key, std::move(proto));
     account(ctx, i, it->second);
   }
-  for (const auto& [key, g] : groups)
+  for (const auto& [key, g] : groups) {
+    // A full queue is reported (critical) by the accept-queue rule, which counts these too.
+    if (g.listener && listener_full(ctx.snap.sockets[*g.listener])) continue;
     out.push_back(make_finding(ctx, g));
+  }
 }
 
 } // namespace sockdoctor::analyze::rules

@@ -106,6 +106,7 @@ Finding held_finding(const RuleContext& ctx, const Group& g) {
   if (g.peers.size() == 1) f.peer = g.peers.begin()->first;
   f.count = g.count;
   f.oldest_age_seconds = g.oldest;
+  f.oldest_age_lower_bound = g.oldest.has_value();
   f.add("keepalive_timers", "with keepalive timer", static_cast<std::int64_t>(g.keepalive));
   f.add("bounded", "bounded by tcp_fin_timeout", false);
   f.add("peers", "peers", top_counts(g.peers, ctx.opt.max_listed));

@@ -35,25 +35,26 @@ std::string stuck_explanation(const RuleContext& ctx, const Stuck& g) {
       "still unacknowledged (Send-Q counts the FIN as one byte).",
       g.bytes, g.bytes == 1 ? "" : "s");
   if (g.zero_window)
-    out += fmt::format(" {} wait on a zero window (persist timer): the peer's receive buffer is "
+    out += fmt::format(" {} on a zero window (persist timer): the peer's receive buffer is "
                        "full because its application is not reading.",
-                       g.zero_window);
+                       subject(g.zero_window, g.count, "wait", "waits"));
   if (g.retransmitting)
-    out += fmt::format(" {} are retransmitting unanswered (up to {} retries so far): the peer "
-                       "does not acknowledge, it may be gone or unreachable.",
-                       g.retransmitting, g.max_retrans);
+    out += fmt::format(" {} retransmitting unanswered (up to {} retries so far): the peer does "
+                       "not acknowledge, it may be gone or unreachable.",
+                       subject(g.retransmitting, g.count, "are", "is"), g.max_retrans);
   if (g.orphaned) {
     const int retries = ctx.kernel.tcp_orphan_retries.value_or(0);
-    out += fmt::format(" {} are orphaned (the application already called close()): they retry "
-                       "under tcp_orphan_retries ({} here{}) and are then destroyed; meanwhile "
-                       "each keeps its unsent data in memory and counts against tcp_max_orphans.",
-                       g.orphaned, retries,
+    out += fmt::format(" {} orphaned (the application already called close()): the kernel "
+                       "retries under tcp_orphan_retries ({} here{}) and then destroys them; "
+                       "meanwhile each keeps its unsent data in memory and counts against "
+                       "tcp_max_orphans.",
+                       subject(g.orphaned, g.count, "are", "is"), retries,
                        retries == 0 ? ", which means 8 while the peer answers" : "");
   }
   if (g.held)
-    out += fmt::format(" {} are still held by a process (shutdown() with data queued): they are "
-                       "bounded by tcp_retries2 ({} here) unanswered retransmissions or probes.",
-                       g.held, ctx.kernel.tcp_retries2.value_or(15));
+    out += fmt::format(" {} still held by a process (shutdown() with data queued): bounded by "
+                       "tcp_retries2 ({} here) unanswered retransmissions or probes.",
+                       subject(g.held, g.count, "are", "is"), ctx.kernel.tcp_retries2.value_or(15));
   return out;
 }
 
@@ -149,8 +150,7 @@ void accept_queues(const RuleContext& ctx, std::vector<Finding>& out) {
   std::map<std::size_t, Queue> full;
   for (std::size_t i : ctx.listeners()) {
     const auto& l = socks[i];
-    // sk_acceptq_is_full() is "backlog > max": a full queue shows Recv-Q = Send-Q + 1.
-    if (l.recv_q > 0 && l.recv_q >= l.send_q) full[i];
+    if (listener_full(l)) full[i];
   }
   const std::uint64_t overflows = counter(ctx.kernel, "ListenOverflows");
   const std::uint64_t drops = counter(ctx.kernel, "ListenDrops");
@@ -219,9 +219,11 @@ void accept_queues(const RuleContext& ctx, std::vector<Finding>& out) {
         "network namespace) and ListenDrops ({}); clients see slow or failing connects.{}",
         who, core::to_string(l.local), l.recv_q, l.send_q, overflows, drops,
         q.closed_by_client
-            ? fmt::format(" {} of the queued connections were already closed by their clients "
-                          "and wait in CLOSE_WAIT with no process.",
-                          q.closed_by_client)
+            ? fmt::format(" {} of the queued connections {} already closed by {} client and "
+                          "{} in CLOSE_WAIT with no process.",
+                          q.closed_by_client, q.closed_by_client == 1 ? "was" : "were",
+                          q.closed_by_client == 1 ? "its" : "their",
+                          q.closed_by_client == 1 ? "waits" : "wait")
             : std::string());
     f.remedies.push_back(fmt::format("Find out why {} does not call accept(): a blocked or busy "
                                      "accept loop, an exhausted worker pool.",

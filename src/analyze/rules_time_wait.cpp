@@ -202,7 +202,7 @@ void evidence(
   f.add("blocked_ports", "ports blocked now", static_cast<std::int64_t>(v.blocked));
   f.add("usable_ports", "usable ephemeral ports", static_cast<std::int64_t>(v.usable));
   f.add("port_range", "ip_local_port_range", port_range_text(ports));
-  f.add("used_percent", "used (%)", std::round(v.fraction * 1000) / 10);
+  f.add("used_percent", "blocked (%)", std::round(v.fraction * 1000) / 10);
   f.add("tw_reuse", "tcp_tw_reuse", static_cast<std::int64_t>(effective_tw_reuse(ctx.kernel)));
   f.add("timestamps", "timestamps",
         std::string(v.ts ? "negotiated" : "not negotiated") +
@@ -272,6 +272,7 @@ void port_findings(const RuleContext& ctx, std::vector<Finding>& out) {
     if (d.clients.size() == 1) f.process = process_ref(*d.clients.begin()->second);
     f.peer = core::to_string(d.sample->peer);
     f.count = d.tw + d.fw2;
+    f.oldest_age_lower_bound = true;
     if (!d.tw_ages.empty())
       f.oldest_age_seconds = *std::max_element(d.tw_ages.begin(), d.tw_ages.end());
     evidence(ctx, ports, d, v, f);

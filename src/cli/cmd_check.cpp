@@ -1,16 +1,97 @@
-// `sockdoctor check`: placeholder until the diagnosis lands.
+// `sockdoctor check` (also plain `sockdoctor`): findings, most severe first; exit status by
+// severity.
+#include <fmt/format.h>
+
+#include <memory>
 #include <ostream>
 
+#include "analyze/diagnose.hpp"
 #include "cli/commands.hpp"
+#include "collect/kernel_settings.hpp"
+#include "render/findings_json.hpp"
+#include "render/findings_text.hpp"
 
 namespace sockdoctor::cli {
+namespace {
+
+struct CheckOptions {
+  double min_age = 60;
+  bool json = false;
+};
+
+constexpr const char* kCheckFooter = R"(
+What is checked:
+  CLOSE_WAIT held by a process (or waiting unaccepted in a listener's queue) longer than
+  --min-age; ephemeral ports toward one destination blocked by TIME_WAIT (>= 50% warning,
+  >= 90% critical); TIME_WAIT entries vs tcp_max_tw_buckets; FIN_WAIT2 half-closed and held by
+  a process (no timeout) or orphaned; closes stuck on unacknowledged data; orphans vs
+  tcp_max_orphans; full accept queues.
+
+Exit status: 0 OK (info notes only), 1 WARNING, 2 CRITICAL, 3 UNKNOWN (no snapshot), 64 usage.
+
+Examples:
+  sockdoctor check                  # the report (plain `sockdoctor` does the same)
+  sockdoctor check --min-age 10     # also report CLOSE_WAIT sockets older than 10 s
+  sockdoctor check --json | jq '.findings[] | {severity, title}')";
+
+int exit_code(analyze::Severity worst) {
+  switch (worst) {
+  case analyze::Severity::Critical:
+    return kExitCritical;
+  case analyze::Severity::Warning:
+    return kExitWarning;
+  case analyze::Severity::Info:
+    return kExitOk;
+  }
+  return kExitUnknown;
+}
+
+int run_check(Context& ctx, const CheckOptions& o) {
+  auto snap = take_snapshot(ctx, SnapshotRequest{});
+  if (!snap) {
+    *ctx.err << "sockdoctor check: " << snap.error().message << "\n";
+    return kExitUnknown;
+  }
+  std::vector<std::string> problems;
+  auto kernel = collect::read_kernel_settings(ctx.global.root, &problems);
+  if (!kernel) {
+    // The rules still work with the kernel defaults; say that the numbers are assumed.
+    *ctx.err << "sockdoctor check: " << kernel.error().message
+             << "; assuming kernel defaults for sysctls\n";
+    kernel = core::KernelSettings{};
+  }
+  if (ctx.global.verbose > 0)
+    for (const auto& p : problems)
+      *ctx.err << "sockdoctor check: " << p << "\n";
+  if (ctx.global.all_netns && ctx.global.verbose > 0)
+    *ctx.err << "sockdoctor check: sysctls and counters are those of sockdoctor's own network "
+                "namespace\n";
+
+  analyze::DiagnoseOptions opt;
+  opt.min_age_seconds = o.min_age;
+  const auto diagnosis = analyze::diagnose(*snap, *kernel, opt);
+  if (o.json)
+    render::render_findings_json(*ctx.out, diagnosis);
+  else
+    render::render_findings_text(*ctx.out, diagnosis, {.color = ctx.color});
+  ctx.out->flush();
+  if (!*ctx.out) return kExitUnknown;
+  return exit_code(diagnosis.worst());
+}
+
+} // namespace
 
 CommandRunner add_check_command(CLI::App& app, Context&) {
-  app.add_subcommand("check", "Diagnose this host (the default command)");
-  return [](Context& ctx) {
-    *ctx.err << "sockdoctor check: not implemented yet\n";
-    return static_cast<int>(kExitUnknown);
-  };
+  auto o = std::make_shared<CheckOptions>();
+  auto* check = app.add_subcommand("check", "Diagnose this host (the default command)");
+  check->footer(kCheckFooter);
+  check
+      ->add_option("--min-age", o->min_age,
+                   "Report CLOSE_WAIT and half-closed FIN_WAIT2 sockets older than SECONDS")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
+  check->add_flag("--json", o->json, "One JSON document: {schema_version, findings, summary}");
+  return [o](Context& ctx) { return run_check(ctx, *o); };
 }
 
 } // namespace sockdoctor::cli

@@ -195,7 +195,7 @@ TEST(CloseWaitRule, ServerSideLeakGroupsPeersByAddress) {
   const auto& peers = std::get<std::vector<std::string>>(f[0].find("peers")->value);
   ASSERT_EQ(peers.size(), 2u);
   EXPECT_EQ(peers[0], "10.2.2.0 (2)");
-  EXPECT_TRUE(contains(f[0].explanation, "use no ephemeral port"));
+  EXPECT_TRUE(contains(f[0].explanation, "no ephemeral port is involved"));
 }
 
 TEST(CloseWaitRule, UnseenOwnerIsNamedByUid) {
@@ -256,4 +256,27 @@ TEST(CloseWaitRule, HealthySnapshotHasNoFinding) {
   b.process(1, "a");
   b.owned(1, TcpState::Established, "10.0.0.1:40000", "10.0.0.5:80");
   EXPECT_TRUE(run(b.finish()).empty());
+}
+
+TEST(CloseWaitRule, FullAcceptQueueIsLeftToTheQueueRule) {
+  SnapshotBuilder b;
+  b.process(77, "srv");
+  auto& l = b.owned(77, TcpState::Listen, "127.0.0.1:8080", "0.0.0.0:0");
+  l.recv_q = 2;
+  l.send_q = 1;
+  SnapshotBuilder::set_idle(b.add(TcpState::CloseWait, "127.0.0.1:8080", "127.0.0.1:50000"), 90);
+  EXPECT_TRUE(run(b.finish()).empty());
+}
+
+TEST(CloseWaitRule, SingleSocketReadsInTheSingular) {
+  SnapshotBuilder b;
+  b.process(4242, "client");
+  leak(b, 1, 300);
+  auto f = run(b.finish());
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_TRUE(contains(f[0].title, "holds 1 CLOSE_WAIT socket:"));
+  EXPECT_TRUE(contains(f[0].explanation, "It shows Recv-Q 0"));
+  EXPECT_TRUE(contains(f[0].explanation, "It has no keepalive timer, so the kernel will never "
+                                         "close it"));
+  EXPECT_TRUE(contains(f[0].explanation, "It is outgoing"));
 }
