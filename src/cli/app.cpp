@@ -77,6 +77,7 @@ int run(int argc, char** argv) {
   runners["check"] = add_check_command(app, ctx);
   runners["ls"] = add_ls_command(app, ctx);
   runners["explain"] = add_explain_command(app, ctx);
+  runners["top"] = add_top_command(app, ctx);
 
   try {
     app.parse(argc, argv);

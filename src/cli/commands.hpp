@@ -10,5 +10,6 @@ namespace sockdoctor::cli {
 CommandRunner add_ls_command(CLI::App& app, Context& ctx);      // cmd_ls.cpp
 CommandRunner add_check_command(CLI::App& app, Context& ctx);   // cmd_check.cpp (also the default)
 CommandRunner add_explain_command(CLI::App& app, Context& ctx); // cmd_explain.cpp
+CommandRunner add_top_command(CLI::App& app, Context& ctx);     // cmd_top.cpp
 
 } // namespace sockdoctor::cli
