@@ -1,0 +1,503 @@
+// Builds the live view's model from the tracker and the latest samples. The TIME_WAIT and port
+// budget sections need every socket, so they are rebuilt only on detail samples (and on a new
+// filter); the CLOSE_WAIT / FIN_WAIT2 sections come from every sample.
+#include "analyze/top_model.hpp"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <charconv>
+#include <map>
+#include <set>
+#include <tuple>
+#include <unordered_map>
+
+#include "analyze/kernel_model.hpp"
+
+namespace sockdoctor::analyze {
+namespace {
+
+using core::TcpState;
+
+bool has_state(std::uint32_t mask, TcpState s) {
+  return (mask & core::state_bit(s)) != 0;
+}
+
+double seconds_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+std::optional<std::uint32_t> parse_number(std::string_view text, std::uint32_t max) {
+  std::uint32_t v = 0;
+  const auto* end = text.data() + text.size();
+  auto [p, ec] = std::from_chars(text.data(), end, v);
+  if (text.empty() || ec != std::errc() || p != end || v > max) return std::nullopt;
+  return v;
+}
+
+core::Result<void> apply_term(TopFilter& f, std::string_view term) {
+  auto split = term.find(':');
+  std::string_view key = split == std::string_view::npos ? "" : term.substr(0, split);
+  std::string_view value = split == std::string_view::npos ? term : term.substr(split + 1);
+  if (key == "port" || (key.empty() && split != std::string_view::npos) ||
+      (key.empty() && parse_number(value, 65535))) {
+    auto n = parse_number(value, 65535);
+    if (!n || *n == 0) return core::fail(fmt::format("'{}': not a port number", term));
+    f.port = static_cast<std::uint16_t>(*n);
+    return {};
+  }
+  if (key == "pid") {
+    auto n = parse_number(value, 0x7fffffff);
+    if (!n || *n == 0) return core::fail(fmt::format("'{}': not a pid", term));
+    f.pid = static_cast<std::int32_t>(*n);
+    return {};
+  }
+  if (key == "state" || key.empty()) {
+    if (auto m = core::parse_state_word(value)) {
+      f.state_mask = (f.state_mask == core::kAllStatesMask ? 0 : f.state_mask) | *m;
+      return {};
+    }
+    if (key == "state") return core::fail(fmt::format("'{}': unknown state or group", value));
+  }
+  if (key.empty() || key == "proc" || key == "comm") {
+    if (value.empty()) return core::fail(fmt::format("'{}': empty process name", term));
+    f.comm = std::string(value);
+    return {};
+  }
+  return core::fail(fmt::format("'{}': unknown filter (port:, pid:, state:, proc:)", key));
+}
+
+bool is_tw_entry(const core::TcpSocket& s) {
+  // TIME_WAIT and orphaned FIN_WAIT2 mini-sockets both hold their 4-tuple without an fd.
+  return s.state == TcpState::TimeWait ||
+         (s.state == TcpState::FinWait2 && s.timer == core::TimerKind::TimeWait && s.inode == 0);
+}
+
+Age older(const Age& a, const Age& b) {
+  if (!a.seconds) return b;
+  if (!b.seconds) return a;
+  return *b.seconds > *a.seconds ? b : a;
+}
+
+Age first_seen_age(std::optional<Clock::time_point> first, Clock::time_point now) {
+  if (!first) return {};
+  return Age{std::max(0.0, seconds_between(*first, now)), AgeBasis::FirstSeen, true};
+}
+
+using AddrKey = std::tuple<std::uint8_t, std::array<std::uint8_t, 16>>;
+AddrKey addr_key(const core::IpAddress& a) {
+  return {static_cast<std::uint8_t>(a.family), a.bytes};
+}
+using DestKey = std::tuple<std::uint32_t, AddrKey, AddrKey, std::uint16_t>; // netns, S, D, dport
+using PortKey = std::pair<std::uint32_t, std::uint16_t>;                    // netns, port
+
+struct DestAcc {
+  const core::TcpSocket* sample = nullptr;
+  std::uint64_t in_use = 0, time_wait = 0;
+  std::set<std::int32_t> clients; // processes with live connections there
+};
+
+// Which ports connect() may have picked: in ip_local_port_range, not reserved, not a listener's.
+class EphemeralPorts {
+public:
+  EphemeralPorts(const core::KernelSettings& k, const std::map<PortKey, std::int32_t>& listeners)
+      : k_(k), range_(k.ip_local_port_range.value_or(core::PortRange{})), listeners_(listeners) {
+    const int usable = usable_ephemeral_ports(k);
+    for (const auto& [key, pid] : listeners)
+      if (in_range(key.second) && !reserved(key.second)) ++taken_[key.first];
+    usable_ = usable;
+  }
+  bool ephemeral(const core::TcpSocket& s) const {
+    return in_range(s.local.port) && !reserved(s.local.port) &&
+           !listeners_.contains({s.netns_ino, s.local.port});
+  }
+  int usable(std::uint32_t netns) const {
+    auto it = taken_.find(netns);
+    return std::max(usable_ - (it == taken_.end() ? 0 : it->second), 1);
+  }
+
+private:
+  bool in_range(int p) const { return p >= range_.low && p <= range_.high; }
+  bool reserved(int p) const {
+    for (const auto& [lo, hi] : k_.ip_local_reserved_ports)
+      if (p >= lo && p <= hi) return true;
+    return false;
+  }
+  const core::KernelSettings& k_;
+  core::PortRange range_;
+  const std::map<PortKey, std::int32_t>& listeners_;
+  std::map<std::uint32_t, int> taken_;
+  int usable_ = 0;
+};
+
+} // namespace
+
+std::string_view sort_name(SortKey k) {
+  switch (k) {
+  case SortKey::Count:
+    return "count";
+  case SortKey::Age:
+    return "age";
+  case SortKey::Growth:
+    return "growth";
+  case SortKey::Pid:
+    return "pid";
+  }
+  return "count";
+}
+
+SortKey next_sort(SortKey k) {
+  switch (k) {
+  case SortKey::Count:
+    return SortKey::Age;
+  case SortKey::Age:
+    return SortKey::Growth;
+  case SortKey::Growth:
+    return SortKey::Pid;
+  case SortKey::Pid:
+    return SortKey::Count;
+  }
+  return SortKey::Count;
+}
+
+std::string_view attribution_name(Attribution a) {
+  switch (a) {
+  case Attribution::Traced:
+    return "traced";
+  case Attribution::Listener:
+    return "listener";
+  case Attribution::SoleClient:
+    return "sole_client";
+  case Attribution::Unknown:
+    return "unknown";
+  }
+  return "unknown";
+}
+
+std::string TopFilter::describe() const {
+  std::vector<std::string> parts;
+  if (state_mask != core::kAllStatesMask) {
+    std::string states;
+    for (auto s : core::kAllStates)
+      if (has_state(state_mask, s))
+        states += (states.empty() ? "" : ",") + std::string(core::ss_name(s));
+    parts.push_back("state " + states);
+  }
+  if (port) parts.push_back(fmt::format("port {}", *port));
+  if (pid) parts.push_back(fmt::format("pid {}", *pid));
+  if (!comm.empty()) parts.push_back("process " + comm);
+  std::string out;
+  for (const auto& p : parts)
+    out += (out.empty() ? "" : ", ") + p;
+  return out;
+}
+
+core::Result<TopFilter> parse_top_filter(std::string_view text) {
+  TopFilter f;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && text[i] == ' ')
+      ++i;
+    std::size_t j = i;
+    while (j < text.size() && text[j] != ' ')
+      ++j;
+    if (j > i) {
+      auto r = apply_term(f, text.substr(i, j - i));
+      if (!r) return tl::unexpected(r.error());
+    }
+    i = j;
+  }
+  return f;
+}
+
+LiveView::LiveView(LiveOptions opts) : opts_(std::move(opts)), tracker_(opts_.tracker) {}
+
+template <typename Fn> void LiveView::for_each_socket(Fn&& fn) const {
+  if (!last_) return;
+  for (const auto& s : last_->sockets)
+    if (has_state(last_covered_, s.state)) fn(s);
+  if (detail_ && detail_ != last_)
+    for (const auto& s : detail_->sockets)
+      if (!has_state(last_covered_, s.state)) fn(s);
+}
+
+std::int32_t LiveView::owner_of(const core::TcpSocket& s) const {
+  const std::int32_t pid = tracker_.owner(s);
+  if (pid == kNoOwner) return tracker_.last_holder(s); // TIME_WAIT: whoever held it alive
+  return pid;
+}
+
+bool LiveView::matches(const core::TcpSocket& s) const {
+  const auto& f = query_.filter;
+  if (!has_state(f.state_mask, s.state)) return false;
+  if (f.port && s.local.port != *f.port && s.peer.port != *f.port) return false;
+  if (!f.pid && f.comm.empty()) return true;
+  const std::int32_t pid = owner_of(s);
+  if (f.pid && pid != *f.pid) return false;
+  if (!f.comm.empty()) {
+    const auto* p = pid > 0 ? tracker_.process(pid) : nullptr;
+    if (p == nullptr || p->comm.find(f.comm) == std::string::npos) return false;
+  }
+  return true;
+}
+
+void LiveView::add_sample(LiveSample sample) {
+  const bool detail = sample.is_detail();
+  if (sample.kernel) kernel_ = std::move(*sample.kernel);
+  auto snap = std::make_shared<const core::Snapshot>(std::move(sample.snapshot));
+  tracker_.update(*snap, sample.covered, sample.counts, sample.owners_partial);
+  last_ = snap;
+  last_covered_ = sample.covered;
+  if (detail) {
+    detail_ = snap;
+    findings_.clear();
+    if (opts_.findings) {
+      auto d = diagnose(*snap, kernel_, opts_.diagnose);
+      for (auto& f : d.findings)
+        findings_.push_back({f.severity, std::move(f.id), std::move(f.title)});
+    }
+    rebuild_detail_sections();
+  }
+  if (!query_.filter.empty()) record_filtered_counts();
+}
+
+void LiveView::set_query(TopQuery q) {
+  const bool refilter = !(q.filter.describe() == query_.filter.describe());
+  query_ = std::move(q);
+  if (!refilter) return;
+  filtered_.clear();
+  rebuild_detail_sections();
+  if (!query_.filter.empty()) record_filtered_counts();
+}
+
+void LiveView::record_filtered_counts() {
+  StateSample s;
+  s.time = tracker_.now();
+  s.covered = core::kAllStatesMask;
+  for_each_socket([&](const core::TcpSocket& sock) {
+    if (matches(sock)) ++s.counts[static_cast<std::size_t>(sock.state)];
+  });
+  filtered_.push_back(s);
+  while (filtered_.size() > std::max<std::size_t>(opts_.tracker.history_samples, 2))
+    filtered_.pop_front();
+}
+
+void LiveView::rebuild_detail_sections() {
+  time_wait_.clear();
+  destinations_.clear();
+  if (!detail_) return;
+  const auto& socks = detail_->sockets;
+  std::map<PortKey, std::int32_t> listeners; // -> owner pid (0 unknown)
+  for (const auto& s : socks)
+    if (s.state == TcpState::Listen) listeners[{s.netns_ino, s.local.port}] = owner_of(s);
+  const EphemeralPorts ports(kernel_, listeners);
+
+  std::map<DestKey, DestAcc> dests;
+  for (const auto& s : socks) {
+    if (s.state == TcpState::Listen || !ports.ephemeral(s)) continue;
+    auto& d = dests[{s.netns_ino, addr_key(s.local.addr), addr_key(s.peer.addr), s.peer.port}];
+    if (d.sample == nullptr) d.sample = &s;
+    if (matches(s)) ++d.in_use;
+    if (s.state == TcpState::TimeWait && matches(s)) ++d.time_wait;
+    const std::int32_t pid = tracker_.owner(s);
+    if (!is_tw_entry(s) && pid > 0) d.clients.insert(pid);
+  }
+
+  using RowKey = std::tuple<int, std::int32_t, std::string>; // attribution, pid, where
+  std::map<RowKey, TimeWaitRow> rows;
+  for (const auto& s : socks) {
+    if (s.state != TcpState::TimeWait || !matches(s)) continue;
+    TimeWaitRow r;
+    if (const std::int32_t h = tracker_.last_holder(s); h > 0) {
+      r.how = Attribution::Traced;
+      r.pid = h;
+    } else if (auto l = listeners.find({s.netns_ino, s.local.port}); l != listeners.end()) {
+      r.how = Attribution::Listener;
+      r.pid = std::max(l->second, 0);
+      r.where = fmt::format("port {}", s.local.port);
+    } else {
+      auto d =
+          dests.find({s.netns_ino, addr_key(s.local.addr), addr_key(s.peer.addr), s.peer.port});
+      const bool sole = d != dests.end() && d->second.clients.size() == 1;
+      r.how = sole ? Attribution::SoleClient : Attribution::Unknown;
+      r.pid = sole ? *d->second.clients.begin() : 0;
+      r.where = "-> " + core::to_string(s.peer);
+    }
+    auto& row = rows[{static_cast<int>(r.how), r.pid, r.where}];
+    if (row.time_wait == 0) {
+      row = r;
+      if (const auto* p = r.pid > 0 ? tracker_.process(r.pid) : nullptr) row.comm = p->comm;
+    }
+    ++row.time_wait;
+    row.oldest = older(row.oldest, tracker_.age(s, kernel_));
+  }
+  for (auto& [k, r] : rows)
+    time_wait_.push_back(std::move(r));
+  std::sort(time_wait_.begin(), time_wait_.end(), [](const auto& a, const auto& b) {
+    return a.time_wait != b.time_wait ? a.time_wait > b.time_wait : a.pid < b.pid;
+  });
+  if (time_wait_.size() > opts_.max_rows) time_wait_.resize(opts_.max_rows);
+
+  for (const auto& [key, d] : dests) {
+    if (d.in_use == 0) continue;
+    DestinationRow r;
+    r.source = core::to_string(d.sample->local.addr);
+    r.destination = core::to_string(d.sample->peer);
+    r.in_use = d.in_use;
+    r.time_wait = d.time_wait;
+    r.usable = ports.usable(d.sample->netns_ino);
+    r.fraction = static_cast<double>(d.in_use) / r.usable;
+    destinations_.push_back(std::move(r));
+  }
+  std::sort(destinations_.begin(), destinations_.end(), [](const auto& a, const auto& b) {
+    if (a.fraction != b.fraction) return a.fraction > b.fraction;
+    return std::tie(a.destination, a.source) < std::tie(b.destination, b.source);
+  });
+  if (destinations_.size() > opts_.max_rows) destinations_.resize(opts_.max_rows);
+}
+
+std::vector<StateRow> LiveView::state_rows() const {
+  const bool filtered = !query_.filter.empty();
+  const auto& hist = filtered ? filtered_ : tracker_.history();
+  std::vector<StateRow> rows;
+  if (hist.empty()) return rows;
+  const auto& last = hist.back();
+  const auto& tracked = tracker_.history().back();
+  for (auto state : core::kAllStates) {
+    const auto i = static_cast<std::size_t>(state);
+    StateRow r;
+    r.state = state;
+    r.count = last.counts[i];
+    bool seen = r.count > 0;
+    r.history.reserve(hist.size());
+    for (const auto& h : hist) {
+      r.history.push_back(h.counts[i]);
+      seen = seen || h.counts[i] > 0;
+    }
+    if (!seen) continue;
+    if (hist.size() >= 2) {
+      const auto& prev = hist[hist.size() - 2];
+      r.changed = static_cast<std::int64_t>(r.count) - static_cast<std::int64_t>(prev.counts[i]);
+      // rate over the window, from whichever history is shown
+      const StateSample* base = &prev;
+      for (auto it = hist.rbegin() + 1; it != hist.rend(); ++it) {
+        if (seconds_between(it->time, last.time) > opts_.rate_window_seconds) break;
+        base = &*it;
+      }
+      const double dt = seconds_between(base->time, last.time);
+      if (dt > 0)
+        r.rate_per_s = (static_cast<double>(r.count) - static_cast<double>(base->counts[i])) / dt;
+    }
+    r.listed = has_state(tracked.covered, state);
+    if (!filtered && r.listed) {
+      r.appeared = tracked.appeared[i];
+      r.departed = tracked.departed[i];
+    }
+    rows.push_back(std::move(r));
+  }
+  return rows;
+}
+
+std::vector<HolderRow> LiveView::holder_rows() const {
+  std::unordered_map<std::int32_t, HolderRow> by_pid;
+  if (last_) {
+    for (const auto& s : last_->sockets) {
+      if (s.state != TcpState::CloseWait && s.state != TcpState::FinWait2) continue;
+      if (!has_state(last_covered_, s.state) || !matches(s)) continue;
+      const std::int32_t pid = tracker_.owner(s);
+      auto& r = by_pid[pid];
+      r.pid = pid;
+      ++(s.state == TcpState::CloseWait ? r.close_wait : r.fin_wait2);
+      r.oldest = older(r.oldest, tracker_.age(s, kernel_));
+    }
+  }
+  for (const auto& g : tracker_.close_wait_by_process()) {
+    auto it = by_pid.find(g.pid);
+    if (it != by_pid.end()) it->second.trend = g.trend;
+  }
+  std::vector<HolderRow> rows;
+  rows.reserve(by_pid.size());
+  for (auto& [pid, r] : by_pid) {
+    if (const auto* p = pid > 0 ? tracker_.process(pid) : nullptr) r.comm = p->comm;
+    rows.push_back(std::move(r));
+  }
+  const SortKey key = query_.sort;
+  std::sort(rows.begin(), rows.end(), [key](const HolderRow& a, const HolderRow& b) {
+    const auto na = a.close_wait + a.fin_wait2, nb = b.close_wait + b.fin_wait2;
+    const double aa = a.oldest.seconds.value_or(-1), ab = b.oldest.seconds.value_or(-1);
+    const double ga = a.trend ? a.trend->growth_per_min : 0,
+                 gb = b.trend ? b.trend->growth_per_min : 0;
+    switch (key) {
+    case SortKey::Count:
+      if (na != nb) return na > nb;
+      break;
+    case SortKey::Age:
+      if (aa != ab) return aa > ab;
+      break;
+    case SortKey::Growth:
+      if (ga != gb) return ga > gb;
+      break;
+    case SortKey::Pid:
+      break;
+    }
+    return a.pid < b.pid;
+  });
+  if (rows.size() > opts_.max_rows) rows.resize(opts_.max_rows);
+  return rows;
+}
+
+std::vector<PeerRow> LiveView::peer_rows() const {
+  std::vector<PeerRow> rows;
+  const auto now = tracker_.now();
+  if (query_.filter.empty()) {
+    for (const auto& g : tracker_.close_wait_by_peer()) {
+      if (g.trend.count == 0) continue;
+      rows.push_back({core::to_string(g.peer), g.trend.count,
+                      first_seen_age(g.oldest_first_seen, now), g.trend});
+      if (rows.size() >= opts_.max_rows) break;
+    }
+    return rows;
+  }
+  std::map<std::tuple<std::uint32_t, AddrKey>, PeerRow> by_peer;
+  if (last_ && has_state(last_covered_, TcpState::CloseWait)) {
+    for (const auto& s : last_->sockets) {
+      if (s.state != TcpState::CloseWait || !matches(s)) continue;
+      auto& r = by_peer[{s.netns_ino, addr_key(s.peer.addr)}];
+      if (r.close_wait == 0) r.peer = core::to_string(s.peer.addr);
+      ++r.close_wait;
+      r.oldest = older(r.oldest, tracker_.age(s, kernel_));
+    }
+  }
+  for (auto& [k, r] : by_peer)
+    rows.push_back(std::move(r));
+  std::stable_sort(rows.begin(), rows.end(),
+                   [](const auto& a, const auto& b) { return a.close_wait > b.close_wait; });
+  if (rows.size() > opts_.max_rows) rows.resize(opts_.max_rows);
+  return rows;
+}
+
+TopModel LiveView::model() const {
+  TopModel m;
+  m.query = query_;
+  m.findings_enabled = opts_.findings;
+  if (!last_) return m;
+  const auto now = tracker_.now();
+  m.time = now;
+  m.sample = tracker_.samples();
+  m.source = last_->source;
+  m.states = state_rows();
+  for (const auto& r : m.states)
+    m.total += r.count;
+  m.close_wait = tracker_.close_wait();
+  m.holders = holder_rows();
+  m.peers = peer_rows();
+  m.time_wait = time_wait_;
+  m.destinations = destinations_;
+  m.findings = findings_;
+  if (detail_) m.detail_age_s = seconds_between(detail_->taken_at, now);
+  if (auto at = tracker_.owners_scanned_at()) m.owners_age_s = seconds_between(*at, now);
+  if (detail_ && detail_->owners.scanned) m.owners_denied = detail_->owners.denied;
+  return m;
+}
+
+} // namespace sockdoctor::analyze
