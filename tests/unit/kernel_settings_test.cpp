@@ -201,3 +201,22 @@ TEST(ReadKernelSettings, NothingReadableIsAnError) {
   ASSERT_FALSE(k);
   EXPECT_NE(k.error().message.find("does-not-exist"), std::string::npos);
 }
+
+TEST(SysctlParse, RandomBytesNeverCrash) {
+  // A cheap stand-in for a fuzzer: bounded, deterministic, exercised under ASan/UBSan builds.
+  std::uint32_t seed = 12345;
+  const auto next = [&seed] { return seed = seed * 1103515245u + 12345u; };
+  const std::string alphabet = "0123456789 -,:\t\nTCPcpExtinuse\xff";
+  for (int i = 0; i < 20000; ++i) {
+    std::string s(next() % 40, ' ');
+    for (auto& c : s)
+      c = alphabet[next() % alphabet.size()];
+    (void)sc::parse_sysctl_long(s);
+    (void)sc::parse_port_range(s);
+    (void)sc::parse_reserved_ports(s);
+    (void)sc::parse_kernel_version(s);
+    (void)sc::parse_proc_net_pairs(s, "TcpExt");
+    (void)sc::parse_sockstat_tcp(s);
+  }
+  SUCCEED();
+}
