@@ -225,7 +225,9 @@ core::Error unavailable(std::string_view step, int err) {
   if (err == EPERM || err == EACCES) {
     why = " (needs CAP_BPF and CAP_PERFMON, or root)";
   } else if (err == ENOENT || err == EINVAL || err == EOPNOTSUPP || err == ENOSYS) {
-    why = " (kernel without iter/task_file or bpf_sock_from_file: needs Linux 5.11+ with BTF)";
+    // EINVAL is also the verifier refusing the program: the libbpf log tells which.
+    why = " (kernel without iter/task_file or bpf_sock_from_file, Linux 5.11+ with BTF; "
+          "SOCKDOCTOR_BPF_DEBUG=1 shows the libbpf log)";
   }
   return core::Error{
       std::string(kUnavailable) + std::string(step) + ": " + std::strerror(err) + why, err};

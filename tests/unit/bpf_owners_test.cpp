@@ -24,6 +24,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -385,6 +386,70 @@ TEST(BpfOwnersLive, MatchesProcScanForForkedNetnsFamily) {
   EXPECT_GE(bpf->stats.processes_seen, 3u);
   ::close(sv[0]);
   ::close(sv[1]);
+}
+
+// Runs as pid 1 of a fresh pid namespace with its own /proc: "" if both backends agree, else why.
+std::string check_inside_pid_namespace() {
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+      ::mount("proc", "/proc", "proc", 0, nullptr) != 0) {
+    return "mount /proc in the new namespaces failed";
+  }
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return "socketpair failed";
+  auto b = run_bpf_owner_scan(core::FsRoot{}, true);
+  if (!b) return "bpf: " + b.error().message;
+  auto p = scan_owners(core::FsRoot{}, OwnerScanOptions{});
+  if (!p) return "/proc: " + p.error().message;
+  const auto inode = readlink_sockets({::getpid()}).begin()->first;
+  const RefList want = {{1, sv[0]}};
+  if (b->stats.processes_seen != 1) {
+    return "bpf iterated processes outside the namespace: " +
+           std::to_string(b->stats.processes_seen);
+  }
+  if (b->table.processes().size() != 1) {
+    return "bpf table has " + std::to_string(b->table.processes().size()) + " processes, " +
+           std::to_string(b->table.vanished) + " vanished: pids not of this namespace?";
+  }
+  const auto& pb = b->table.processes()[0];
+  const auto* pp = find_process(*p, 1);
+  // fd counts are not compared: this process is the one scanning, its fds change meanwhile.
+  if (pb.pid != 1 || pp == nullptr) return "bpf pid " + std::to_string(pb.pid) + ", not 1";
+  if (refs_of(b->table, inode, {1}) != want) return "bpf references differ";
+  if (refs_of(*p, inode, {1}) != want) return "/proc references differ";
+  if (pb.comm != pp->comm || pb.netns_ino != pp->netns_ino) return "details differ";
+  return "";
+}
+
+TEST(BpfOwnersLive, PidsAreThoseOfTheReadersPidNamespace) {
+  SCAN_BPF_OR_SKIP(probe); // skip early where BPF cannot load at all
+  int report[2];
+  ASSERT_EQ(::pipe2(report, O_CLOEXEC), 0);
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    ::alarm(60);
+    if (::unshare(CLONE_NEWPID | CLONE_NEWNS) != 0) ::_exit(2);
+    pid_t init = ::fork(); // pid 1 of the new namespace
+    if (init == 0) {
+      std::string why = check_inside_pid_namespace();
+      (void)!::write(report[1], why.data(), why.size());
+      ::_exit(why.empty() ? 0 : 1);
+    }
+    int status = 0;
+    ::waitpid(init, &status, 0);
+    ::_exit(init > 0 && WIFEXITED(status) ? WEXITSTATUS(status) : 3);
+  }
+  ::close(report[1]);
+  std::string why;
+  char buf[512];
+  for (ssize_t n; (n = ::read(report[0], buf, sizeof buf)) > 0;)
+    why.append(buf, n);
+  ::close(report[0]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << why;
 }
 
 TEST(BpfOwnersLive, NoDuplicateReferencesAndOwnSocketsFound) {
