@@ -20,26 +20,27 @@ SELF="$ROOT/bench/run_scale.sh"
 
 now_us() { local t=${EPOCHREALTIME/./}; echo "${t}"; }
 
-# measure TOOL BOUND CMD...: one run; appends "tool wall_s rss_kb status" to $RAW.
+# measure TOOL BOUND CMD...: one run; appends "tool wall_s rss_kb status cpu_s" to $RAW.
 # Wall time is taken around `/usr/bin/time timeout CMD` (adds ~2 ms of exec for every tool);
-# peak RSS is the largest descendant's ru_maxrss as /usr/bin/time reports it.
+# peak RSS is the largest descendant's ru_maxrss and CPU is user + system time, as /usr/bin/time
+# reports them. CPU time hardly changes when other work shares the cores; wall time does.
 measure() {
   local tool=$1 bound=$2
   shift 2
   local tfile="$WORK/time.out" rc=0 t0 t1
   t0=$(now_us)
-  /usr/bin/time -f '%M' -o "$tfile" timeout -k 5 "$bound" "$@" >/dev/null 2>"$WORK/stderr" || rc=$?
+  /usr/bin/time -f '%M %U %S' -o "$tfile" timeout -k 5 "$bound" "$@" >/dev/null 2>"$WORK/stderr" || rc=$?
   t1=$(now_us)
-  local wall rss status=ok
+  local wall rss cpu status=ok
   wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.4f", (b - a) / 1e6 }')
-  rss=$(tail -n 1 "$tfile" 2>/dev/null | tr -dc 0-9)
+  read -r rss cpu < <(tail -n 1 "$tfile" 2>/dev/null | awk '{ printf "%d %.2f\n", $1, $2 + $3 }')
   if ((rc == 124 || rc == 137)); then
     status=timeout
   elif ((rc != 0)) && [[ $tool != "sockdoctor check" ]]; then
     status="fail($rc)"
     echo "  $tool failed ($rc): $(head -c 300 "$WORK/stderr")" >&2
   fi
-  printf '%s\t%s\t%s\t%s\n' "$tool" "$wall" "${rss:-0}" "$status" >>"$RAW"
+  printf '%s\t%s\t%s\t%s\t%s\n' "$tool" "$wall" "${rss:-0}" "$status" "${cpu:-0}" >>"$RAW"
   LAST_STATUS=$status
 }
 
@@ -198,7 +199,7 @@ compare_with_ss() {
 # table N RAW: medians, ratios against `sockdoctor ls`, peak RSS; then the targets for that size.
 table() {
   local n=$1 raw=$2 tool
-  declare -A med=() rss=() status=()
+  declare -A med=() rss=() status=() cpu=()
   local tools=("sockdoctor ls --no-owners" "sockdoctor ls" "sockdoctor ls --json"
     "sockdoctor check" "floor_dump" "ss -tan" "ss -tanp" "netstat -tanp" "lsof -nP -iTCP"
     "cat /proc/net/tcp{,6}")
@@ -217,10 +218,11 @@ table() {
       med[$tool]=$(cut -f2 <<<"$rows" | median)
     fi
     rss[$tool]=$(cut -f3 <<<"$rows" | sort -n | tail -n 1)
+    cpu[$tool]=$(cut -f5 <<<"$rows" | median)
   done
   local base=${med["sockdoctor ls"]:-}
   log ""
-  log "$(printf '%-26s %12s %12s %10s %12s  %s' "N=$n" "median wall" "vs sd ls" "peak RSS" "RSS B/sock" "runs")"
+  log "$(printf '%-26s %12s %9s %10s %10s %11s  %s' "N=$n" "median wall" "CPU" "vs sd ls" "peak RSS" "RSS B/sock" "runs")"
   for tool in "${tools[@]}"; do
     [[ -z ${med[$tool]:-} ]] && continue
     local wall ratio runs
@@ -234,7 +236,7 @@ table() {
       [[ -n $base ]] && ratio=$(awk -v a="${med[$tool]}" -v b="$base" 'BEGIN{printf "%.2fx", a / b}')
       [[ ${status[$tool]} == fail ]] && wall="FAILED"
     fi
-    log "$(printf '%-26s %12s %12s %7d MB %12.0f  %d' "$tool" "$wall" "$ratio" \
+    log "$(printf '%-26s %12s %7.2f s %10s %7d MB %11.0f  %d' "$tool" "$wall" "${cpu[$tool]}" "$ratio" \
       $((rss[$tool] / 1024)) "$(awk -v r="${rss[$tool]}" -v n="$n" 'BEGIN{print r * 1024 / n}')" "$runs")"
   done
   targets_for "$n"
@@ -302,6 +304,8 @@ for n in $SIZES; do
   ip netns exec "$NS" "$SELF" --inner "$n" "$BIN" "$reps" "$BOUND" "$raw"
   check_counts "$n"  # the farm must not have changed under the measurements
   table "$n" "$raw"
+  log "after the runs: load $(cut -d' ' -f1-3 /proc/loadavg), TCP sockets host-wide $(host_tcp_alloc)" \
+    "(load above ~1 per core or sockets beyond the farm's: timings are inflated)"
   stop_farm
 done
 
