@@ -154,7 +154,7 @@ std::string keepalive_sentence(const RuleContext& ctx, const Group& g) {
       "SO_KEEPALIVE, and the tcp_keepalive_* sysctls do not apply without it.",
       one ? "it" : "them");
   if (g.keepalive == 0)
-    return fmt::format("{} no keepalive timer, {}", one ? "It has" : "None of them has", never);
+    return fmt::format("{} keepalive timer, {}", one ? "It has no" : "None of them has a", never);
   std::string out = fmt::format(
       "{} a keepalive timer (SO_KEEPALIVE): if the peer's socket is gone, the first probe after "
       "{} s idle (tcp_keepalive_time) draws a RST and the socket moves to CLOSE, but its fd stays "
@@ -200,7 +200,8 @@ std::string explanation(const RuleContext& ctx, const Group& g) {
                 "never acknowledges, the kernel gives up after tcp_retries2 retries and moves the "
                 "socket to CLOSE, its fd still open.");
   s.push_back(age_sentence(g));
-  if (const double f = fd_fraction(g); f > 0)
+  // Mentioned once it matters; the numbers are always in the evidence.
+  if (const double f = fd_fraction(g); f >= 0.5)
     s.push_back(fmt::format("{} uses {} of its {} file descriptors ({:.0f}%); at the limit "
                             "accept() and socket() fail with EMFILE (\"Too many open files\").",
                             describe_process(*g.process), g.process->fd_count, g.process->fd_limit,
@@ -275,7 +276,7 @@ void evidence(const RuleContext& ctx, const Group& g, Finding& f) {
   f.add("outgoing", "outgoing (ephemeral local port)", static_cast<std::int64_t>(g.outgoing));
   f.add("incoming", "incoming (on a listening port)", static_cast<std::int64_t>(g.incoming));
   if (g.oldest) {
-    f.add("oldest_age_basis", "oldest age from", std::string("last_ack (lower bound)"));
+    f.add("oldest_age_basis", "age from", std::string("last_ack (lower bound)"));
     if (g.oldest_upper > 0)
       f.add("oldest_last_data_recv_seconds", "oldest: last data received (s ago)", g.oldest_upper);
   }

@@ -2,8 +2,11 @@
 // severity.
 #include <fmt/format.h>
 
+#include <cmath>
+#include <cstdlib>
 #include <memory>
 #include <ostream>
+#include <string>
 
 #include "analyze/diagnose.hpp"
 #include "cli/commands.hpp"
@@ -88,7 +91,14 @@ CommandRunner add_check_command(CLI::App& app, Context&) {
   check
       ->add_option("--min-age", o->min_age,
                    "Report CLOSE_WAIT and half-closed FIN_WAIT2 sockets older than SECONDS")
-      ->check(CLI::NonNegativeNumber)
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            char* end = nullptr;
+            const double d = std::strtod(v.c_str(), &end);
+            const bool ok = end != v.c_str() && *end == '\0' && d >= 0 && std::isfinite(d);
+            return ok ? std::string() : "expected a number of seconds >= 0, got '" + v + "'";
+          },
+          "SECONDS", "non-negative seconds"))
       ->capture_default_str();
   check->add_flag("--json", o->json, "One JSON document: {schema_version, findings, summary}");
   return [o](Context& ctx) { return run_check(ctx, *o); };

@@ -68,11 +68,26 @@ public:
   }
 
   std::string& buf() { return buf_; }
+  std::size_t width() const { return static_cast<std::size_t>(opt_.width > 20 ? opt_.width : 20); }
 
 private:
   const FindingsTextOptions& opt_;
   std::string buf_;
 };
+
+// A command line on one line: cut the raw text (at a UTF-8 boundary, so no escape is cut in
+// half) until its escaped form fits, then mark the cut.
+std::string shortened(std::string_view raw, std::size_t columns) {
+  if (display_width(escape_for_terminal(raw)) <= columns) return std::string(raw);
+  std::size_t len = std::min(raw.size(), columns);
+  for (;;) {
+    while (len > 0 && len < raw.size() && (static_cast<unsigned char>(raw[len]) & 0xC0) == 0x80)
+      --len;
+    if (len == 0 || display_width(escape_for_terminal(raw.substr(0, len))) + 3 <= columns) break;
+    --len;
+  }
+  return std::string(raw.substr(0, len)) + "...";
+}
 
 const char* severity_sgr(Severity s) {
   switch (s) {
@@ -127,7 +142,7 @@ void render_finding(Writer& w, const analyze::Finding& f) {
   w.buf() += w.paint(fmt::format("{:<{}}", sev, kTitleIndent - 1), severity_sgr(f.severity)) + " ";
   w.wrap(f.title, kTitleIndent, kTitleIndent);
   if (f.process && !f.process->cmdline.empty() && f.process->cmdline != f.process->comm)
-    w.labelled("command", f.process->cmdline);
+    w.labelled("command", shortened(f.process->cmdline, w.width() - kLabelIndent));
   if (f.peer) w.labelled("peer", *f.peer);
   if (f.oldest_age_seconds)
     w.labelled("oldest", (f.oldest_age_lower_bound ? "at least " : "") +
@@ -150,15 +165,17 @@ std::string state_line(const analyze::Summary& s) {
 }
 
 std::string owners_note(const analyze::Summary& s) {
+  const auto n = s.unattributed_sockets;
+  const char* sockets = n == 1 ? "socket" : "sockets";
   if (!s.owners_scanned) return "owning processes were not looked up";
   if (s.owners_denied > 0)
-    return fmt::format("{} processes could not be inspected, so the owners of {} sockets are "
-                       "unknown (run as root to name them)",
-                       s.owners_denied, s.unattributed_sockets);
-  if (s.unattributed_sockets > 0)
-    return fmt::format("no process was found for {} sockets (another PID namespace, or the "
-                       "process exited during the scan)",
-                       s.unattributed_sockets);
+    return fmt::format("{} process{} could not be inspected, so the owners of {} {} are unknown "
+                       "(run as root to name them)",
+                       s.owners_denied, s.owners_denied == 1 ? "" : "es", n, sockets);
+  if (n > 0)
+    return fmt::format("no process was found for {} {} (another PID namespace, or the process "
+                       "exited during the scan)",
+                       n, sockets);
   return {};
 }
 

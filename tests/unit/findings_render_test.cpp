@@ -102,7 +102,7 @@ TEST(FindingsText, SaysWhenOwnersCouldNotBeSeen) {
   snap.owners.denied = 4;
   const auto out = text(analyze::diagnose(snap, {}));
   EXPECT_TRUE(contains(out, "  note      4 processes could not be inspected, so the owners of 1 "
-                            "sockets are"))
+                            "socket are"))
       << out;
 }
 
@@ -151,4 +151,20 @@ TEST(FindingsJson, HealthyIsOkWithNoFindings) {
   EXPECT_TRUE(j["findings"].empty());
   EXPECT_EQ(j["summary"]["status"], "ok");
   EXPECT_EQ(j["findings"].dump(), "[]");
+}
+
+TEST(FindingsText, LongCommandLinesAreCutToOneLine) {
+  SnapshotBuilder b;
+  b.process(4242, "client");
+  SnapshotBuilder::set_idle(b.owned(4242, TcpState::CloseWait, "10.0.0.1:40000", "10.0.0.5:8080"),
+                            300);
+  auto snap = b.finish();
+  snap.owners.mutable_processes()[0].cmdline =
+      "/usr/bin/python3 -c " + std::string(200, 'x') + "\n\xc3\xa9" + std::string(50, 'y');
+  const auto out = text(analyze::diagnose(snap, {}));
+  const auto at = out.find("  command   ");
+  ASSERT_NE(at, std::string::npos) << out;
+  const auto line = out.substr(at, out.find('\n', at) - at);
+  EXPECT_LE(line.size(), 80u) << line;
+  EXPECT_EQ(line.substr(line.size() - 3), "...") << line;
 }

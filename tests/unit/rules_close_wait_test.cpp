@@ -62,7 +62,8 @@ TEST(CloseWaitRule, OldSocketsOfOneProcessAreAWarningNamingIt) {
   EXPECT_EQ(ev_int(f[0], "recv_q_eof_read"), 3);
   EXPECT_EQ(ev_int(f[0], "outgoing"), 3);
   // No keepalive timer: the kernel never closes them, and the sysctls do not apply.
-  EXPECT_TRUE(contains(f[0].explanation, "will never close them"));
+  EXPECT_TRUE(contains(f[0].explanation, "None of them has a keepalive timer, so the kernel will "
+                                         "never close them"));
   EXPECT_TRUE(contains(f[0].explanation, "SO_KEEPALIVE"));
   EXPECT_TRUE(contains(f[0].explanation, "never called close()"));
   EXPECT_TRUE(contains(f[0].explanation, "at most")); // last_data_recv upper bound
