@@ -469,10 +469,11 @@ core::Result<core::OwnerTable> scan_owners(const core::FsRoot& root, const Owner
     }
     index_of_slot[info_slot[i]] = table.add_process(std::move(infos[i]));
   }
-  for (const auto& list : refs) {
+  for (auto& list : refs) {
     for (const Ref& r : list) {
       if (index_of_slot[r.slot] != kNone) table.add_fd(r.inode, index_of_slot[r.slot], r.fd);
     }
+    std::vector<Ref>().swap(list); // at 1M sockets, do not hold two copies of every reference
   }
   table.finalize();
   return table;
