@@ -219,7 +219,7 @@ private:
   void scan_process(Worker& w, std::uint32_t slot);
   void scan_chunk(Worker& w, const Job& job);
   UniqueFd open_fd_dir(std::uint32_t slot);
-  // readlinkat every fd entry in [lo, hi); returns false once an fd >= hi was seen.
+  // readlinkat every fd entry in [lo, hi); false once an fd >= hi was seen or access was denied.
   bool scan_batch(
       Worker& w, int dir_fd, std::size_t len, std::uint32_t slot, std::int32_t lo, std::int32_t hi);
   void mark(std::uint32_t slot, int err) {
@@ -287,6 +287,11 @@ bool OwnerScanner::scan_batch(
     }
     ++count;
     ssize_t n = ::readlinkat(dir_fd, d->d_name, link, sizeof link);
+    if (n < 0 && (errno == EACCES || errno == EPERM)) { // an LSM may deny single links
+      mark(slot, errno);
+      below_hi = false;
+      break;
+    }
     if (n <= 0 || static_cast<std::size_t>(n) >= sizeof link) continue; // closed meanwhile
     if (auto inode = parse_socket_link(std::string_view(link, static_cast<std::size_t>(n)))) {
       w.refs.push_back(Ref{*inode, slot, *fd});
@@ -320,7 +325,7 @@ void OwnerScanner::scan_process(Worker& w, std::uint32_t slot) {
     return;
   }
   while (n > 0) {
-    scan_batch(w, dir.get(), static_cast<std::size_t>(n), slot, 0, INT32_MAX);
+    if (!scan_batch(w, dir.get(), static_cast<std::size_t>(n), slot, 0, INT32_MAX)) return;
     n = ::getdents64(dir.get(), w.dents.get(), kDentsBuffer);
   }
   if (n < 0) mark(slot, errno);
