@@ -12,6 +12,8 @@ PACKAGES=(
   clang libbpf-dev bpftool libelf-dev zlib1g-dev
   # peers and oracles used by tests and benchmarks
   iproute2 net-tools lsof procps util-linux python3 time
+  # `sockdoctor lab close-wait` runs the article's experiment against real nginx; `top` is tested in tmux
+  nginx-light tmux
 )
 
 missing=()
@@ -28,5 +30,13 @@ if [[ $(id -u) -ne 0 ]]; then
 fi
 echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
+# Packages such as nginx start their service on install; sockdoctor starts its own instances in
+# private network namespaces, so keep the host's service off (policy-rc.d exit 101 = "not now").
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+if [[ ! -e $policy ]]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created_policy=1
+fi
+trap '[[ $created_policy == 1 ]] && rm -f "$policy"' EXIT
 apt-get update -q
 apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 "${missing[@]}"
