@@ -52,6 +52,12 @@ void add_global_options(CLI::App& app, GlobalOptions& g) {
       ->capture_default_str();
   app.add_option("--sys-root", g.root.sys, "Read /sys from this directory")->capture_default_str();
   app.add_flag("--all-netns", g.all_netns, "Look at every network namespace on the host");
+  app.add_option(
+         "--owner-scan", g.owner_scan,
+         "How owners are found: auto (eBPF iterator on big hosts when permitted, else /proc), "
+         "bpf, proc")
+      ->check(CLI::IsMember({"auto", "bpf", "proc"}))
+      ->capture_default_str();
   app.add_flag("-v,--verbose", g.verbose, "Say more about how the data was obtained (repeatable)");
 }
 

@@ -20,6 +20,7 @@ namespace {
 struct CheckOptions {
   double min_age = 60;
   bool json = false;
+  bool no_owners = false;
 };
 
 constexpr const char* kCheckFooter = R"(
@@ -50,7 +51,9 @@ int exit_code(analyze::Severity worst) {
 }
 
 int run_check(Context& ctx, const CheckOptions& o) {
-  auto snap = take_snapshot(ctx, SnapshotRequest{});
+  SnapshotRequest req;
+  req.owners = !o.no_owners;
+  auto snap = take_snapshot(ctx, req);
   if (!snap) {
     *ctx.err << "sockdoctor check: " << snap.error().message << "\n";
     return kExitUnknown;
@@ -101,6 +104,8 @@ CommandRunner add_check_command(CLI::App& app, Context&) {
           "SECONDS", "non-negative seconds"))
       ->capture_default_str();
   check->add_flag("--json", o->json, "One JSON document: {schema_version, findings, summary}");
+  check->add_flag("--no-owners", o->no_owners,
+                  "Skip the process scan (faster; findings cannot name processes)");
   return [o](Context& ctx) { return run_check(ctx, *o); };
 }
 

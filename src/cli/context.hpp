@@ -31,8 +31,9 @@ struct GlobalOptions {
   std::string replay_file;     // --replay FILE: decode recorded sock_diag replies instead of asking
   std::string record_file;     // --record FILE: also write the raw sock_diag replies to FILE
   std::string source = "auto"; // --source auto|netlink|proc
-  bool all_netns = false;      // --all-netns
-  int verbose = 0;             // -v
+  std::string owner_scan = "auto"; // --owner-scan auto|bpf|proc
+  bool all_netns = false;          // --all-netns
+  int verbose = 0;                 // -v
 };
 
 struct Context {
