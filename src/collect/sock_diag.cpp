@@ -483,8 +483,11 @@ dump_sock_diag(const SockDiagRequest& req, std::vector<TcpSocket>& out, std::str
   const std::size_t out_mark = out.size();
   const std::size_t record_mark = record ? record->size() : 0;
   // Only when most sockets will be kept: a narrow filter would reserve for nothing.
-  if ((req.state_mask & core::kAllStatesMask) == core::kAllStatesMask)
-    out.reserve(out_mark + socket_count_hint(req));
+  if ((req.state_mask & core::kAllStatesMask) == core::kAllStatesMask) {
+    // Callers append one netns after another: keep the growth geometric across calls.
+    const std::size_t want = out_mark + socket_count_hint(req);
+    if (want > out.capacity()) out.reserve(std::max(want, out.capacity() + out.capacity() / 2));
+  }
   for (std::uint8_t af : {std::uint8_t{AF_INET}, std::uint8_t{AF_INET6}}) {
     if (!family_wanted(req, af)) continue;
     auto r = dump_family(af, req, buf.get(), out, record, stats);
