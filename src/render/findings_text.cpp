@@ -167,7 +167,8 @@ std::string state_line(const analyze::Summary& s) {
 std::string owners_note(const analyze::Summary& s) {
   const auto n = s.unattributed_sockets;
   const char* sockets = n == 1 ? "socket" : "sockets";
-  if (!s.owners_scanned) return "owning processes were not looked up";
+  if (!s.owners_scanned)
+    return "owning processes were not looked up (--no-owners or replayed data)";
   if (s.owners_denied > 0)
     return fmt::format("{} process{} could not be inspected, so the owners of {} {} are unknown "
                        "(run as root to name them)",

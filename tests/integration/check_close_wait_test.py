@@ -44,15 +44,20 @@ def body(args, checks):
         for c in conns:
             c.close()  # the server closes first: the leaker's sockets go to CLOSE_WAIT
         srv.close()
+        closed_at = time.monotonic()
         time.sleep(WAIT)
 
         rc, doc, raw, err = sockdoctor_check(sd)
         checks.check(doc is not None, "check --json prints JSON", raw[:2000] + err)
-        checks.equal(findings(doc, "close_wait_leak"), [],
-                     f"CLOSE_WAIT younger than the default --min-age 60 is not reported")
-        checks.equal(rc, 0, "so the exit status is 0")
+        if time.monotonic() - closed_at < 50:
+            checks.equal(findings(doc, "close_wait_leak"), [],
+                         "CLOSE_WAIT younger than the default --min-age 60 is not reported")
+            checks.equal(rc, 0, "so the exit status is 0")
+        else:
+            print("note: the machine is too slow to test the default --min-age (60 s passed)")
 
         rc, doc, raw, err = sockdoctor_check(sd, "--min-age", "1")
+        elapsed = time.monotonic() - closed_at
         leaks = findings(doc, "close_wait_leak")
         checks.equal(rc, 1, "--min-age 1: exit status 1 (WARNING)")
         if not checks.equal(len(leaks), 1, "one close_wait_leak finding"):
@@ -65,8 +70,8 @@ def body(args, checks):
         checks.equal(f["count"], N, f"counts its {N} sockets")
         checks.equal(f["peer"], f"127.0.0.1:{port}", "names the peer")
         age = f["oldest_age_seconds"]
-        checks.check(age is not None and WAIT - 0.5 <= age <= WAIT + 30,
-                     f"plausible oldest age (~{WAIT} s)", f"got {age}")
+        checks.check(age is not None and WAIT - 0.5 <= age <= elapsed + 0.5,
+                     f"plausible oldest age (between {WAIT} s and {elapsed:.1f} s)", f"got {age}")
         checks.equal(f["oldest_age_lower_bound"], True, "the age is a lower bound")
         checks.equal(f["evidence"].get("recv_q_eof_unread"), N, "Recv-Q 1: EOF not read")
         checks.equal(f["evidence"].get("keepalive_timers"), 0, "no keepalive timer")
