@@ -57,10 +57,10 @@ struct Share {
 
 struct Plan {
   long established = 0, close_wait = 0, fin_wait2 = 0, time_wait = 0;
-  int procs = 100;
-  int v6_procs = 0;
-  int hold_s = 600;
-  int build_timeout_s = 300;
+  long procs = 100;
+  long v6_procs = 0;
+  long hold_s = 600;
+  long build_timeout_s = 300;
   std::string ready_file;
   Share total;
 };
@@ -121,31 +121,31 @@ long parse_count(const char* flag, const char* text, long max) {
 
 Plan parse_args(int argc, char** argv) {
   Plan p;
-  for (int i = 1; i < argc; ++i) {
+  struct Flag {
+    const char* name;
+    long* value;
+    long max;
+  };
+  const Flag flags[] = {{"--established", &p.established, 50'000'000},
+                        {"--close-wait", &p.close_wait, 50'000'000},
+                        {"--fin-wait2", &p.fin_wait2, 50'000'000},
+                        {"--time-wait", &p.time_wait, 50'000'000},
+                        {"--procs", &p.procs, 20000},
+                        {"--ipv6-procs", &p.v6_procs, 20000},
+                        {"--hold", &p.hold_s, 3600},
+                        {"--build-timeout", &p.build_timeout_s, 3600}};
+  for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    if (i + 1 >= argc) usage();
-    const char* v = argv[++i];
-    if (a == "--established")
-      p.established = parse_count(argv[i - 1], v, 50'000'000);
-    else if (a == "--close-wait")
-      p.close_wait = parse_count(argv[i - 1], v, 50'000'000);
-    else if (a == "--fin-wait2")
-      p.fin_wait2 = parse_count(argv[i - 1], v, 50'000'000);
-    else if (a == "--time-wait")
-      p.time_wait = parse_count(argv[i - 1], v, 50'000'000);
-    else if (a == "--procs")
-      p.procs = static_cast<int>(parse_count(argv[i - 1], v, 20000));
-    else if (a == "--ipv6-procs")
-      p.v6_procs = static_cast<int>(parse_count(argv[i - 1], v, 20000));
-    else if (a == "--hold")
-      p.hold_s = static_cast<int>(parse_count(argv[i - 1], v, 3600));
-    else if (a == "--build-timeout")
-      p.build_timeout_s = static_cast<int>(parse_count(argv[i - 1], v, 3600));
+    const Flag* f = std::find_if(std::begin(flags), std::end(flags),
+                                 [&](const Flag& x) { return a == x.name; });
+    if (f != std::end(flags))
+      *f->value = parse_count(f->name, argv[i + 1], f->max);
     else if (a == "--ready-file")
-      p.ready_file = v;
+      p.ready_file = argv[i + 1];
     else
       usage();
   }
+  if (argc % 2 == 0) usage(); // a flag without its value
   if (p.ready_file.empty()) usage();
   if (p.procs < 1) die("--procs must be at least 1");
   if (p.v6_procs > p.procs) die("--ipv6-procs cannot exceed --procs");
@@ -161,7 +161,7 @@ Plan parse_args(int argc, char** argv) {
 }
 
 // Splits `total` over `parts` as evenly as possible.
-long share_of(long total, int parts, int index) {
+long share_of(long total, long parts, long index) {
   return total / parts + (index < total % parts ? 1 : 0);
 }
 
@@ -425,7 +425,7 @@ void report(int status_fd, const std::string& line) {
   if (::getppid() != parent) _exit(2);
   Share sh = holder_share(p, index);
   bool v6 = index >= p.procs - p.v6_procs;
-  Endpoints e = endpoints_for(index, p.procs, v6);
+  Endpoints e = endpoints_for(index, static_cast<int>(p.procs), v6);
   std::vector<int> held;
   held.reserve(static_cast<std::size_t>(sh.held_fds()) + 1);
   try {
@@ -549,7 +549,7 @@ bool wait_for_holders(const Plan& p, int status_fd, int sigfd) {
   while (ok < p.procs) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
     if (left.count() <= 0) {
-      std::fprintf(stderr, "sockfarm: %s: %d of %d holders ready\n",
+      std::fprintf(stderr, "sockfarm: %s: %d of %ld holders ready\n",
                    child_died ? "a holder died while building" : "build timeout", ok, p.procs);
       return false;
     }
@@ -627,7 +627,7 @@ int run(const Plan& p) {
   double build_s = std::chrono::duration<double>(Clock::now() - start).count();
   if (ok) {
     write_ready_file(p, build_s);
-    std::fprintf(stderr, "sockfarm: %ld sockets ready in %.1f s, held by %d processes\n",
+    std::fprintf(stderr, "sockfarm: %ld sockets ready in %.1f s, held by %ld processes\n",
                  p.established + p.close_wait + p.fin_wait2 + p.time_wait, build_s, p.procs);
     // Hold until the deadline or a signal; a holder dying early spoils the counts, so stop too.
     for (;;) {
