@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
+#include <libmnl/libmnl.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
@@ -13,6 +15,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -639,44 +642,87 @@ bool loopback_up() {
   return ok;
 }
 
-// Runs on its own thread: network namespaces are per thread, so the test process stays put.
-void live_dump_in_private_netns(LiveResult& res) {
-  if (::unshare(CLONE_NEWNET) != 0) {
-    res.skip = std::string("unshare(CLONE_NEWNET): ") + std::strerror(errno);
-    return;
-  }
-  if (!loopback_up()) {
-    res.skip = "cannot bring lo up in the new namespace";
-    return;
-  }
-  int l = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t alen = sizeof a;
-  int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (l < 0 || c < 0 || ::bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
-      ::listen(l, 4) != 0 || ::getsockname(l, reinterpret_cast<sockaddr*>(&a), &alen) != 0 ||
-      ::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    res.skip = std::string("loopback socket setup: ") + std::strerror(errno);
-  } else {
-    res.port = ntohs(a.sin_port);
-    auto r = collect::dump_sock_diag(SockDiagRequest{}, res.sockets, &res.record);
-    if (r)
-      res.stats = *r;
-    else
-      res.error = r.error().message;
-  }
-  if (c >= 0) ::close(c);
-  if (l >= 0) ::close(l);
+void dump_into(LiveResult& res) {
+  auto r = collect::dump_sock_diag(SockDiagRequest{}, res.sockets, &res.record);
+  if (r)
+    res.stats = *r;
+  else
+    res.error = r.error().message;
 }
+
+// Runs on its own thread, because network namespaces are per thread and the test process must
+// stay put: a fresh netns holding one loopback listener and one connection to it, then `body`.
+LiveResult in_private_netns(void (*body)(LiveResult&)) {
+  LiveResult res;
+  std::thread t([&res, body] {
+    if (::unshare(CLONE_NEWNET) != 0) {
+      res.skip = std::string("unshare(CLONE_NEWNET): ") + std::strerror(errno);
+      return;
+    }
+    if (!loopback_up()) {
+      res.skip = "cannot bring lo up in the new namespace";
+      return;
+    }
+    int l = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t alen = sizeof a;
+    int c = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (l < 0 || c < 0 || ::bind(l, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::listen(l, 4) != 0 || ::getsockname(l, reinterpret_cast<sockaddr*>(&a), &alen) != 0 ||
+        ::connect(c, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      res.skip = std::string("loopback socket setup: ") + std::strerror(errno);
+    } else {
+      res.port = ntohs(a.sin_port);
+      body(res);
+    }
+    if (c >= 0) ::close(c);
+    if (l >= 0) ::close(l);
+  });
+  t.join();
+  return res;
+}
+
+// Fault injection. The collect library is linked statically into this binary, so its calls to
+// libmnl's mnl_socket_recvfrom bind to this definition, which forwards to the real one.
+namespace fault {
+std::atomic<int> eintr{0};     // the next N receives fail with EINTR
+std::atomic<int> enobufs{0};   // the next N receives fail with ENOBUFS
+std::atomic<int> dump_intr{0}; // the next N replies get NLM_F_DUMP_INTR on their first message
+void reset() {
+  eintr = enobufs = dump_intr = 0;
+}
+bool take(std::atomic<int>& n) {
+  int v = n.load();
+  while (v > 0)
+    if (n.compare_exchange_weak(v, v - 1)) return true;
+  return false;
+}
+} // namespace fault
 
 } // namespace
 
+extern "C" ssize_t mnl_socket_recvfrom(const mnl_socket* nl, void* buf, size_t siz) {
+  using Fn = ssize_t (*)(const mnl_socket*, void*, size_t);
+  static const auto real = reinterpret_cast<Fn>(::dlsym(RTLD_NEXT, "mnl_socket_recvfrom"));
+  if (fault::take(fault::eintr)) {
+    errno = EINTR;
+    return -1;
+  }
+  if (fault::take(fault::enobufs)) {
+    errno = ENOBUFS;
+    return -1;
+  }
+  const ssize_t n = real(nl, buf, siz);
+  if (n >= static_cast<ssize_t>(sizeof(nlmsghdr)) && fault::take(fault::dump_intr))
+    static_cast<nlmsghdr*>(buf)->nlmsg_flags |= NLM_F_DUMP_INTR;
+  return n;
+}
+
 TEST(SockDiagLive, DumpsOwnNamespace) {
-  LiveResult res;
-  std::thread t(live_dump_in_private_netns, std::ref(res));
-  t.join();
+  fault::reset();
+  LiveResult res = in_private_netns(dump_into);
   if (!res.skip.empty()) GTEST_SKIP() << res.skip;
   ASSERT_TRUE(res.error.empty()) << res.error;
   // A listener, the client and the (unaccepted) server side; nothing else lives in the netns.
@@ -704,4 +750,53 @@ TEST(SockDiagLive, DumpsOwnNamespace) {
     EXPECT_EQ(replayed[i].cookie, res.sockets[i].cookie);
     EXPECT_EQ(replayed[i].state, res.sockets[i].state);
   }
+}
+
+TEST(SockDiagLive, InterruptedDumpIsRedoneAndOnlyTheGoodAttemptRecorded) {
+  fault::reset();
+  fault::dump_intr = 1;
+  LiveResult res = in_private_netns(dump_into);
+  if (!res.skip.empty()) GTEST_SKIP() << res.skip;
+  ASSERT_TRUE(res.error.empty()) << res.error;
+  EXPECT_EQ(res.stats.retries, 1u);
+  EXPECT_EQ(res.sockets.size(), 3u); // nothing kept from the discarded attempt
+  std::vector<TcpSocket> replayed;
+  auto r = decode_sock_diag(std::as_bytes(std::span(res.record.data(), res.record.size())),
+                            SockDiagRequest{}, replayed);
+  ASSERT_TRUE(r) << r.error().message; // the interrupted reply is not in the record
+  EXPECT_EQ(replayed.size(), 3u);
+}
+
+TEST(SockDiagLive, EndlessInterruptionsGiveAnErrorNotAPartialList) {
+  fault::reset();
+  fault::dump_intr = 1000;
+  LiveResult res = in_private_netns([](LiveResult& r) {
+    r.sockets.resize(1);
+    r.record = "keep";
+    dump_into(r);
+  });
+  fault::reset();
+  if (!res.skip.empty()) GTEST_SKIP() << res.skip;
+  EXPECT_NE(res.error.find("sock_diag AF_INET: dump still interrupted"), std::string::npos)
+      << res.error;
+  EXPECT_EQ(res.sockets.size(), 1u);
+  EXPECT_EQ(res.record, "keep");
+}
+
+TEST(SockDiagLive, EnobufsRedoesTheDumpAndEintrRetriesTheReceive) {
+  fault::reset();
+  fault::enobufs = 1;
+  LiveResult res = in_private_netns(dump_into);
+  if (!res.skip.empty()) GTEST_SKIP() << res.skip;
+  ASSERT_TRUE(res.error.empty()) << res.error;
+  EXPECT_EQ(res.stats.retries, 1u);
+  EXPECT_EQ(res.sockets.size(), 3u);
+
+  fault::reset();
+  fault::eintr = 3;
+  res = in_private_netns(dump_into);
+  ASSERT_TRUE(res.error.empty()) << res.error;
+  EXPECT_EQ(res.stats.retries, 0u);
+  EXPECT_EQ(res.sockets.size(), 3u);
+  EXPECT_EQ(fault::eintr.load(), 0);
 }
