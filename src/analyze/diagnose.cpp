@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include <fmt/format.h>
 
@@ -42,6 +43,15 @@ std::optional<std::size_t> RuleContext::listener_of(const core::TcpSocket& s) co
   return it->second.front();
 }
 
+const core::ProcessInfo* RuleContext::first_holder(const core::TcpSocket& s) const {
+  const core::ProcessInfo* best = nullptr;
+  for (const auto& ref : snap.owners.owners_of(s.inode)) {
+    const auto* p = &snap.owners.process(ref.process_index);
+    if (best == nullptr || p->pid < best->pid) best = p;
+  }
+  return best;
+}
+
 std::vector<const core::ProcessInfo*> RuleContext::holders(const core::TcpSocket& s) const {
   std::vector<const core::ProcessInfo*> out;
   if (s.inode == 0) return out;
@@ -59,6 +69,69 @@ std::string describe_process(const core::ProcessInfo& p) {
 
 ProcessRef process_ref(const core::ProcessInfo& p) {
   return ProcessRef{p.pid, p.comm, p.cmdline};
+}
+
+std::size_t FlowKeyHash::operator()(const FlowKey& k) const noexcept {
+  // Word-wise mixing (boost::hash_combine style) with a murmur3 finaliser: called once per socket.
+  std::uint64_t h = k.netns;
+  auto mix = [&h](std::uint64_t v) { h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2); };
+  for (const auto* e : {&k.a, &k.b}) {
+    std::uint64_t lo = 0, hi = 0;
+    std::memcpy(&lo, e->addr.bytes.data(), 8);
+    std::memcpy(&hi, e->addr.bytes.data() + 8, 8);
+    mix(lo);
+    mix(hi);
+    mix((static_cast<std::uint64_t>(e->addr.family) << 16) | e->port);
+  }
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
+  return static_cast<std::size_t>(h);
+}
+
+namespace {
+// FlowKey.b.port = 1 marks "with port" so "10.0.0.1:0" and "10.0.0.1" never collide.
+std::string endpoint_text(const FlowKey& k) {
+  return k.b.port != 0 ? core::to_string(k.a) : core::to_string(k.a.addr);
+}
+} // namespace
+
+void EndpointCounter::add(const core::Endpoint& e, bool with_port) {
+  FlowKey k;
+  k.a = e;
+  if (!with_port) k.a.port = 0;
+  k.b.port = with_port ? 1 : 0;
+  ++counts_[k];
+}
+
+std::optional<std::string> EndpointCounter::only() const {
+  if (counts_.size() != 1) return std::nullopt;
+  return endpoint_text(counts_.begin()->first);
+}
+
+std::vector<std::string> EndpointCounter::top(std::size_t max) const {
+  // Rank without building a string per peer: there may be a hundred thousand of them.
+  using Entry = std::pair<const FlowKey*, std::uint64_t>;
+  std::vector<Entry> v;
+  v.reserve(counts_.size());
+  for (const auto& [k, n] : counts_)
+    v.emplace_back(&k, n);
+  // Address bytes and port as the tie-break: the hash map's order must not leak into the output.
+  auto before = [](const Entry& x, const Entry& y) {
+    if (x.second != y.second) return x.second > y.second;
+    const auto& a = x.first->a;
+    const auto& b = y.first->a;
+    if (a.addr.family != b.addr.family) return a.addr.family < b.addr.family;
+    if (a.addr.bytes != b.addr.bytes) return a.addr.bytes < b.addr.bytes;
+    return a.port < b.port;
+  };
+  const std::size_t n = std::min(max, v.size());
+  std::partial_sort(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(n), v.end(), before);
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < n; ++i)
+    out.push_back(fmt::format("{} ({})", endpoint_text(*v[i].first), v[i].second));
+  if (v.size() > max) out.push_back(fmt::format("+{} more", v.size() - max));
+  return out;
 }
 
 std::string subject(std::uint64_t n,

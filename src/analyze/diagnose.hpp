@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <tuple>
+#include <unordered_map>
 #include <vector>
 
 #include "analyze/age.hpp"
@@ -52,6 +53,8 @@ public:
   // The LISTEN socket that s (an unaccepted child) belongs to: same netns, same port, same
   // address or a wildcard one. Index into snap.sockets.
   std::optional<std::size_t> listener_of(const core::TcpSocket& s) const;
+  // The holder with the lowest pid, or nullptr (no allocation: called once per socket).
+  const core::ProcessInfo* first_holder(const core::TcpSocket& s) const;
   // Processes holding s, lowest pid first, each once.
   std::vector<const core::ProcessInfo*> holders(const core::TcpSocket& s) const;
   // Indices of LISTEN sockets.
@@ -66,6 +69,32 @@ private:
 // "pid 1234 (java)" from raw data; renderers escape the whole text.
 std::string describe_process(const core::ProcessInfo& p);
 ProcessRef process_ref(const core::ProcessInfo& p);
+// (netns, endpoint, endpoint) as a hash key: 4-tuples, destinations, peers. Rules look up one per
+// socket, so this must stay cheap at a million sockets (no strings).
+struct FlowKey {
+  std::uint32_t netns = 0;
+  core::Endpoint a, b;
+  friend bool operator==(const FlowKey&, const FlowKey&) = default;
+};
+struct FlowKeyHash {
+  std::size_t operator()(const FlowKey& k) const noexcept;
+};
+
+// Counts sockets per peer without building a string per socket; strings only for the top few.
+class EndpointCounter {
+public:
+  // with_port false: count per address (clients of a server use random ports).
+  void add(const core::Endpoint& e, bool with_port);
+  std::size_t distinct() const { return counts_.size(); }
+  // The only endpoint counted, as text; nullopt unless exactly one.
+  std::optional<std::string> only() const;
+  // "a (3)", "b (1)", ..., "+N more", most frequent first.
+  std::vector<std::string> top(std::size_t max) const;
+
+private:
+  std::unordered_map<FlowKey, std::uint64_t, FlowKeyHash> counts_;
+};
+
 // sk_acceptq_is_full() is "backlog > max": a full queue shows Recv-Q = Send-Q + 1. Listeners
 // with backlog 0 and nothing queued are not full.
 inline bool listener_full(const core::TcpSocket& l) {

@@ -25,7 +25,7 @@ struct Group {
   std::uint64_t outgoing = 0, incoming = 0;
   std::optional<double> oldest;
   double oldest_upper = 0; // last_data_recv of the oldest socket: an upper bound
-  std::map<std::string, std::uint64_t> peers;
+  EndpointCounter peers;
   std::map<std::int32_t, const core::ProcessInfo*> co_holders;
 };
 
@@ -34,22 +34,21 @@ using Key = std::tuple<int, std::int64_t, std::uint32_t>;
 Key group_key(const RuleContext& ctx, const core::TcpSocket& s, Group& proto) {
   const auto& snap = ctx.snap;
   if (s.inode != 0) {
-    const auto holders = ctx.holders(s);
-    if (holders.empty()) {
+    const auto* holder = ctx.first_holder(s);
+    if (holder == nullptr) {
       proto.kind = Holder::Unseen;
       proto.uid = s.uid;
       return {1, s.uid, s.netns_ino};
     }
     proto.kind = Holder::Process;
-    proto.process = holders.front();
-    return {0, holders.front()->pid, 0};
+    proto.process = holder;
+    return {0, holder->pid, 0};
   }
   // No struct socket yet: the connection still waits in a listener's accept queue.
   if (auto l = ctx.listener_of(s)) {
     proto.kind = Holder::AcceptQueue;
     proto.listener = l;
-    const auto owners = ctx.holders(snap.sockets[*l]);
-    if (!owners.empty()) proto.process = owners.front();
+    proto.process = ctx.first_holder(snap.sockets[*l]);
     return {2, static_cast<std::int64_t>(*l), 0};
   }
   proto.kind = Holder::NoListener;
@@ -83,12 +82,11 @@ void account(const RuleContext& ctx, std::size_t i, Group& g) {
   const bool incoming = ctx.is_listening_port(s.netns_ino, s.local.port);
   if (incoming) {
     ++g.incoming;
-    ++g.peers[core::to_string(s.peer.addr)];
   } else {
     ++g.outgoing;
-    ++g.peers[core::to_string(s.peer)];
   }
-  if (g.kind == Holder::Process)
+  g.peers.add(s.peer, !incoming);
+  if (g.kind == Holder::Process && ctx.snap.owners.owners_of(s.inode).size() > 1)
     for (const auto* p : ctx.holders(s))
       if (p != g.process) g.co_holders[p->pid] = p;
 }
@@ -156,11 +154,13 @@ std::string keepalive_sentence(const RuleContext& ctx, const Group& g) {
   if (g.keepalive == 0)
     return fmt::format("{} keepalive timer, {}", one ? "It has no" : "None of them has a", never);
   std::string out = fmt::format(
-      "{} a keepalive timer (SO_KEEPALIVE): if the peer's socket is gone, the first probe after "
-      "{} s idle (tcp_keepalive_time) draws a RST and the socket moves to CLOSE, but its fd stays "
-      "open until close(); if the peer's socket still exists, the probes are answered and "
-      "CLOSE_WAIT never ends.",
-      subject(g.keepalive, g.count, "have", "has"), keepalive_first_probe_seconds(ctx.kernel));
+      "{} a keepalive timer (SO_KEEPALIVE). If the peer host is up but its socket is gone, the "
+      "first probe after {} s idle (tcp_keepalive_time, unless TCP_KEEPIDLE overrides it) draws "
+      "a RST; if the peer is unreachable, the kernel gives up after {} s. Either way the socket "
+      "only moves to CLOSE and its fd stays open until close(); and if the peer's socket still "
+      "exists, the probes are answered and CLOSE_WAIT never ends.",
+      subject(g.keepalive, g.count, "have", "has"), keepalive_first_probe_seconds(ctx.kernel),
+      keepalive_abort_seconds(ctx.kernel));
   if (g.keepalive < g.count)
     out += fmt::format(" The other {} {} none, {}", g.count - g.keepalive,
                        g.count - g.keepalive == 1 ? "has" : "have", never);
@@ -225,7 +225,7 @@ std::string explanation(const RuleContext& ctx, const Group& g) {
 }
 
 std::string ss_filter(const RuleContext& ctx, const Group& g) {
-  if (g.peers.size() == 1 && g.incoming == 0) return " dst " + g.peers.begin()->first;
+  if (g.peers.distinct() == 1 && g.incoming == 0) return " dst " + *g.peers.only();
   if (g.listener) return fmt::format(" sport = :{}", ctx.snap.sockets[*g.listener].local.port);
   return {};
 }
@@ -291,7 +291,7 @@ void evidence(const RuleContext& ctx, const Group& g, Finding& f) {
     f.add("listener", "listener", core::to_string(l.local));
     f.add("accept_queue", "accept queue (now / max)", fmt::format("{} / {}", l.recv_q, l.send_q));
   }
-  f.add("peers", "peers", top_counts(g.peers, ctx.opt.max_listed));
+  f.add("peers", "peers", g.peers.top(ctx.opt.max_listed));
   if (!g.co_holders.empty()) {
     std::vector<std::string> also;
     for (const auto& [pid, p] : g.co_holders)
@@ -307,7 +307,7 @@ Finding make_finding(const RuleContext& ctx, const Group& g) {
   f.severity = severity(ctx, g);
   f.title = title(ctx, g);
   if (g.process) f.process = process_ref(*g.process);
-  if (g.peers.size() == 1) f.peer = g.peers.begin()->first;
+  f.peer = g.peers.only();
   f.count = g.count;
   f.oldest_age_seconds = g.oldest;
   f.oldest_age_lower_bound = g.oldest.has_value();

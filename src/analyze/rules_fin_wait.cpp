@@ -2,7 +2,6 @@
 // (unbounded) (kernel-facts section 7).
 #include <algorithm>
 #include <map>
-#include <tuple>
 #include <unordered_map>
 
 #include <fmt/format.h>
@@ -20,7 +19,7 @@ struct Group {
   std::string service; // orphans: the peer endpoint, or "clients of <local>"
   std::uint64_t count = 0, aged = 0, keepalive = 0;
   std::optional<double> oldest;
-  std::map<std::string, std::uint64_t> peers;
+  EndpointCounter peers;
   std::map<std::string, std::uint64_t> local_peers; // "pid 7 (x), CLOSE_WAIT" -> count
 };
 
@@ -30,11 +29,22 @@ public:
   explicit LocalPeers(const RuleContext& ctx) : ctx_(ctx) {}
   void want(std::size_t i) { wanted_.push_back(i); }
   void resolve() {
-    std::unordered_map<std::string, std::size_t> by_pair;
+    std::unordered_map<FlowKey, std::size_t, FlowKeyHash> by_pair;
+    by_pair.reserve(wanted_.size());
+    for (std::size_t i : wanted_) {
+      const auto& s = ctx_.snap.sockets[i];
+      by_pair.emplace(FlowKey{s.netns_ino, s.peer, s.local}, i);
+    }
+    if (by_pair.empty()) return;
+    // Cheap prefilter: most sockets cannot be the other end because their local port is not a
+    // peer port of any FIN_WAIT2 socket, so skip the hash lookup for them.
+    std::vector<bool> peer_ports(65536, false);
     for (std::size_t i : wanted_)
-      by_pair.emplace(pair_key(ctx_.snap.sockets[i], true), i);
-    for (std::size_t j = 0; j < ctx_.snap.sockets.size() && !by_pair.empty(); ++j) {
-      auto it = by_pair.find(pair_key(ctx_.snap.sockets[j], false));
+      peer_ports[ctx_.snap.sockets[i].peer.port] = true;
+    for (std::size_t j = 0; j < ctx_.snap.sockets.size(); ++j) {
+      const auto& s = ctx_.snap.sockets[j];
+      if (!peer_ports[s.local.port]) continue;
+      auto it = by_pair.find(FlowKey{s.netns_ino, s.local, s.peer});
       if (it != by_pair.end() && it->second != j) found_[it->second] = j;
     }
   }
@@ -51,34 +61,40 @@ public:
   }
 
 private:
-  static std::string pair_key(const core::TcpSocket& s, bool reversed) {
-    const auto& a = reversed ? s.peer : s.local;
-    const auto& b = reversed ? s.local : s.peer;
-    return fmt::format("{}|{}|{}", s.netns_ino, core::to_string(a), core::to_string(b));
-  }
   const RuleContext& ctx_;
   std::vector<std::size_t> wanted_;
   std::unordered_map<std::size_t, std::size_t> found_;
 };
 
-using Key = std::tuple<int, std::int64_t, std::string>;
+// Held sockets group per holder; orphans per service (the peer, or our listening endpoint).
+struct Groups {
+  std::map<std::pair<int, std::int64_t>, Group> held;
+  std::unordered_map<FlowKey, Group, FlowKeyHash> orphans;
 
-Key key_for(const RuleContext& ctx, const core::TcpSocket& s, Group& proto) {
-  if (s.inode == 0) {
-    proto.orphaned = true;
-    proto.service = ctx.is_listening_port(s.netns_ino, s.local.port)
-                        ? "clients of " + core::to_string(s.local)
-                        : core::to_string(s.peer);
-    return {2, s.netns_ino, proto.service};
+  Group& of(const RuleContext& ctx, const core::TcpSocket& s) {
+    if (s.inode == 0) {
+      const bool server = ctx.is_listening_port(s.netns_ino, s.local.port);
+      const FlowKey key =
+          server ? FlowKey{s.netns_ino, s.local, {}} : FlowKey{s.netns_ino, {}, s.peer};
+      auto [it, fresh] = orphans.try_emplace(key);
+      if (fresh) {
+        it->second.orphaned = true;
+        it->second.service =
+            server ? "clients of " + core::to_string(s.local) : core::to_string(s.peer);
+      }
+      return it->second;
+    }
+    const auto* holder = ctx.first_holder(s);
+    if (holder == nullptr) {
+      Group& g = held[{1, s.uid}];
+      g.uid = s.uid;
+      return g;
+    }
+    Group& g = held[{0, holder->pid}];
+    g.process = holder;
+    return g;
   }
-  const auto holders = ctx.holders(s);
-  if (holders.empty()) {
-    proto.uid = s.uid;
-    return {1, s.uid, {}};
-  }
-  proto.process = holders.front();
-  return {0, holders.front()->pid, {}};
-}
+};
 
 std::string who(const Group& g) {
   return g.process ? describe_process(*g.process)
@@ -103,13 +119,13 @@ Finding held_finding(const RuleContext& ctx, const Group& g) {
                         "to close (no timeout)",
                         who(g), g.count, s);
   if (g.process) f.process = process_ref(*g.process);
-  if (g.peers.size() == 1) f.peer = g.peers.begin()->first;
+  f.peer = g.peers.only();
   f.count = g.count;
   f.oldest_age_seconds = g.oldest;
   f.oldest_age_lower_bound = g.oldest.has_value();
   f.add("keepalive_timers", "with keepalive timer", static_cast<std::int64_t>(g.keepalive));
   f.add("bounded", "bounded by tcp_fin_timeout", false);
-  f.add("peers", "peers", top_counts(g.peers, ctx.opt.max_listed));
+  f.add("peers", "peers", g.peers.top(ctx.opt.max_listed));
   if (!g.local_peers.empty())
     f.add("local_peer_holders", "other end held by", top_counts(g.local_peers, ctx.opt.max_listed));
   const int fin = fin_timeout_seconds(ctx.kernel);
@@ -152,7 +168,7 @@ Finding orphan_finding(const RuleContext& ctx, const Group& g) {
   f.oldest_age_seconds = g.oldest;
   f.add("bounded", "bounded by tcp_fin_timeout", true);
   f.add("tcp_fin_timeout", "tcp_fin_timeout (s)", static_cast<std::int64_t>(fin));
-  f.add("peers", "peers", top_counts(g.peers, ctx.opt.max_listed));
+  f.add("peers", "peers", g.peers.top(ctx.opt.max_listed));
   if (!g.local_peers.empty())
     f.add("local_peer_holders", "other end held by", top_counts(g.local_peers, ctx.opt.max_listed));
   f.explanation = fmt::format(
@@ -175,8 +191,8 @@ Finding orphan_finding(const RuleContext& ctx, const Group& g) {
 } // namespace
 
 void fin_wait2(const RuleContext& ctx, std::vector<Finding>& out) {
-  std::map<Key, Group> groups;
-  std::vector<std::pair<std::size_t, Group*>> members;
+  Groups groups;
+  std::vector<std::pair<std::size_t, Group*>> members; // node-based maps: pointers stay valid
   LocalPeers local(ctx);
   const auto& socks = ctx.snap.sockets;
   for (std::size_t i = 0; i < socks.size(); ++i) {
@@ -184,29 +200,25 @@ void fin_wait2(const RuleContext& ctx, std::vector<Finding>& out) {
     if (s.state != core::TcpState::FinWait2) continue;
     const Age& age = ctx.age(i);
     if (s.inode != 0 && age.seconds && *age.seconds < ctx.opt.min_age_seconds) continue;
-    Group proto;
-    auto [it, fresh] = groups.try_emplace(key_for(ctx, s, proto), std::move(proto));
-    Group& g = it->second;
+    Group& g = groups.of(ctx, s);
     ++g.count;
     if (age.seconds) {
       ++g.aged;
       g.oldest = std::max(g.oldest.value_or(0), *age.seconds);
     }
     if (s.timer == core::TimerKind::Keepalive && s.inode != 0) ++g.keepalive;
-    ++g.peers[core::to_string(s.peer)];
+    g.peers.add(s.peer, true);
     local.want(i);
     members.emplace_back(i, &g);
   }
   local.resolve();
   for (const auto& [i, g] : members)
     if (auto d = local.describe(i); !d.empty()) ++g->local_peers[d];
-  for (const auto& [key, g] : groups) {
-    if (!g.orphaned) {
-      out.push_back(held_finding(ctx, g));
-    } else if (g.count >= ctx.opt.orphan_fin_wait2_info_count || !g.local_peers.empty()) {
+  for (const auto& [key, g] : groups.held)
+    out.push_back(held_finding(ctx, g));
+  for (const auto& [key, g] : groups.orphans)
+    if (g.count >= ctx.opt.orphan_fin_wait2_info_count || !g.local_peers.empty())
       out.push_back(orphan_finding(ctx, g));
-    }
-  }
 }
 
 } // namespace sockdoctor::analyze::rules

@@ -1,11 +1,10 @@
 // Rule: TIME_WAIT pressure on ephemeral ports per destination, and on tcp_max_tw_buckets
 // (kernel-facts sections 3, 4, 8, 9).
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <map>
 #include <set>
-#include <tuple>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -15,11 +14,12 @@
 namespace sockdoctor::analyze::rules {
 namespace {
 
-using AddrKey = std::tuple<std::uint8_t, std::array<std::uint8_t, 16>>;
-using DestKey = std::tuple<std::uint32_t, AddrKey, AddrKey, std::uint16_t>; // netns, S, D, dport
-
-AddrKey addr_key(const core::IpAddress& a) {
-  return {static_cast<std::uint8_t>(a.family), a.bytes};
+// (S, D, dport) of kernel-facts section 9, and the peer host for the timestamps question.
+FlowKey dest_key(const core::TcpSocket& s) {
+  return FlowKey{s.netns_ino, core::Endpoint{s.local.addr, 0}, s.peer};
+}
+FlowKey host_key(const core::TcpSocket& s) {
+  return FlowKey{s.netns_ino, core::Endpoint{s.peer.addr, 0}, {}};
 }
 
 bool is_tw_entry(const core::TcpSocket& s) {
@@ -175,8 +175,7 @@ remedies(const RuleContext& ctx, const PortPolicy& ports, const Verdict& v) {
     r.push_back(fmt::format(
         "net.ipv4.tcp_tw_reuse=1 (now {}) lets connect() reuse a TIME_WAIT 4-tuple {}. It helps "
         "outgoing connections only, needs timestamps on both ends, and relies on them (PAWS) to "
-        "reject delayed segments of the old connection; a middlebox that strips or rewrites "
-        "timestamps defeats that protection.",
+        "reject delayed segments of the old connection.",
         reuse, tw_reuse_delay(ctx.kernel).text));
   if (!v.ts)
     r.push_back("tcp_tw_reuse cannot help while timestamps are not negotiated: check "
@@ -227,20 +226,15 @@ void evidence(
 
 void port_findings(const RuleContext& ctx, std::vector<Finding>& out) {
   const PortPolicy ports(ctx);
-  std::map<DestKey, Dest> dests;
-  std::map<std::tuple<std::uint32_t, AddrKey>, Timestamps> ts;
+  std::unordered_map<FlowKey, Dest, FlowKeyHash> dests;
+  std::unordered_map<FlowKey, Timestamps, FlowKeyHash> ts;
   const auto& socks = ctx.snap.sockets;
   for (std::size_t i = 0; i < socks.size(); ++i) {
     const auto& s = socks[i];
     if (s.state == core::TcpState::Listen) continue;
-    const bool tw = is_tw_entry(s);
-    if (!tw && s.has_info) {
-      auto& t = ts[{s.netns_ino, addr_key(s.peer.addr)}];
-      t.seen = true;
-      t.negotiated = t.negotiated || (s.info.options & core::kTcpiOptTimestamps) != 0;
-    }
     if (!ports.ephemeral(s)) continue;
-    auto& d = dests[{s.netns_ino, addr_key(s.local.addr), addr_key(s.peer.addr), s.peer.port}];
+    const bool tw = is_tw_entry(s);
+    auto& d = dests[dest_key(s)];
     if (d.sample == nullptr) d.sample = &s;
     if (s.state == core::TcpState::TimeWait) {
       ++d.tw;
@@ -252,15 +246,34 @@ void port_findings(const RuleContext& ctx, std::vector<Finding>& out) {
       ++d.fw2;
     } else {
       ++d.live;
-      for (const auto* p : ctx.holders(s)) {
+      if (const auto* p = ctx.first_holder(s)) {
         d.clients[p->pid] = p;
         ++d.client_conns[p->pid];
       }
     }
   }
+  // Whether timestamps were negotiated is asked of live connections to the same host, and
+  // only for destinations that could be over the threshold at all (reuse only lowers usage).
+  std::vector<const Dest*> candidates;
   for (const auto& [key, d] : dests) {
     if (d.tw == 0 && d.fw2 == 0) continue; // only open connections: not a TIME_WAIT problem
-    const Verdict v = judge(ctx, ports, d, ts[{std::get<0>(key), std::get<2>(key)}]);
+    const double most = static_cast<double>(d.tw + d.fw2 + d.live) / ports.usable(key.netns);
+    if (most < ctx.opt.port_warning_fraction) continue;
+    candidates.push_back(&d);
+    ts.try_emplace(host_key(*d.sample));
+  }
+  if (!candidates.empty())
+    for (const auto& s : socks) {
+      if (!s.has_info || is_tw_entry(s) || s.state == core::TcpState::Listen) continue;
+      auto it = ts.find(host_key(s));
+      if (it == ts.end()) continue;
+      it->second.seen = true;
+      it->second.negotiated =
+          it->second.negotiated || (s.info.options & core::kTcpiOptTimestamps) != 0;
+    }
+  for (const Dest* dp : candidates) {
+    const Dest& d = *dp;
+    const Verdict v = judge(ctx, ports, d, ts[host_key(*d.sample)]);
     if (v.fraction < ctx.opt.port_warning_fraction) continue;
     Finding f;
     f.id = "ephemeral_port_exhaustion";

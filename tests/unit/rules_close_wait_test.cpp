@@ -141,6 +141,7 @@ TEST(CloseWaitRule, KeepaliveTimerEndsInCloseButTheFdStays) {
   EXPECT_EQ(ev_int(f[0], "keepalive_timers"), 2);
   EXPECT_TRUE(contains(f[0].explanation, "after 600 s idle"));
   EXPECT_TRUE(contains(f[0].explanation, "fd stays open until close()"));
+  EXPECT_TRUE(contains(f[0].explanation, "gives up after 1275 s")); // 600 + 9 x 75
   EXPECT_TRUE(contains(f[0].explanation, "never ends"));
   EXPECT_FALSE(contains(f[0].explanation, "will never close them"));
 }
