@@ -173,7 +173,8 @@ Result<bool> DumpDecoder::feed(const std::byte* data, std::size_t len) {
       return bad(fmt::format("nlmsg_len {} overruns the data ({} bytes left): truncated message",
                              nlh->nlmsg_len, left));
     // libmnl walks attributes up to the padded length, so the padding must exist too.
-    const std::size_t step = MNL_ALIGN(nlh->nlmsg_len);
+    const std::size_t step =
+        (std::size_t{nlh->nlmsg_len} + MNL_ALIGNTO - 1) & ~std::size_t{MNL_ALIGNTO - 1};
     if (step > left) return bad(fmt::format("unpadded nlmsg_len {} at the end", nlh->nlmsg_len));
     if (!mnl_nlmsg_ok(nlh, static_cast<int>(std::min<std::size_t>(left, INT_MAX))))
       return bad("malformed netlink header");
@@ -194,8 +195,8 @@ Result<bool> DumpDecoder::handle(const nlmsghdr* nlh) {
   if (live_ && (!mnl_nlmsg_seq_ok(nlh, seq_) || !mnl_nlmsg_portid_ok(nlh, portid_)))
     return bad(
         fmt::format("reply with seq {} port {} is not ours", nlh->nlmsg_seq, nlh->nlmsg_pid));
-  // The kernel sets DUMP_INTR when the hash tables changed between two dump chunks: the list may
-  // miss or repeat sockets, so the whole dump is worthless.
+  // DUMP_INTR says the dumped tables changed between two chunks, so the list may miss or repeat
+  // sockets: the whole attempt is worthless and the caller redoes it.
   if (nlh->nlmsg_flags & NLM_F_DUMP_INTR)
     return bad("dump interrupted (NLM_F_DUMP_INTR): the socket tables changed during the dump",
                kDumpInterrupted);
@@ -273,7 +274,7 @@ struct MnlCloser {
 };
 using MnlSocket = std::unique_ptr<mnl_socket, MnlCloser>;
 
-// Which families a failed attempt is redone for.
+// Why a failed attempt is redone, if it is.
 enum class Redo { No, Interrupted, NoBuffers };
 
 struct AttemptError {
