@@ -61,72 +61,6 @@ std::uint64_t micros_since(std::chrono::steady_clock::time_point start) {
                                         .count());
 }
 
-bool is_vanish_errno(int e) {
-  return e == ENOENT || e == ESRCH;
-}
-
-// Reads a whole small /proc file relative to dir_fd into out; returns 0 or the errno.
-int read_at(int dir_fd, const char* path, std::string& out) {
-  out.clear();
-  UniqueFd fd(::openat(dir_fd, path, O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return errno;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno;
-    if (n == 0) return 0;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-}
-
-// Mirrors the details step of scan_owners() (proc_owners.cpp keeps its version private) so both
-// backends give the same ProcessInfo. Returns false when the process is gone.
-bool read_details(int proc_fd, core::ProcessInfo& info, std::string& buf) {
-  char path[32];
-  std::snprintf(path, sizeof path, "%d", info.pid);
-  UniqueFd dir(::openat(proc_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-  if (!dir.valid()) return !is_vanish_errno(errno);
-  if (int e = read_at(dir.get(), "comm", buf); e != 0) {
-    if (is_vanish_errno(e)) return false;
-  } else {
-    if (!buf.empty() && buf.back() == '\n') buf.pop_back();
-    info.comm = buf;
-  }
-  if (read_at(dir.get(), "cmdline", buf) == 0) info.cmdline = parse_cmdline(buf);
-  if (read_at(dir.get(), "status", buf) == 0) info.uid = parse_status_uid(buf).value_or(0);
-  if (read_at(dir.get(), "cgroup", buf) == 0) info.cgroup = parse_cgroup_path(buf);
-  if (read_at(dir.get(), "limits", buf) == 0) {
-    info.fd_limit = parse_nofile_soft_limit(buf).value_or(0);
-  }
-  info.netns_ino = netns_inode_at(dir.get(), "ns/net");
-  return true;
-}
-
-// Details of every holder on a few threads: six small /proc reads each, for maybe thousands.
-void read_all_details(int proc_fd,
-                      std::vector<core::ProcessInfo>& infos,
-                      std::vector<char>& alive) {
-  std::atomic<std::size_t> next{0};
-  auto work = [&] {
-    std::string buf;
-    for (std::size_t i; (i = next.fetch_add(1)) < infos.size();) {
-      alive[i] = read_details(proc_fd, infos[i], buf) ? 1 : 0;
-    }
-  };
-  const std::size_t wanted = std::clamp<std::size_t>(std::thread::hardware_concurrency(), 1, 16);
-  const std::size_t threads = std::min(wanted, (infos.size() + 7) / 8);
-  std::vector<std::jthread> helpers;
-  for (std::size_t i = 1; i < threads; ++i) {
-    try {
-      helpers.emplace_back(work);
-    } catch (const std::system_error&) {
-      break; // thread limit reached: the calling thread takes the rest
-    }
-  }
-  work();
-}
-
 } // namespace
 
 std::size_t decode_task_socket_records(std::span<const std::byte> data, TaskSocketRecords& out) {
@@ -177,7 +111,9 @@ build_bpf_owner_table(const TaskSocketRecords& records, const core::FsRoot& root
     }
   }
   std::vector<char> alive(infos.size(), 1);
-  if (details) read_all_details(proc.get(), infos, alive);
+  if (details)
+    read_process_details(proc.get(), infos, alive,
+                         std::clamp(std::thread::hardware_concurrency(), 1u, 16u));
 
   core::OwnerTable table;
   table.scanned = true;

@@ -397,11 +397,19 @@ bool read_details(int proc_fd, core::ProcessInfo& info, std::string& buf) {
   return true;
 }
 
+unsigned thread_count(const OwnerScanOptions& opts, std::size_t pids) {
+  unsigned n = opts.threads != 0 ? opts.threads : std::thread::hardware_concurrency();
+  n = std::clamp(n, 1u, 64u);
+  return static_cast<unsigned>(std::min<std::size_t>(n, std::max<std::size_t>(pids, 1)));
+}
+
+} // namespace
+
 // Details of every socket holder, in parallel (an atomic index over the holders).
-void read_all_details(int proc_fd,
-                      std::vector<core::ProcessInfo>& infos,
-                      std::vector<char>& alive,
-                      unsigned threads) {
+void read_process_details(int proc_fd,
+                          std::vector<core::ProcessInfo>& infos,
+                          std::vector<char>& alive,
+                          unsigned threads) {
   std::atomic<std::size_t> next{0};
   auto work = [&] {
     std::string buf;
@@ -420,14 +428,6 @@ void read_all_details(int proc_fd,
   }
   work();
 }
-
-unsigned thread_count(const OwnerScanOptions& opts, std::size_t pids) {
-  unsigned n = opts.threads != 0 ? opts.threads : std::thread::hardware_concurrency();
-  n = std::clamp(n, 1u, 64u);
-  return static_cast<unsigned>(std::min<std::size_t>(n, std::max<std::size_t>(pids, 1)));
-}
-
-} // namespace
 
 core::Result<core::OwnerTable> scan_owners(const core::FsRoot& root, const OwnerScanOptions& opts) {
   UniqueFd proc(::open(root.proc.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -463,7 +463,7 @@ core::Result<core::OwnerTable> scan_owners(const core::FsRoot& root, const Owner
     info_slot.push_back(s);
   }
   std::vector<char> alive(infos.size(), 1);
-  if (opts.details) read_all_details(proc.get(), infos, alive, threads);
+  if (opts.details) read_process_details(proc.get(), infos, alive, threads);
 
   constexpr std::uint32_t kNone = UINT32_MAX;
   std::vector<std::uint32_t> index_of_slot(scanner.size(), kNone);

@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/error.hpp"
 #include "core/fs_root.hpp"
@@ -21,6 +22,14 @@ struct OwnerScanOptions {
 // Processes that exit mid-scan are counted in `vanished`, unreadable ones in `denied`; only a
 // failure to open <proc> itself is an error.
 core::Result<core::OwnerTable> scan_owners(const core::FsRoot& root, const OwnerScanOptions& opts);
+
+// comm, cmdline, uid, cgroup, fd limit and netns of each process in `infos` (pid set), read from
+// <proc_fd>/PID on up to `threads` threads; alive[i] = 0 when process i exited meanwhile (its
+// references should then be dropped). Shared by the /proc and eBPF owner scans so both agree.
+void read_process_details(int proc_fd,
+                          std::vector<core::ProcessInfo>& infos,
+                          std::vector<char>& alive,
+                          unsigned threads);
 
 // "socket:[12345]" -> 12345; anything else (pipes, files, anon inodes, overflow) -> nullopt.
 std::optional<std::uint32_t> parse_socket_link(std::string_view link);
