@@ -63,6 +63,19 @@ std::vector<const core::ProcessInfo*> RuleContext::holders(const core::TcpSocket
   return out;
 }
 
+std::string unseen_holder(const RuleContext& ctx, std::uint32_t uid) {
+  if (!ctx.snap.owners.scanned)
+    return fmt::format("a process of uid {} (owners were not looked up)", uid);
+  return fmt::format("a process sockdoctor cannot see (uid {})", uid);
+}
+
+std::string unseen_holder_remedy(const RuleContext& ctx) {
+  if (!ctx.snap.owners.scanned)
+    return "Run sockdoctor live without --no-owners to name the process.";
+  return "Run sockdoctor as root to name the process; if it still cannot, the holder lives in "
+         "another PID namespace or exited during the scan.";
+}
+
 std::string describe_process(const core::ProcessInfo& p) {
   return fmt::format("pid {} ({})", p.pid, p.comm);
 }

@@ -66,6 +66,11 @@ private:
   std::map<std::pair<std::uint32_t, std::uint16_t>, std::vector<std::size_t>> listen_by_port_;
 };
 
+// "a process sockdoctor cannot see (uid 0)", or "(owners not looked up)" after --no-owners/replay.
+std::string unseen_holder(const RuleContext& ctx, std::uint32_t uid);
+// What to do about an unseen holder, matching the reason above.
+std::string unseen_holder_remedy(const RuleContext& ctx);
+
 // "pid 1234 (java)" from raw data; renderers escape the whole text.
 std::string describe_process(const core::ProcessInfo& p);
 ProcessRef process_ref(const core::ProcessInfo& p);

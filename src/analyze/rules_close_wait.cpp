@@ -112,8 +112,7 @@ std::string title(const RuleContext& ctx, const Group& g) {
     return fmt::format("{} holds {} CLOSE_WAIT socket{}: the peer closed, the application did not",
                        describe_process(*g.process), n, s);
   case Holder::Unseen:
-    return fmt::format("{} CLOSE_WAIT socket{} held by a process sockdoctor cannot see (uid {})", n,
-                       s, g.uid);
+    return fmt::format("{} CLOSE_WAIT socket{} held by {}", n, s, unseen_holder(ctx, g.uid));
   case Holder::AcceptQueue: {
     const auto where = core::to_string(ctx.snap.sockets[*g.listener].local);
     if (g.process == nullptr)
@@ -259,9 +258,7 @@ std::vector<std::string> remedies(const RuleContext& ctx, const Group& g) {
                             "peer and moves them to CLOSE, but the fds stay open until the "
                             "application closes them: it does not cure the leak.",
                             describe_process(*g.process), ss_filter(ctx, g)));
-  if (g.kind == Holder::Unseen)
-    r.push_back("Run sockdoctor as root to name the process; if it still cannot, the holder "
-                "lives in another PID namespace or exited during the scan.");
+  if (g.kind == Holder::Unseen) r.push_back(unseen_holder_remedy(ctx));
   return r;
 }
 

@@ -96,9 +96,8 @@ struct Groups {
   }
 };
 
-std::string who(const Group& g) {
-  return g.process ? describe_process(*g.process)
-                   : fmt::format("a process sockdoctor cannot see (uid {})", g.uid);
+std::string who(const RuleContext& ctx, const Group& g) {
+  return g.process ? describe_process(*g.process) : unseen_holder(ctx, g.uid);
 }
 
 std::string local_peer_sentence(const Group& g) {
@@ -117,7 +116,7 @@ Finding held_finding(const RuleContext& ctx, const Group& g) {
   const char* s = g.count == 1 ? "" : "s";
   f.title = fmt::format("{} holds {} half-closed connection{} in FIN_WAIT2, waiting for the peer "
                         "to close (no timeout)",
-                        who(g), g.count, s);
+                        who(ctx, g), g.count, s);
   if (g.process) f.process = process_ref(*g.process);
   f.peer = g.peers.only();
   f.count = g.count;
@@ -135,7 +134,7 @@ Finding held_finding(const RuleContext& ctx, const Group& g) {
       "not closed its own side, and the socket is still open, waiting for it. A FIN_WAIT2 socket "
       "that a process holds has no timer: tcp_fin_timeout ({} s here) applies only to orphaned "
       "sockets, after close(). These last until the peer closes{}.",
-      who(g), fin,
+      who(ctx, g), fin,
       g.keepalive ? ", or until keepalive (SO_KEEPALIVE) finds the peer host gone" : "");
   if (g.oldest)
     f.explanation += fmt::format(" The oldest has waited at least {} (since the last ACK "
@@ -149,7 +148,7 @@ Finding held_finding(const RuleContext& ctx, const Group& g) {
   f.remedies.push_back(fmt::format("If {} needs nothing more from the peer, close() instead of "
                                    "holding the socket: an orphaned FIN_WAIT2 ends after "
                                    "tcp_fin_timeout ({} s).",
-                                   who(g), fin));
+                                   who(ctx, g), fin));
   f.remedies.push_back("Or bound the wait in the application: a read timeout, then close().");
   return f;
 }

@@ -45,11 +45,12 @@ std::string stuck_explanation(const RuleContext& ctx, const Stuck& g) {
   if (g.orphaned) {
     const int retries = ctx.kernel.tcp_orphan_retries.value_or(0);
     out += fmt::format(" {} orphaned (the application already called close()): the kernel "
-                       "retries under tcp_orphan_retries ({} here{}) and then destroys them; "
+                       "retries under tcp_orphan_retries ({} here{}) and then destroys {}; "
                        "meanwhile each keeps its unsent data in memory and counts against "
                        "tcp_max_orphans.",
                        subject(g.orphaned, g.count, "are", "is"), retries,
-                       retries == 0 ? ", which means 8 while the peer answers" : "");
+                       retries == 0 ? ", which means 8 while the peer answers" : "",
+                       g.orphaned == 1 ? "it" : "them");
   }
   if (g.held)
     out += fmt::format(" {} still held by a process (shutdown() with data queued): bounded by "
@@ -107,7 +108,10 @@ void stuck_closes(const RuleContext& ctx, std::vector<Finding>& out) {
     f.explanation = stuck_explanation(ctx, g);
     if (g.zero_window)
       f.remedies.push_back(
-          fmt::format("Fix the reader at {}: its application stopped reading.", g.service));
+          g.service.rfind("clients of ", 0) == 0
+              ? fmt::format("Find out why the {} stop reading: their receive windows are full.",
+                            g.service)
+              : fmt::format("Fix the reader at {}: its application stopped reading.", g.service));
     f.remedies.push_back("Set TCP_USER_TIMEOUT on these sockets in the application to bound how "
                          "long unacknowledged data may wait.");
     f.remedies.push_back("`ss -K` aborts them (CONFIG_INET_DIAG_DESTROY, CAP_NET_ADMIN); on "

@@ -282,3 +282,12 @@ TEST(CloseWaitRule, SingleSocketReadsInTheSingular) {
                                          "close it"));
   EXPECT_TRUE(contains(f[0].explanation, "It is outgoing"));
 }
+
+TEST(CloseWaitRule, OwnersNotLookedUpIsNotBlamedOnPrivileges) {
+  SnapshotBuilder b;
+  SnapshotBuilder::set_idle(b.add(TcpState::CloseWait, "10.0.0.1:40000", "10.0.0.5:8080", 555), 90);
+  auto f = run(b.finish(/*scanned=*/false));
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_TRUE(contains(f[0].title, "owners were not looked up"));
+  EXPECT_TRUE(contains(f[0].remedies.back(), "without --no-owners"));
+}
