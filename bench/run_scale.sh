@@ -10,6 +10,7 @@
 #   PROCS=100 IPV6_PROCS=10       holder processes (>= 55 for 1M: 20000 fds each), of them on ::1
 #   COMPARE_AT=100000             size at which sockdoctor's counts and owners are checked vs ss
 #   BUILD_DIR=                    use this configured build dir instead of the release preset
+#   SKIP_BUILD=1                  use the binaries already built there (re-runs)
 #   RESULTS=build/bench-results   where the raw measurements and the report are written
 set -euo pipefail
 
@@ -96,8 +97,11 @@ done
 
 mkdir -p "$RESULTS"
 BUILD_LOG="$RESULTS/build.log"
-echo "run_scale: building (log: $BUILD_LOG)"
-if [[ -n ${BUILD_DIR:-} ]]; then
+[[ ${SKIP_BUILD:-0} == 1 ]] || echo "run_scale: building (log: $BUILD_LOG)"
+if [[ ${SKIP_BUILD:-0} == 1 ]]; then
+  BIN=$(cd "${BUILD_DIR:-$ROOT/build/release}" && pwd)
+  echo "run_scale: SKIP_BUILD=1: using the binaries in $BIN as they are"
+elif [[ -n ${BUILD_DIR:-} ]]; then
   BIN=$(cd "$BUILD_DIR" && pwd)
   cmake --build "$BIN" -j 2 --target sockdoctor sockfarm floor_dump >"$BUILD_LOG" 2>&1 ||
     { tail -n 30 "$BUILD_LOG" >&2; die "build failed"; }
@@ -109,6 +113,12 @@ else
 fi
 for f in src/sockdoctor bench/sockfarm bench/floor_dump; do
   [[ -x $BIN/$f ]] || die "$BIN/$f was not built"
+done
+
+# Namespaces left by a run that was killed with SIGKILL (its trap could not run): their names end
+# in the PID of a run that no longer exists.
+for stale in $(ip netns list | awk '/^sd-bench-[0-9]+/ { print $1 }'); do
+  kill -0 "${stale#sd-bench-}" 2>/dev/null || ip netns del "$stale" 2>/dev/null || true
 done
 
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
@@ -311,6 +321,7 @@ done
 
 log ""
 log "targets:"
+((${#TARGETS[@]} > 0)) || log "  (none at these sizes: they start at 100000)"
 for t in "${TARGETS[@]}"; do log "  $t"; done
 log ""
 log "report: $REPORT"
