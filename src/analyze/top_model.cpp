@@ -79,11 +79,6 @@ Age older(const Age& a, const Age& b) {
   return *b.seconds > *a.seconds ? b : a;
 }
 
-Age first_seen_age(std::optional<Clock::time_point> first, Clock::time_point now) {
-  if (!first) return {};
-  return Age{std::max(0.0, seconds_between(*first, now)), AgeBasis::FirstSeen, true};
-}
-
 using AddrKey = std::tuple<std::uint8_t, std::array<std::uint8_t, 16>>;
 AddrKey addr_key(const core::IpAddress& a) {
   return {static_cast<std::uint8_t>(a.family), a.bytes};
@@ -305,12 +300,15 @@ void LiveView::rebuild_detail_sections() {
 
   using RowKey = std::tuple<int, std::int32_t, std::string>; // attribution, pid, where
   std::map<RowKey, TimeWaitRow> rows;
+  std::map<RowKey, std::set<std::string>> places; // a traced process's destinations
   for (const auto& s : socks) {
     if (s.state != TcpState::TimeWait || !matches(s)) continue;
     TimeWaitRow r;
+    std::string place;
     if (const std::int32_t h = tracker_.last_holder(s); h > 0) {
       r.how = Attribution::Traced;
       r.pid = h;
+      place = "-> " + core::to_string(s.peer); // one row per process, whatever the peer
     } else if (auto l = listeners.find({s.netns_ino, s.local.port}); l != listeners.end()) {
       r.how = Attribution::Listener;
       r.pid = std::max(l->second, 0);
@@ -323,13 +321,20 @@ void LiveView::rebuild_detail_sections() {
       r.pid = sole ? *d->second.clients.begin() : 0;
       r.where = "-> " + core::to_string(s.peer);
     }
-    auto& row = rows[{static_cast<int>(r.how), r.pid, r.where}];
+    const RowKey key{static_cast<int>(r.how), r.pid, r.where};
+    auto& row = rows[key];
     if (row.time_wait == 0) {
       row = r;
       if (const auto* p = r.pid > 0 ? tracker_.process(r.pid) : nullptr) row.comm = p->comm;
     }
+    if (!place.empty()) places[key].insert(place);
     ++row.time_wait;
     row.oldest = older(row.oldest, tracker_.age(s, kernel_));
+  }
+  for (const auto& [key, set] : places) {
+    auto& where = rows[key].where;
+    where = *set.begin();
+    if (set.size() > 1) where += fmt::format(" (+{} more)", set.size() - 1);
   }
   for (auto& [k, r] : rows)
     time_wait_.push_back(std::move(r));
@@ -448,12 +453,12 @@ std::vector<HolderRow> LiveView::holder_rows() const {
 
 std::vector<PeerRow> LiveView::peer_rows() const {
   std::vector<PeerRow> rows;
-  const auto now = tracker_.now();
   if (query_.filter.empty()) {
     for (const auto& g : tracker_.close_wait_by_peer()) {
       if (g.trend.count == 0) continue;
       rows.push_back({core::to_string(g.peer), g.trend.count,
-                      first_seen_age(g.oldest_first_seen, now), g.trend});
+                      g.oldest_age_s ? Age{*g.oldest_age_s, AgeBasis::FirstSeen, true} : Age{},
+                      g.trend});
       if (rows.size() >= opts_.max_rows) break;
     }
     return rows;

@@ -101,7 +101,7 @@ void SocketTracker::Series::begin_sample(Clock::time_point now, double window) {
   while (!points.empty() && seconds_between(points.front().time, now) > window)
     points.pop_front();
   count = arrivals = departures = survivors = long_lived = 0;
-  oldest.reset();
+  oldest_age.reset();
 }
 
 void SocketTracker::Series::finish_sample(Clock::time_point now, const TrackerOptions& o) {
@@ -187,14 +187,14 @@ void SocketTracker::depart(std::int32_t pid, const PeerKey& peer) {
 }
 
 void SocketTracker::count_close_wait(const core::TcpSocket& s, const Entry& e) {
-  const double seen_for = seconds_between(e.first_seen, now_);
+  const double seen_for = e.age_base + seconds_between(e.first_seen, now_);
   const double acked_ago = s.has_info ? s.info.last_ack_recv_ms / 1000.0 : 0.0;
   const bool long_lived = std::max(seen_for, acked_ago) >= opts_.long_lived_seconds;
   for (Series* series : {&total_, &by_process_[e.pid], &by_peer_[e.peer]}) {
     ++series->count;
     if (!series->points.empty() && e.first_seen <= series->points.front().time) ++series->survivors;
     if (long_lived) ++series->long_lived;
-    if (!series->oldest || e.first_seen < *series->oldest) series->oldest = e.first_seen;
+    if (!series->oldest_age || seen_for > *series->oldest_age) series->oldest_age = seen_for;
   }
 }
 
@@ -248,6 +248,11 @@ void SocketTracker::observe(const core::TcpSocket& s,
     e.state = s.state;
     e.first_seen = now_;
     e.at_start = inserted && has_state(first_time_states, s.state);
+    // The FIN that led here was the last ACK-bearing segment (kernel-facts section 10): keep
+    // that age, so samples without tcp_info still know how old the socket is.
+    const bool by_ack = (s.state == TcpState::CloseWait || s.state == TcpState::FinWait2) &&
+                        s.inode != 0 && s.has_info;
+    e.age_base = by_ack ? static_cast<float>(s.info.last_ack_recv_ms / 1000.0) : 0.0f;
     e.peer = PeerKey{s.netns_ino, s.peer.addr};
     e.pid = pid; // a socket that lost its fd keeps its last process in last_holder
     if (!e.at_start) ++sample.appeared[state];
@@ -319,8 +324,10 @@ Age SocketTracker::age(const core::TcpSocket& s, const core::KernelSettings& k) 
   const Age estimate = estimate_age(s, k);
   auto it = entries_.find(socket_identity(s));
   if (it == entries_.end() || it->second.state != s.state) return estimate;
-  const Age seen{std::max(0.0, seconds_between(it->second.first_seen, now_)), AgeBasis::FirstSeen,
-                 it->second.at_start};
+  const Entry& e = it->second;
+  const double secs = e.age_base + std::max(0.0, seconds_between(e.first_seen, now_));
+  const Age seen = e.age_base > 0 ? Age{secs, AgeBasis::LastAck, true}
+                                  : Age{secs, AgeBasis::FirstSeen, e.at_start};
   if (!estimate.seconds) return seen;
   // Both are lower bounds (or exact): the larger one is closer to the truth.
   return *estimate.seconds > *seen.seconds ? estimate : seen;
@@ -364,7 +371,7 @@ std::vector<GroupTrend> SocketTracker::close_wait_by_process() const {
     g.pid = pid;
     if (const auto* p = process(pid)) g.comm = p->comm;
     g.trend = s.trend;
-    g.oldest_first_seen = s.oldest;
+    g.oldest_age_s = s.oldest_age;
     out.push_back(std::move(g));
   }
   std::sort(out.begin(), out.end(), [](const GroupTrend& a, const GroupTrend& b) {
@@ -382,7 +389,7 @@ std::vector<GroupTrend> SocketTracker::close_wait_by_peer() const {
     g.peer = key.addr;
     g.netns = key.netns;
     g.trend = s.trend;
-    g.oldest_first_seen = s.oldest;
+    g.oldest_age_s = s.oldest_age;
     out.push_back(std::move(g));
   }
   std::sort(out.begin(), out.end(), [](const GroupTrend& a, const GroupTrend& b) {

@@ -83,7 +83,9 @@ struct GroupTrend {
   core::IpAddress peer;             // peer groups
   std::uint32_t netns = 0;
   Trend trend;
-  std::optional<Clock::time_point> oldest_first_seen;
+  // Age of its oldest socket: time since first seen, plus the last-ACK age it had then. A lower
+  // bound: the set's sockets may be older than what tcp_info or this view has seen.
+  std::optional<double> oldest_age_s;
 };
 
 // Sockets without a cookie (/proc/net/tcp) are identified by netns and 4-tuple instead (the
@@ -112,7 +114,8 @@ public:
 
   // When s was first seen in its current state; nullopt if never seen in it.
   std::optional<Clock::time_point> first_seen(const core::TcpSocket& s) const;
-  // estimate_age() combined with the first-seen age: the larger of the two lower bounds. First
+  // estimate_age() combined with the first-seen age (plus the last-ACK age the socket had when
+  // first seen, so later samples need no tcp_info): the larger of the two lower bounds. First
   // seen is exact to one interval for sockets that entered the state after the first sample.
   Age age(const core::TcpSocket& s, const core::KernelSettings& k) const;
   // Last known owner of s: a pid, kOwnerPending or kNoOwner.
@@ -147,6 +150,7 @@ private:
   };
   struct Entry {
     Clock::time_point first_seen{};
+    float age_base = 0; // seconds already in the state when first seen (tcpi_last_ack_recv)
     PeerKey peer;
     std::int32_t pid = kOwnerPending; // owner as of the last owner scan
     std::int32_t last_holder = 0;     // last process seen holding it (kept into TIME_WAIT)
@@ -162,7 +166,7 @@ private:
   struct Series {
     std::deque<Point> points;
     std::uint64_t count = 0, arrivals = 0, departures = 0, survivors = 0, long_lived = 0;
-    std::optional<Clock::time_point> oldest;
+    std::optional<double> oldest_age; // seconds
     std::optional<Clock::time_point> last_nonzero;
     Trend trend;
     void begin_sample(Clock::time_point now, double window);

@@ -49,6 +49,16 @@ core::Result<Counters> read_counters(const core::FsRoot& root) {
   return Counters{estab->second, *st->tw};
 }
 
+// "TCP6: inuse N" of /proc/net/sockstat6: full IPv6 TCP sockets of this namespace.
+std::optional<std::uint64_t> tcp6_inuse(const core::FsRoot& root) {
+  auto text = core::read_text_file(root.proc_path("net/sockstat6"));
+  if (!text) return std::nullopt;
+  constexpr std::string_view kKey = "TCP6: inuse ";
+  const auto at = text->find(kKey);
+  if (at == std::string::npos) return std::nullopt;
+  return std::strtoull(text->c_str() + at + kKey.size(), nullptr, 10);
+}
+
 bool holds_stuck(const core::TcpSocket& s) {
   return s.inode != 0 && (s.state == TcpState::CloseWait || s.state == TcpState::FinWait2);
 }
@@ -150,6 +160,9 @@ core::Result<analyze::LiveSample> TopSampler::detail_sample() {
   s.covered = core::kAllStatesMask;
   auto kernel = collect::read_kernel_settings(quiet_.global.root);
   s.kernel = kernel ? std::move(*kernel) : core::KernelSettings{};
+  v6_seen_ = std::any_of(snap->sockets.begin(), snap->sockets.end(), [](const auto& x) {
+    return x.family() == core::Family::Ipv6 && x.state != core::TcpState::TimeWait;
+  });
   s.snapshot = std::move(*snap);
   if (s.snapshot.owners.scanned) learn_holders(s.snapshot);
   return s;
@@ -183,6 +196,12 @@ core::Result<analyze::LiveSample> TopSampler::light_sample() {
   SnapshotRequest req;
   req.state_mask = core::kAllStatesMask & ~kCountedStates; // filtered in the kernel
   req.owners = false;
+  // Ages were learned when each socket was first seen; new ones are younger than an interval.
+  req.tcp_info = false;
+  // Both families walk the same hash table: skip the IPv6 pass when there is nothing to find.
+  // (An IPv6 mini-socket outlives its full socket, but light samples do not list TIME_WAIT.)
+  const auto v6 = tcp6_inuse(quiet_.global.root);
+  req.ipv6 = v6_seen_ || !v6 || *v6 > 0;
   auto snap = take_snapshot(quiet_, req);
   if (!snap) return tl::unexpected(snap.error());
   if (snap->source != "sock_diag") return core::fail("no kernel-side state filter");

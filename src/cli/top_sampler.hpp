@@ -67,6 +67,7 @@ private:
   bool light_possible_ = false;
   int detail_every_ = 1;
   int since_detail_ = 0;
+  bool v6_seen_ = true; // the last detail sample listed IPv6 sockets (other than TIME_WAIT)
   std::vector<core::ProcessInfo> holders_;      // held CLOSE_WAIT / FIN_WAIT2 at the last scan
   std::uint64_t holder_fds_ = 0;                // their open fds then
   std::unordered_set<std::uint32_t> looked_up_; // CLOSE_WAIT / FIN_WAIT2 inodes already sought

@@ -66,6 +66,14 @@ std::string process_label(std::int32_t pid, const std::string& comm) {
   return comm.empty() ? "?" : escape_for_terminal(comm);
 }
 
+// Sockets without an fd: FIN_WAIT2 after close() is an orphan; CLOSE_WAIT without an fd was never
+// accept()ed (kernel-facts section 1).
+std::string holder_label(const analyze::HolderRow& h) {
+  if (h.pid == analyze::kNoOwner && h.close_wait == 0) return "(orphaned)";
+  if (h.pid == analyze::kNoOwner && h.fin_wait2 == 0) return "(not accepted)";
+  return process_label(h.pid, h.comm);
+}
+
 std::string pid_label(std::int32_t pid) {
   if (pid == analyze::kOwnerPending) return "?";
   if (pid <= 0) return "-";
@@ -167,9 +175,9 @@ Section holders_section(const TopModel& m, int cols) {
   for (const auto& h : m.holders) {
     const bool leak = h.trend && h.trend->kind == analyze::TrendKind::Leak;
     s.rows.push_back({row(c,
-                          {pid_label(h.pid), process_label(h.pid, h.comm),
-                           std::to_string(h.close_wait), std::to_string(h.fin_wait2),
-                           age_text(h.oldest), growth_text(h.trend), trend_text(h.trend)},
+                          {pid_label(h.pid), holder_label(h), std::to_string(h.close_wait),
+                           std::to_string(h.fin_wait2), age_text(h.oldest), growth_text(h.trend),
+                           trend_text(h.trend)},
                           cols),
                       leak ? LineStyle::Warning : LineStyle::Normal});
   }
