@@ -84,6 +84,7 @@ int run(int argc, char** argv) {
   runners["ls"] = add_ls_command(app, ctx);
   runners["explain"] = add_explain_command(app, ctx);
   runners["top"] = add_top_command(app, ctx);
+  runners["lab"] = add_lab_command(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -11,5 +11,6 @@ CommandRunner add_ls_command(CLI::App& app, Context& ctx);      // cmd_ls.cpp
 CommandRunner add_check_command(CLI::App& app, Context& ctx);   // cmd_check.cpp (also the default)
 CommandRunner add_explain_command(CLI::App& app, Context& ctx); // cmd_explain.cpp
 CommandRunner add_top_command(CLI::App& app, Context& ctx);     // cmd_top.cpp
+CommandRunner add_lab_command(CLI::App& app, Context& ctx);     // cmd_lab.cpp
 
 } // namespace sockdoctor::cli
