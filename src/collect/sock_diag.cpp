@@ -142,6 +142,7 @@ public:
   }
 
   std::uint32_t messages() const { return messages_; }
+  std::uint32_t dumps() const { return dumps_; }
 
 private:
   Result<bool> handle(const nlmsghdr* nlh);
@@ -157,6 +158,7 @@ private:
   std::uint32_t portid_ = 0;
   std::size_t offset_ = 0; // of the message being decoded, from the first byte ever fed
   std::uint32_t messages_ = 0;
+  std::uint32_t dumps_ = 0;
   bool last_was_done_ = false;
 };
 
@@ -219,6 +221,7 @@ Result<bool> DumpDecoder::handle(const nlmsghdr* nlh) {
       std::memcpy(&status, mnl_nlmsg_get_payload(nlh), sizeof status);
     if (status < 0) return bad("NLMSG_DONE carries error: " + errno_text(-status), -status);
     last_was_done_ = true;
+    ++dumps_;
     return true;
   }
   case SOCK_DIAG_BY_FAMILY:
@@ -519,7 +522,7 @@ Result<DumpStats> decode_sock_diag(std::span<const std::byte> data,
     out.erase(out.begin() + static_cast<std::ptrdiff_t>(out_mark), out.end());
     return tl::unexpected(core::with_context("sock_diag", finished.error()));
   }
-  return DumpStats{decoder.messages(), 0};
+  return DumpStats{decoder.messages(), 0, decoder.dumps()};
 }
 
 Result<DumpStats> replay_sock_diag(const std::string& path,
@@ -527,8 +530,17 @@ Result<DumpStats> replay_sock_diag(const std::string& path,
                                    std::vector<TcpSocket>& out) {
   auto data = read_binary_file(path);
   if (!data) return tl::unexpected(core::with_context(path, data.error()));
+  const std::size_t out_mark = out.size();
   auto r = decode_sock_diag(*data, filter, out);
   if (!r) return tl::unexpected(core::with_context(path, r.error()));
+  const std::uint32_t wanted = (filter.ipv4 ? 1u : 0u) + (filter.ipv6 ? 1u : 0u);
+  if (r->dumps < wanted) {
+    out.erase(out.begin() + static_cast<std::ptrdiff_t>(out_mark), out.end());
+    return core::fail(fmt::format("{}: holds {} complete dump(s), expected {} (IPv4 and IPv6): the "
+                                  "recording is truncated (if it was made with -4 or -6, replay "
+                                  "with the same flag)",
+                                  path, r->dumps, wanted));
+  }
   return r;
 }
 

@@ -25,6 +25,7 @@ struct SockDiagRequest {
 struct DumpStats {
   std::uint32_t messages = 0; // inet_diag messages seen, before user-space filtering
   std::uint32_t retries = 0;  // dumps redone after NLM_F_DUMP_INTR or ENOBUFS
+  std::uint32_t dumps = 0;    // complete dumps (NLMSG_DONE) decoded: one per address family
 };
 
 // Live dump of TCP sockets over AF_INET then AF_INET6 into `out` (appends). If `record` is
@@ -42,7 +43,9 @@ core::Result<DumpStats> decode_sock_diag(std::span<const std::byte> data,
                                          const SockDiagRequest& filter,
                                          std::vector<core::TcpSocket>& out);
 
-// Reads a recorded file (ours or `ss -D`) and decodes it.
+// Reads a recorded file (ours or `ss -D`) and decodes it. A file must hold one complete dump per
+// family the filter asks for: a recording cut between the IPv4 and IPv6 dumps is an error, not
+// an IPv4-only list.
 core::Result<DumpStats> replay_sock_diag(const std::string& path,
                                          const SockDiagRequest& filter,
                                          std::vector<core::TcpSocket>& out);

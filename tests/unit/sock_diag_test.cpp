@@ -327,6 +327,40 @@ TEST(SockDiagFixture, ReplayFromFile) {
   EXPECT_EQ(out.size(), 32u);
 }
 
+// A recording cut right after the IPv4 dump's NLMSG_DONE is still well-formed netlink, but it
+// lacks the IPv6 half: replaying it as a full recording must fail, not yield an IPv4-only list.
+TEST(SockDiagFixture, ReplayOfOneDumpNeedsTheMatchingFamilyFlag) {
+  std::ifstream in(kNetlink + "all_states.bin", std::ios::binary);
+  const std::string all((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::size_t off = 0, first_done_end = 0;
+  while (off + sizeof(nlmsghdr) <= all.size()) {
+    nlmsghdr h;
+    std::memcpy(&h, all.data() + off, sizeof h);
+    off += NLMSG_ALIGN(h.nlmsg_len);
+    if (h.nlmsg_type == NLMSG_DONE) {
+      first_done_end = off;
+      break;
+    }
+  }
+  ASSERT_GT(first_done_end, 0u);
+  ASSERT_LT(first_done_end, all.size());
+  const std::string path = ::testing::TempDir() + "sd_first_dump_only.bin";
+  std::ofstream(path, std::ios::binary) << all.substr(0, first_done_end);
+
+  std::vector<TcpSocket> out;
+  auto full = collect::replay_sock_diag(path, SockDiagRequest{}, out);
+  ASSERT_FALSE(full);
+  EXPECT_NE(full.error().message.find("truncated"), std::string::npos) << full.error().message;
+  EXPECT_TRUE(out.empty());
+
+  SockDiagRequest v4_only;
+  v4_only.ipv6 = false;
+  auto v4 = collect::replay_sock_diag(path, v4_only, out);
+  ASSERT_TRUE(v4) << v4.error().message;
+  EXPECT_EQ(out.size(), 16u);
+  std::remove(path.c_str());
+}
+
 // --- ss -D file against ss's own text output ----------------------------------------------------
 
 namespace {
