@@ -169,10 +169,11 @@ std::string owners_note(const analyze::Summary& s) {
   const char* sockets = n == 1 ? "socket" : "sockets";
   if (!s.owners_scanned)
     return "owning processes were not looked up (--no-owners or replayed data)";
-  if (s.owners_denied > 0)
-    return fmt::format("{} process{} could not be inspected, so the owners of {} {} are unknown "
-                       "(run as root to name them)",
-                       s.owners_denied, s.owners_denied == 1 ? "" : "es", n, sockets);
+  // Denied processes matter only when some socket is left without an owner.
+  if (s.owners_denied > 0 && n > 0)
+    return fmt::format("owners of {} {} are unknown: {} process{} could not be inspected (not "
+                       "root, or another user namespace)",
+                       n, sockets, s.owners_denied, s.owners_denied == 1 ? "" : "es");
   if (n > 0)
     return fmt::format("no process was found for {} {} (another PID namespace, or the process "
                        "exited during the scan)",

@@ -101,9 +101,17 @@ TEST(FindingsText, SaysWhenOwnersCouldNotBeSeen) {
   auto snap = b.finish();
   snap.owners.denied = 4;
   const auto out = text(analyze::diagnose(snap, {}));
-  EXPECT_TRUE(contains(out, "  note      4 processes could not be inspected, so the owners of 1 "
-                            "socket are"))
+  EXPECT_TRUE(contains(out, "  note      owners of 1 socket are unknown: 4 processes could not"))
       << out;
+}
+
+TEST(FindingsText, NoOwnerNoteWhenEverySocketHasAnOwner) {
+  SnapshotBuilder b;
+  b.add(TcpState::TimeWait, "10.0.0.1:40000", "10.0.0.5:80", /*inode=*/0);
+  auto snap = b.finish();
+  snap.owners.denied = 4; // unreadable processes that hold none of these sockets
+  const auto out = text(analyze::diagnose(snap, {}));
+  EXPECT_FALSE(contains(out, "could not be inspected")) << out;
 }
 
 TEST(FindingsJson, SchemaOne) {
