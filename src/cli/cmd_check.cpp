@@ -53,6 +53,7 @@ int exit_code(analyze::Severity worst) {
 int run_check(Context& ctx, const CheckOptions& o) {
   SnapshotRequest req;
   req.owners = !o.no_owners;
+  req.note_hidden_owners = false; // the report's summary says it
   auto snap = take_snapshot(ctx, req);
   if (!snap) {
     *ctx.err << "sockdoctor check: " << snap.error().message << "\n";

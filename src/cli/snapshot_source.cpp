@@ -190,7 +190,7 @@ core::Result<core::Snapshot> take_snapshot(const Context& ctx, const SnapshotReq
     auto table = owner_scan.get(); // always joined, even when the dump failed
     if (!table) return tl::unexpected(core::with_context("owners", table.error()));
     snap.owners = std::move(*table);
-    note_hidden_owners(ctx, snap.owners);
+    if (req.note_hidden_owners) note_hidden_owners(ctx, snap.owners);
   }
   if (!source) return tl::unexpected(source.error());
   snap.source = std::move(*source);
