@@ -48,8 +48,10 @@ struct SnapshotRequest {
   std::uint32_t state_mask = core::kAllStatesMask; // filtered in the kernel where possible
   bool ipv4 = true;
   bool ipv6 = true;
-  bool owners = true;   // scan /proc (or BPF) for owning processes
-  bool tcp_info = true; // ask for tcp_info (INET_DIAG_INFO)
+  bool owners = true;             // scan /proc (or BPF) for owning processes
+  bool tcp_info = true;           // ask for tcp_info (INET_DIAG_INFO)
+  bool note_hidden_owners = true; // say on stderr what the owner scan could not see; commands
+                                  // that report it themselves (check) turn this off
 };
 
 // Takes a snapshot according to the global options (live, replayed, /proc/net/tcp fallback).
