@@ -1,5 +1,6 @@
 // `sockdoctor lab SCENARIO`: recreates stuck-socket situations in a private network namespace on
 // loopback, shows sockdoctor diagnosing them live, and checks the kernel behaves as documented.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fmt/format.h>
@@ -113,6 +114,8 @@ int run_lab(Context& ctx, const Options& o) {
   result.fast = o.fast;
   result.server = *server;
   if (auto k = namespace_settings()) result.kernel_release = k->kernel_release;
+  struct stat ns {};
+  if (::stat("/proc/self/ns/net", &ns) == 0) result.netns_inode = ns.st_ino;
   Recorder rec(result, o.json ? nullptr : ctx.out, ctx.color);
   Env env{ctx, o, rec};
   const auto t0 = std::chrono::steady_clock::now();

@@ -95,6 +95,7 @@ struct Result {
   std::vector<Check> checks;
   std::vector<LessonPoint> lesson;
   std::string kernel_release;
+  std::uint64_t netns_inode = 0; // the lab's namespace (tests check no process is left in it)
   double duration_seconds = 0;
   std::string error; // set when the scenario could not complete
 

@@ -67,6 +67,7 @@ Json result_json(const Result& r) {
   j["title"] = r.title;
   j["fast"] = r.fast;
   j["kernel_release"] = utf8(r.kernel_release);
+  j["netns_inode"] = r.netns_inode;
   j["server"] = r.server.empty() ? Json(nullptr) : Json(r.server);
   j["server_detail"] = r.server_detail.empty() ? Json(nullptr) : Json(utf8(r.server_detail));
   Json sysctls = Json::object();
