@@ -153,14 +153,14 @@ void note_hidden_owners(const Context& ctx, const core::OwnerTable& owners) {
   if (owners.denied > 0) {
     if (::geteuid() == 0)
       *ctx.err << fmt::format(
-          "sockdoctor: the open files of {} processes could not be read (another user namespace "
+          "sockdoctor: the open files of {} process{} could not be read (another user namespace "
           "or a security module); their sockets are shown without owners\n",
-          owners.denied);
+          owners.denied, owners.denied == 1 ? "" : "es");
     else
       *ctx.err << fmt::format(
-          "sockdoctor: owners of sockets held by {} other users' processes are not shown "
+          "sockdoctor: owners of sockets held by {} other user{} processes are not shown "
           "(run as root to see them)\n",
-          owners.denied);
+          owners.denied, owners.denied == 1 ? "'s" : "s'");
   }
   if (ctx.global.verbose > 0 && owners.vanished > 0)
     *ctx.err << fmt::format("sockdoctor: {} processes exited during the scan\n", owners.vanished);
