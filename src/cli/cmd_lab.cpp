@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <exception>
 #include <memory>
 #include <ostream>
 
@@ -120,7 +121,13 @@ int run_lab(Context& ctx, const Options& o) {
   Env env{ctx, o, rec};
   const auto t0 = std::chrono::steady_clock::now();
   // Every process and temp dir of the scenario is gone when run() returns (RAII), error or not.
-  auto run = info->run(env);
+  core::Result<void> run;
+  try {
+    run = info->run(env);
+  } catch (const std::exception& e) {
+    // RAII has already killed the scenario's processes while unwinding; report, do not abort.
+    run = core::fail(std::string("internal error: ") + e.what());
+  }
   result.duration_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!run && is_interrupted(run.error())) {

@@ -30,26 +30,36 @@ std::string read_file(const std::string& path) {
 }
 
 std::string last_lines(const std::string& text, std::size_t n) {
-  std::size_t pos = text.size();
-  while (n > 0 && pos > 0) {
-    pos = text.rfind('\n', pos - 1);
-    if (pos == std::string::npos) return text;
-    --n;
+  std::vector<std::string_view> lines;
+  std::string_view v(text);
+  while (!v.empty()) {
+    const auto nl = v.find('\n');
+    lines.push_back(v.substr(0, nl));
+    if (nl == std::string_view::npos) break;
+    v.remove_prefix(nl + 1);
   }
-  return text.substr(pos + 1);
+  std::string out;
+  for (std::size_t i = lines.size() > n ? lines.size() - n : 0; i < lines.size(); ++i)
+    out += (out.empty() ? "" : " | ") + std::string(lines[i]);
+  return out;
 }
 
-// Waits until something listens on 127.0.0.1:port in the namespace, or the server exits.
-core::Result<void> wait_listening(Child& server, std::uint16_t port, const std::string& log) {
+// Waits until something listens on 127.0.0.1:port in the namespace, or the server exits; then
+// the end of its logs says why.
+core::Result<void>
+wait_listening(Child& server, std::uint16_t port, const std::vector<std::string>& logs) {
   Observer obs;
   for (int i = 0; i < 100; ++i) {
     auto r = obs.refresh();
     if (!r) return r;
     for (const auto& s : obs.sockets())
       if (s.state == core::TcpState::Listen && s.local == loopback(port)) return {};
-    if (!server.alive())
-      return core::fail(fmt::format("the server exited at start-up{}",
-                                    log.empty() ? "" : ":\n" + last_lines(read_file(log), 8)));
+    if (!server.alive()) {
+      std::string why;
+      for (const auto& log : logs)
+        if (auto tail = last_lines(read_file(log), 5); !tail.empty()) why += " " + tail;
+      return core::fail("the server exited at start-up" + (why.empty() ? "" : ":" + why));
+    }
     auto s = sleep_for(0.05);
     if (!s) return s;
   }
@@ -78,10 +88,11 @@ start_nginx(Env& env, const std::string& nginx, const TempDir& dir, const Timing
       fmt::format("{} ({}), keepalive_timeout {}, private config {}",
                   version.empty() ? "nginx" : version, nginx, t.keepalive_timeout, conf);
   const std::string err_log = dir.path() + "/error.log";
-  auto server = Child::exec("server", {nginx, "-c", conf, "-p", dir.path() + "/", "-e", err_log},
-                            dir.path() + "/nginx.out");
+  const std::string out_log = dir.path() + "/nginx.out";
+  auto server =
+      Child::exec("server", {nginx, "-c", conf, "-p", dir.path() + "/", "-e", err_log}, out_log);
   if (!server) return tl::unexpected(server.error());
-  auto up = wait_listening(*server, kServerPort, err_log);
+  auto up = wait_listening(*server, kServerPort, {err_log, out_log});
   if (!up) return tl::unexpected(core::with_context("nginx", up.error()));
   r.processes.push_back({"server", server->pid(), "nginx"});
   return server;
@@ -223,7 +234,8 @@ void record_lesson(Env& env, const Marks& m, const Timing& t, const core::Kernel
       "The client's socket entered CLOSE_WAIT when the server's FIN arrived, {} after the "
       "response: that is the server's keep-alive timeout ({} s), not anything the client's "
       "kernel decided. The kernel acknowledged the FIN by itself; the socket leaves CLOSE_WAIT "
-      "only when the application calls close() (or shutdown(SHUT_WR)). {}",
+      "when the application calls close() or shutdown(SHUT_WR), and otherwise only through a RST "
+      "from the peer, a keepalive or retransmission timeout, or `ss -K`. {}",
       m.close_wait >= 0 && m.response >= 0 ? seconds_text(m.close_wait - m.response)
                                            : std::string("some time"),
       t.keepalive_timeout, analyze::close_wait_recv_q_sentence(0)));

@@ -308,12 +308,14 @@ void lesson(Env& env, const Timing& t, const core::KernelSettings& k) {
       "probes are answered and CLOSE_WAIT never ends.",
       "The kernel probes idle connections, so CLOSE_WAIT lasts at most 7200 + 75 x 9 = 7875 s.",
       kTheGuide);
-  rec.lesson("Even when keepalive ends it, the socket only goes to CLOSE: the kernel unhashes it "
-             "(ss and sockdoctor no longer list it) and sets SO_ERROR to EPIPE, but the fd, file "
-             "and memory stay until the application calls close(). Lowering keepalive settings "
-             "turns a leaked CLOSE_WAIT into a leaked CLOSE socket. " +
-                 analyze::close_wait_fix_sentence(),
-             "Fix CLOSE_WAIT by lowering the keepalive parameters (TCP_KEEPIDLE).", kTheGuide);
+  rec.lesson(
+      "Even when keepalive ends it, the socket only goes to CLOSE: the kernel unhashes it "
+      "(ss and sockdoctor no longer list it) and sets SO_ERROR (EPIPE after a RST, ETIMEDOUT "
+      "when nothing answers), but the fd, file "
+      "and memory stay until the application calls close(). Lowering keepalive settings "
+      "turns a leaked CLOSE_WAIT into a leaked CLOSE socket. " +
+          analyze::close_wait_fix_sentence(),
+      "Fix CLOSE_WAIT by lowering the keepalive parameters (TCP_KEEPIDLE).", kTheGuide);
 }
 
 } // namespace
