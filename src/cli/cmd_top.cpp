@@ -47,10 +47,16 @@ h help.
 
 When stdout is not a terminal, or with --lines, one line per interval:
   <time> total=N <state>=N ... | changed: <state> +D (+NEW/-GONE) | leak: pid P (name) ...
---json prints one JSON object per interval instead (NDJSON; fields in docs/performance.md and
-src/render/lines.hpp). A '~' before a count means it came from kernel counters: on big hosts
-ESTABLISHED and TIME_WAIT are listed socket by socket only every Nth interval, so that top stays
-under a few percent of one core.
+A '~' before a count means it came from kernel counters: on big hosts ESTABLISHED and TIME_WAIT
+are listed socket by socket only every Nth interval, so that top stays within a few percent of
+one core. --json prints one JSON object per interval (NDJSON, schema_version 1): time, sample,
+interval_s, total, states {state: count}, listed_states, changed/appeared/departed {state: n},
+close_wait {count, long_lived, growth_per_min, arrivals_per_min, departures_per_min, retained,
+window_s, trend}, holders [{pid, comm, close_wait, fin_wait2, oldest_age_s, age_basis,
+age_lower_bound, trend}], peers, time_wait [{pid, comm, how, where, time_wait, oldest_age_s}],
+destinations [{destination, source, in_use, time_wait, usable, fraction}], findings
+[{severity, id, title}], detail_age_s, owners_age_s, owners_denied, filter. pid -1 means the
+owner is not known yet, 0 that no process holds the socket.
 
 Examples:
   sockdoctor top                               # full screen, every second
@@ -323,9 +329,10 @@ private:
   }
 
 public:
-  std::string error_;
+  const std::string& error() const { return error_; }
 
 private:
+  std::string error_;
   Context& ctx_;
   const TopOptions& o_;
   bool keys_;
@@ -348,7 +355,7 @@ int run_screen(Context& ctx, const TopOptions& o, const analyze::TopQuery& q) {
       error = std::string("internal error: ") + e.what();
     }
   } // the terminal is back from here on
-  if (!screen.error_.empty()) error = screen.error_;
+  if (!screen.error().empty()) error = screen.error();
   if (!error.empty()) {
     *ctx.err << "sockdoctor top: " << error << "\n";
     return kExitUnknown;

@@ -208,8 +208,19 @@ def body(args, c: harness.Checks) -> None:
         if row:
             c.check(re.search(r"\bleak\s*$", row.group(0)) is not None,
                     "its CLOSE_WAIT set is called a leak", row.group(0))
-        c.check("TIME_WAIT causes" in s2 and "findings:" in s2 or "CRITICAL" in s2 or
-                "WARNING" in s2 or "INFO" in s2, "sections and the findings bar are drawn", s2)
+        c.check("TIME_WAIT causes" in s2 and
+                any(w in s2 for w in ("findings:", "CRITICAL ", "WARNING ", "INFO ")),
+                "sections and the findings bar are drawn", s2)
+
+        t.tmux("resize-window", "-t", t.name, "-x", "80", "-y", "24")
+        time.sleep(1.5)
+        small = t.screen().splitlines()
+        c.check(len(small) <= 24 and all(len(x) <= 80 for x in small) and
+                any(re.match(r"^CLOSE-WAIT\s+~?\d+", x) for x in small) and
+                not any(re.match(r"^STATE.*\bNEW\b", x) for x in small),
+                "after a resize to 80x24 the frame is redrawn to fit (no NEW/GONE columns)",
+                "\n".join(small))
+        t.tmux("resize-window", "-t", t.name, "-x", str(t.cols), "-y", str(t.rows))
 
         t.keys("h")
         c.check(t.wait_for(r"this help; any key returns", 5) is not None, "h shows the help")
