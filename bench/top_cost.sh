@@ -66,6 +66,7 @@ inner() {
     sleep 0.1
   done
   [[ -f $ready ]] || die "farm not ready in 900 s"
+  # A negative tcp_ehash_entries means the namespace shares the host's table.
   echo "sockets: $(ss -tanH | wc -l) (ss -tan), ehash buckets $(cat /proc/sys/net/ipv4/tcp_ehash_entries)," \
     "processes in /proc: $(find /proc -maxdepth 1 -name '[0-9]*' | wc -l)"
   for v in $VARIANTS; do
@@ -118,7 +119,8 @@ fi
 REPORT="$RESULTS/top_cost-$(date -u +%Y%m%dT%H%M%SZ).txt"
 {
   echo "sockdoctor top cost: $COUNT intervals of $DELAY s; farm ESTAB $EST, CLOSE-WAIT $CW," \
-    "FIN-WAIT-2 $FW2, TIME-WAIT $TW over $PROCS processes; $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg)"
+    "FIN-WAIT-2 $FW2, TIME-WAIT $TW over $PROCS processes; $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg);" \
+    "TCP sockets host-wide: $(awk '$1 == "TCP:" { for (i = 2; i < NF; i++) if ($i == "alloc") print $(i + 1) }' /proc/net/sockstat)"
   echo "columns: variant cpu_s wall_s max_rss_kb detail_samples/intervals"
   unshare -n -- "$SELF" --outer "$BIN/src/sockdoctor" "$BIN/bench/sockfarm" |
     awk '{ print } $2 ~ /^[0-9.]+$/ && $3 > 0 { printf "  -> %s: %.1f%% of one core\n", $1, 100 * $2 / $3 }'
