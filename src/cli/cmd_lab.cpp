@@ -151,6 +151,13 @@ constexpr const char* kLabFooter = R"(
 Exit status: 0 every check passed, 1 the kernel did not behave as described, 3 the scenario could
 not run, 77 not root (or --server nginx without nginx), 64 usage, 128+N interrupted by signal N.
 
+JSON (--json, schema_version 1): scenario, fast, kernel_release, netns_inode, server,
+server_detail, sysctls, setup, processes [{role, pid, comm}], ends [{key, label, description}],
+timeline [{t, time, states {end: snake_case state | "gone" | "close"}, counts, events [{kind,
+text}]}], diagnoses [{t, time, label, findings (as `check --json`), summary}], checks [{id,
+expectation, observed, ok}], lesson [{text, corrects: null | {claim, source}}], passed, error,
+duration_seconds.
+
 Examples:
   sudo sockdoctor lab --list
   sudo sockdoctor lab close-wait                 # the article's experiment, with nginx if installed
