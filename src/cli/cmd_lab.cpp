@@ -27,27 +27,27 @@ const std::vector<ScenarioInfo>& scenarios() {
        "ESTABLISHED, then the server's FIN_WAIT2 and the client's CLOSE_WAIT, then the server's "
        "end freed after tcp_fin_timeout while the client's CLOSE_WAIT stays. sockdoctor names the "
        "client's PID.",
-       "about 35 s (--fast: about 10 s)", run_close_wait},
+       "about 37 s (--fast: about 10 s)", run_close_wait},
       {"keepalive", "what SO_KEEPALIVE does and does not do to CLOSE_WAIT, in seconds",
        "Three CLOSE_WAIT sockets held by one client: without SO_KEEPALIVE (it stays); with "
        "SO_KEEPALIVE and the server's socket gone (the first probe draws a RST, the socket goes to "
        "CLOSE, its fd stays open); with SO_KEEPALIVE and the server's socket still open after "
        "shutdown(SHUT_WR) (probes are answered, it stays). Per-socket TCP_KEEPIDLE/KEEPINTVL/"
        "KEEPCNT turn the 2-hour default into seconds.",
-       "about 30 s (--fast: about 10 s)", run_keepalive},
+       "about 22 s (--fast: about 9 s)", run_keepalive},
       {"time-wait", "a short-connection storm exhausts the ports toward one destination",
        "One client opens and closes connections to one server port with ip_local_port_range "
        "narrowed to 100 ports and tcp_tw_reuse=0: TIME_WAIT grows, sockdoctor predicts the "
        "exhaustion (critical port-budget finding), then connect() fails with EADDRNOTAVAIL. "
        "Without --fast it then waits for the first TIME_WAIT to expire (60 s on Linux, not "
        "2 x MSL). Then the same storm with tcp_tw_reuse=1 completes.",
-       "about 75 s (--fast: about 12 s)", run_time_wait},
+       "about 70 s (--fast: about 10 s)", run_time_wait},
       {"fin-wait-2", "an orphaned FIN_WAIT2 ends, a half-closed one held by a process never does",
        "A client closes one connection (orphaned FIN_WAIT2: freed after tcp_fin_timeout) and "
        "half-closes another with shutdown(SHUT_WR) while keeping it (FIN_WAIT2 without a timer). "
        "The server never closes either (CLOSE_WAIT). sockdoctor tells the two apart and names "
        "both processes.",
-       "about 25 s (--fast: about 8 s)", run_fin_wait2},
+       "about 22 s (--fast: about 7 s)", run_fin_wait2},
   };
   return list;
 }
