@@ -18,12 +18,16 @@ Commands:
   check (default)  diagnose this host: who holds stuck sockets, since when, why, what to do
   ls               list TCP sockets with owners, like `ss -tanp` but fast at 1M sockets
   explain [TOPIC]  kernel settings that govern stuck sockets, and the myths they correct
+  top              live view: counts, leaks versus churn, port budgets (--lines for logs)
+  lab SCENARIO     recreate close-wait, keepalive, time-wait, fin-wait-2 on loopback (root)
 
 Examples:
   sockdoctor                          # diagnose this host (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)
   sockdoctor ls --state close-wait    # every CLOSE_WAIT socket and the process holding it
   sockdoctor ls --json --port 443     # JSON for scripts
   sockdoctor explain time-wait        # what TIME_WAIT costs here, and what tcp_tw_reuse really does
+  sockdoctor top --lines -d 5         # one timestamped line every 5 s (NDJSON with --json)
+  sockdoctor lab close-wait           # the classic nginx experiment, diagnosed live
 
 Privileges: listing sockets needs none. Naming the owners of other users' sockets needs root
 (or CAP_SYS_PTRACE + CAP_DAC_READ_SEARCH); without it sockdoctor says what it could not see.
