@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <functional>
 #include <map>
 #include <set>
 #include <tuple>
@@ -124,6 +125,109 @@ private:
   std::map<std::uint32_t, int> taken_;
   int usable_ = 0;
 };
+
+using Match = std::function<bool(const core::TcpSocket&)>;
+
+// Sockets on ephemeral ports per (netns, source, destination): the port budget's users.
+std::map<DestKey, DestAcc> destinations_of(const std::vector<core::TcpSocket>& socks,
+                                           const EphemeralPorts& ports,
+                                           const SocketTracker& tracker,
+                                           const Match& match) {
+  std::map<DestKey, DestAcc> dests;
+  for (const auto& s : socks) {
+    if (s.state == TcpState::Listen || !ports.ephemeral(s)) continue;
+    auto& d = dests[{s.netns_ino, addr_key(s.local.addr), addr_key(s.peer.addr), s.peer.port}];
+    if (d.sample == nullptr) d.sample = &s;
+    if (match(s)) {
+      ++d.in_use;
+      if (s.state == TcpState::TimeWait) ++d.time_wait;
+    }
+    const std::int32_t pid = tracker.owner(s);
+    if (!is_tw_entry(s) && pid > 0) d.clients.insert(pid);
+  }
+  return dests;
+}
+
+// Who caused each TIME_WAIT entry, best evidence first: the cookie seen alive with its process,
+// the listener whose port it is (our server closed first), the only client of that destination.
+TimeWaitRow time_wait_cause(const core::TcpSocket& s,
+                            const std::map<PortKey, std::int32_t>& listeners,
+                            const std::map<DestKey, DestAcc>& dests,
+                            const SocketTracker& tracker) {
+  TimeWaitRow r;
+  if (const std::int32_t h = tracker.last_holder(s); h > 0) {
+    r.how = Attribution::Traced;
+    r.pid = h; // one row per process, whatever the peer
+  } else if (auto l = listeners.find({s.netns_ino, s.local.port}); l != listeners.end()) {
+    r.how = Attribution::Listener;
+    r.pid = std::max(l->second, 0);
+    r.where = fmt::format("port {}", s.local.port);
+  } else {
+    auto d = dests.find({s.netns_ino, addr_key(s.local.addr), addr_key(s.peer.addr), s.peer.port});
+    const bool sole = d != dests.end() && d->second.clients.size() == 1;
+    r.how = sole ? Attribution::SoleClient : Attribution::Unknown;
+    r.pid = sole ? *d->second.clients.begin() : 0;
+    r.where = "-> " + core::to_string(s.peer);
+  }
+  return r;
+}
+
+std::vector<TimeWaitRow> time_wait_rows(const std::vector<core::TcpSocket>& socks,
+                                        const std::map<PortKey, std::int32_t>& listeners,
+                                        const std::map<DestKey, DestAcc>& dests,
+                                        const SocketTracker& tracker,
+                                        const core::KernelSettings& kernel,
+                                        const Match& match) {
+  using RowKey = std::tuple<int, std::int32_t, std::string>; // attribution, pid, where
+  std::map<RowKey, TimeWaitRow> rows;
+  std::map<RowKey, std::set<std::string>> places; // a traced process's destinations
+  for (const auto& s : socks) {
+    if (s.state != TcpState::TimeWait || !match(s)) continue;
+    const TimeWaitRow r = time_wait_cause(s, listeners, dests, tracker);
+    const RowKey key{static_cast<int>(r.how), r.pid, r.where};
+    auto& row = rows[key];
+    if (row.time_wait == 0) {
+      row = r;
+      if (const auto* p = r.pid > 0 ? tracker.process(r.pid) : nullptr) row.comm = p->comm;
+    }
+    if (r.how == Attribution::Traced) places[key].insert("-> " + core::to_string(s.peer));
+    ++row.time_wait;
+    row.oldest = older(row.oldest, tracker.age(s, kernel));
+  }
+  for (const auto& [key, set] : places) {
+    auto& where = rows[key].where;
+    where = *set.begin();
+    if (set.size() > 1) where += fmt::format(" (+{} more)", set.size() - 1);
+  }
+  std::vector<TimeWaitRow> out;
+  for (auto& [k, r] : rows)
+    out.push_back(std::move(r));
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return a.time_wait != b.time_wait ? a.time_wait > b.time_wait : a.pid < b.pid;
+  });
+  return out;
+}
+
+std::vector<DestinationRow> destination_rows(const std::map<DestKey, DestAcc>& dests,
+                                             const EphemeralPorts& ports) {
+  std::vector<DestinationRow> out;
+  for (const auto& [key, d] : dests) {
+    if (d.in_use == 0) continue;
+    DestinationRow r;
+    r.source = core::to_string(d.sample->local.addr);
+    r.destination = core::to_string(d.sample->peer);
+    r.in_use = d.in_use;
+    r.time_wait = d.time_wait;
+    r.usable = ports.usable(d.sample->netns_ino);
+    r.fraction = static_cast<double>(d.in_use) / r.usable;
+    out.push_back(std::move(r));
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    if (a.fraction != b.fraction) return a.fraction > b.fraction;
+    return std::tie(a.destination, a.source) < std::tie(b.destination, b.source);
+  });
+  return out;
+}
 
 } // namespace
 
@@ -282,82 +386,15 @@ void LiveView::rebuild_detail_sections() {
   destinations_.clear();
   if (!detail_) return;
   const auto& socks = detail_->sockets;
+  const auto match = [this](const core::TcpSocket& s) { return matches(s); };
   std::map<PortKey, std::int32_t> listeners; // -> owner pid (0 unknown)
   for (const auto& s : socks)
     if (s.state == TcpState::Listen) listeners[{s.netns_ino, s.local.port}] = owner_of(s);
   const EphemeralPorts ports(kernel_, listeners);
-
-  std::map<DestKey, DestAcc> dests;
-  for (const auto& s : socks) {
-    if (s.state == TcpState::Listen || !ports.ephemeral(s)) continue;
-    auto& d = dests[{s.netns_ino, addr_key(s.local.addr), addr_key(s.peer.addr), s.peer.port}];
-    if (d.sample == nullptr) d.sample = &s;
-    if (matches(s)) ++d.in_use;
-    if (s.state == TcpState::TimeWait && matches(s)) ++d.time_wait;
-    const std::int32_t pid = tracker_.owner(s);
-    if (!is_tw_entry(s) && pid > 0) d.clients.insert(pid);
-  }
-
-  using RowKey = std::tuple<int, std::int32_t, std::string>; // attribution, pid, where
-  std::map<RowKey, TimeWaitRow> rows;
-  std::map<RowKey, std::set<std::string>> places; // a traced process's destinations
-  for (const auto& s : socks) {
-    if (s.state != TcpState::TimeWait || !matches(s)) continue;
-    TimeWaitRow r;
-    std::string place;
-    if (const std::int32_t h = tracker_.last_holder(s); h > 0) {
-      r.how = Attribution::Traced;
-      r.pid = h;
-      place = "-> " + core::to_string(s.peer); // one row per process, whatever the peer
-    } else if (auto l = listeners.find({s.netns_ino, s.local.port}); l != listeners.end()) {
-      r.how = Attribution::Listener;
-      r.pid = std::max(l->second, 0);
-      r.where = fmt::format("port {}", s.local.port);
-    } else {
-      auto d =
-          dests.find({s.netns_ino, addr_key(s.local.addr), addr_key(s.peer.addr), s.peer.port});
-      const bool sole = d != dests.end() && d->second.clients.size() == 1;
-      r.how = sole ? Attribution::SoleClient : Attribution::Unknown;
-      r.pid = sole ? *d->second.clients.begin() : 0;
-      r.where = "-> " + core::to_string(s.peer);
-    }
-    const RowKey key{static_cast<int>(r.how), r.pid, r.where};
-    auto& row = rows[key];
-    if (row.time_wait == 0) {
-      row = r;
-      if (const auto* p = r.pid > 0 ? tracker_.process(r.pid) : nullptr) row.comm = p->comm;
-    }
-    if (!place.empty()) places[key].insert(place);
-    ++row.time_wait;
-    row.oldest = older(row.oldest, tracker_.age(s, kernel_));
-  }
-  for (const auto& [key, set] : places) {
-    auto& where = rows[key].where;
-    where = *set.begin();
-    if (set.size() > 1) where += fmt::format(" (+{} more)", set.size() - 1);
-  }
-  for (auto& [k, r] : rows)
-    time_wait_.push_back(std::move(r));
-  std::sort(time_wait_.begin(), time_wait_.end(), [](const auto& a, const auto& b) {
-    return a.time_wait != b.time_wait ? a.time_wait > b.time_wait : a.pid < b.pid;
-  });
+  const auto dests = destinations_of(socks, ports, tracker_, match);
+  time_wait_ = time_wait_rows(socks, listeners, dests, tracker_, kernel_, match);
+  destinations_ = destination_rows(dests, ports);
   if (time_wait_.size() > opts_.max_rows) time_wait_.resize(opts_.max_rows);
-
-  for (const auto& [key, d] : dests) {
-    if (d.in_use == 0) continue;
-    DestinationRow r;
-    r.source = core::to_string(d.sample->local.addr);
-    r.destination = core::to_string(d.sample->peer);
-    r.in_use = d.in_use;
-    r.time_wait = d.time_wait;
-    r.usable = ports.usable(d.sample->netns_ino);
-    r.fraction = static_cast<double>(d.in_use) / r.usable;
-    destinations_.push_back(std::move(r));
-  }
-  std::sort(destinations_.begin(), destinations_.end(), [](const auto& a, const auto& b) {
-    if (a.fraction != b.fraction) return a.fraction > b.fraction;
-    return std::tie(a.destination, a.source) < std::tie(b.destination, b.source);
-  });
   if (destinations_.size() > opts_.max_rows) destinations_.resize(opts_.max_rows);
 }
 
