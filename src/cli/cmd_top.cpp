@@ -201,12 +201,13 @@ SamplerOptions sampler_options(const TopOptions& o) {
   return s;
 }
 
-// Fixed-rate schedule; after a stall it restarts from now instead of bursting.
+// Called after a sample: fixed rate while samples are quicker than the interval; after a slow one
+// (a huge host), a full interval of rest, so that sampling never runs back to back.
 SteadyClock::time_point next_deadline(SteadyClock::time_point prev, double interval) {
-  auto next = prev + std::chrono::duration_cast<SteadyClock::duration>(
-                         std::chrono::duration<double>(interval));
+  const auto step =
+      std::chrono::duration_cast<SteadyClock::duration>(std::chrono::duration<double>(interval));
   const auto now = SteadyClock::now();
-  return next < now ? now : next;
+  return prev + step < now ? now + step : prev + step;
 }
 
 int run_lines(Context& ctx, const TopOptions& o, const analyze::TopQuery& q) {
@@ -218,8 +219,8 @@ int run_lines(Context& ctx, const TopOptions& o, const analyze::TopQuery& q) {
   int failures = 0;
   for (std::uint64_t i = 0; o.count == 0 || i < o.count; ++i) {
     if (i > 0) std::this_thread::sleep_until(deadline);
-    deadline = next_deadline(deadline, o.interval);
     auto r = step(sampler, live);
+    deadline = next_deadline(deadline, o.interval);
     if (const auto note = sampler.take_note(); !note.empty()) *ctx.err << note << "\n";
     if (!r) {
       *ctx.err << "sockdoctor top: " << r.error().message << "\n";
@@ -253,8 +254,8 @@ public:
     std::uint64_t taken = 0;
     while (g_stop_signal == 0) {
       if (!view_.paused && SteadyClock::now() >= deadline) {
-        deadline = next_deadline(deadline, o_.interval);
         if (auto rc = sample(); rc >= 0) return rc;
+        deadline = next_deadline(deadline, o_.interval);
         if (o_.count != 0 && ++taken >= o_.count) return kExitOk;
       }
       if (auto rc = wait(guard, deadline); rc >= 0) return rc;
