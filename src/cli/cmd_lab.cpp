@@ -20,7 +20,8 @@ namespace lab {
 
 const std::vector<ScenarioInfo>& scenarios() {
   static const std::vector<ScenarioInfo> list = {
-      {"close-wait", "the article's experiment: a keep-alive HTTP server closes, the client never",
+      {"close-wait",
+       "the article's experiment: the server closes an idle connection, the client does not",
        "An HTTP server with an idle keep-alive timeout (real nginx when installed, else a built-in "
        "server that behaves the same; --server chooses) and a client that sends one request, "
        "reads the response to EOF and keeps its socket. A per-second timeline shows both ends: "
