@@ -18,6 +18,7 @@
 #include "collect/bpf/task_sockets.h"
 #include "collect/netns.hpp"
 #include "collect/proc_owners.hpp"
+#include "collect/unique_fd.hpp"
 
 #ifdef SOCKDOCTOR_HAVE_BPF
 #include <cstdarg>
@@ -39,21 +40,6 @@ static_assert(sizeof(task_sockets_record) == TASK_SOCKETS_RECORD_SIZE,
 namespace {
 
 constexpr std::string_view kUnavailable = "eBPF owner scan unavailable: ";
-
-class UniqueFd {
-public:
-  explicit UniqueFd(int fd = -1) : fd_(fd) {}
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  ~UniqueFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-
-private:
-  int fd_;
-};
 
 std::uint64_t micros_since(std::chrono::steady_clock::time_point start) {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(

@@ -1,5 +1,6 @@
 // Owner scan: <proc>/PID/fd walked with getdents64 + readlinkat on dirfds, split across threads.
 #include "collect/proc_owners.hpp"
+#include "collect/unique_fd.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -26,23 +27,6 @@
 namespace sockdoctor::collect {
 
 namespace {
-
-class UniqueFd {
-public:
-  explicit UniqueFd(int fd = -1) : fd_(fd) {}
-  UniqueFd(const UniqueFd&) = delete;
-  UniqueFd& operator=(const UniqueFd&) = delete;
-  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  UniqueFd& operator=(UniqueFd&&) = delete;
-  ~UniqueFd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  int get() const { return fd_; }
-  bool valid() const { return fd_ >= 0; }
-
-private:
-  int fd_;
-};
 
 template <typename T> std::optional<T> parse_number(std::string_view s) {
   T value{};
