@@ -121,7 +121,8 @@ int stop_signal() {
 }
 
 core::Error interrupted_error() {
-  return core::Error{fmt::format("interrupted by signal {}", g_stop.load()), EINTR};
+  return core::Error{fmt::format("interrupted by signal {}", g_stop.load()), EINTR,
+                     core::ErrorCode::Interrupted};
 }
 
 bool is_interrupted(const core::Error& e) {

@@ -151,8 +151,10 @@ core::Error unavailable(std::string_view step, int err) {
     why = " (kernel without iter/task_file or bpf_sock_from_file, Linux 5.11+ with BTF; "
           "SOCKDOCTOR_BPF_DEBUG=1 shows the libbpf log)";
   }
+  const auto code = (err == EPERM || err == EACCES) ? core::ErrorCode::PermissionDenied
+                                                    : core::ErrorCode::Unavailable;
   return core::Error{
-      std::string(kUnavailable) + std::string(step) + ": " + std::strerror(err) + why, err};
+      std::string(kUnavailable) + std::string(step) + ": " + std::strerror(err) + why, err, code};
 }
 
 // Reads the iterator to its end. A read() returns at most the 32 KiB seq_file buffer, always whole
@@ -232,8 +234,9 @@ bool bpf_owner_scan_compiled() {
 #else // !SOCKDOCTOR_HAVE_BPF
 
 core::Result<BpfOwnerScanResult> run_bpf_owner_scan(const core::FsRoot&, bool) {
-  return core::fail(std::string(kUnavailable) +
-                    "built without eBPF (clang, bpftool, libbpf or kernel BTF were missing)");
+  return core::fail(core::ErrorCode::Unavailable,
+                    std::string(kUnavailable) +
+                        "built without eBPF (clang, bpftool, libbpf or kernel BTF were missing)");
 }
 
 bool bpf_owner_scan_compiled() {
@@ -249,7 +252,8 @@ core::Result<core::OwnerTable> scan_owners_bpf(const core::FsRoot& root, bool de
 }
 
 bool bpf_owner_scan_unavailable(const core::Error& error) {
-  return std::string_view(error.message).starts_with(kUnavailable);
+  return error.code == core::ErrorCode::Unavailable ||
+         error.code == core::ErrorCode::PermissionDenied;
 }
 
 } // namespace sockdoctor::collect

@@ -362,9 +362,9 @@ tl::expected<std::uint32_t, AttemptError> attempt_dump(std::uint8_t af,
       const std::string what = e == EAGAIN
                                    ? fmt::format("recv: no reply for {} s", kRecvTimeoutSeconds)
                                    : "recv: " + errno_text(e);
-      return tl::unexpected(AttemptError{Error{what, e}, redo});
+      return tl::unexpected(AttemptError{Error{what, e, core::error_code_of_errno(e)}, redo});
     }
-    if (n == 0) return tl::unexpected(AttemptError{Error{"recv: socket closed mid-dump", 0}});
+    if (n == 0) return tl::unexpected(AttemptError{Error{"recv: socket closed mid-dump"}});
     if (record != nullptr)
       record->append(reinterpret_cast<const char*>(buf), static_cast<std::size_t>(n));
     auto done = decoder.feed(buf, static_cast<std::size_t>(n));
