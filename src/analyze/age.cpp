@@ -64,7 +64,7 @@ Age estimate_age(const core::TcpSocket& s, const core::KernelSettings& k) {
     if (s.timer == TimerKind::TimeWait) return time_wait_age(s, k);
     break;
   case TcpState::FinWait2:
-    if (s.timer == TimerKind::TimeWait && s.inode == 0) return fin_wait2_mini_age(s, k);
+    if (core::is_fin_wait2_mini(s)) return fin_wait2_mini_age(s, k);
     // A FIN_WAIT2 still held by a process entered the state on the ACK of its FIN.
     if (s.inode != 0 && s.has_info) return last_ack_age(s);
     break;

@@ -22,13 +22,6 @@ FlowKey host_key(const core::TcpSocket& s) {
   return FlowKey{s.netns_ino, core::Endpoint{s.peer.addr, 0}, {}};
 }
 
-bool is_tw_entry(const core::TcpSocket& s) {
-  // TIME_WAIT and orphaned FIN_WAIT2 mini-sockets both block their 4-tuple and count in "tw".
-  return s.state == core::TcpState::TimeWait ||
-         (s.state == core::TcpState::FinWait2 && s.timer == core::TimerKind::TimeWait &&
-          s.inode == 0);
-}
-
 class PortPolicy {
 public:
   PortPolicy(const RuleContext& ctx)
@@ -233,7 +226,7 @@ void port_findings(const RuleContext& ctx, std::vector<Finding>& out) {
     const auto& s = socks[i];
     if (s.state == core::TcpState::Listen) continue;
     if (!ports.ephemeral(s)) continue;
-    const bool tw = is_tw_entry(s);
+    const bool tw = core::is_time_wait_entry(s);
     auto& d = dests[dest_key(s)];
     if (d.sample == nullptr) d.sample = &s;
     if (s.state == core::TcpState::TimeWait) {
@@ -264,7 +257,7 @@ void port_findings(const RuleContext& ctx, std::vector<Finding>& out) {
   }
   if (!candidates.empty())
     for (const auto& s : socks) {
-      if (!s.has_info || is_tw_entry(s) || s.state == core::TcpState::Listen) continue;
+      if (!s.has_info || core::is_time_wait_entry(s) || s.state == core::TcpState::Listen) continue;
       auto it = ts.find(host_key(s));
       if (it == ts.end()) continue;
       it->second.seen = true;
@@ -303,7 +296,7 @@ void bucket_findings(const RuleContext& ctx, std::vector<Finding>& out) {
   const PortPolicy ports(ctx);
   std::map<std::uint32_t, NetnsTw> per_ns;
   for (const auto& s : ctx.snap.sockets) {
-    if (!is_tw_entry(s)) continue;
+    if (!core::is_time_wait_entry(s)) continue;
     auto& n = per_ns[s.netns_ino];
     ++n.total;
     if (s.state == core::TcpState::FinWait2) ++n.fw2;

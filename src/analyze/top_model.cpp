@@ -68,12 +68,6 @@ core::Result<void> apply_term(TopFilter& f, std::string_view term) {
   return core::fail(fmt::format("'{}': unknown filter (port:, pid:, state:, proc:)", key));
 }
 
-bool is_tw_entry(const core::TcpSocket& s) {
-  // TIME_WAIT and orphaned FIN_WAIT2 mini-sockets both hold their 4-tuple without an fd.
-  return s.state == TcpState::TimeWait ||
-         (s.state == TcpState::FinWait2 && s.timer == core::TimerKind::TimeWait && s.inode == 0);
-}
-
 Age older(const Age& a, const Age& b) {
   if (!a.seconds) return b;
   if (!b.seconds) return a;
@@ -143,7 +137,7 @@ std::map<DestKey, DestAcc> destinations_of(const std::vector<core::TcpSocket>& s
       if (s.state == TcpState::TimeWait) ++d.time_wait;
     }
     const std::int32_t pid = tracker.owner(s);
-    if (!is_tw_entry(s) && pid > 0) d.clients.insert(pid);
+    if (!core::is_time_wait_entry(s) && pid > 0) d.clients.insert(pid);
   }
   return dests;
 }
@@ -340,13 +334,13 @@ bool LiveView::matches(const core::TcpSocket& s) const {
   return true;
 }
 
-void LiveView::add_sample(LiveSample sample) {
-  const bool detail = sample.is_detail();
+void LiveView::add_sample(core::Sample sample) {
+  const bool detail = sample.is_complete();
   if (sample.kernel) kernel_ = std::move(*sample.kernel);
   auto snap = std::make_shared<const core::Snapshot>(std::move(sample.snapshot));
-  tracker_.update(*snap, sample.covered, sample.counts, sample.owners_partial);
+  tracker_.update(*snap, sample.listed_states, sample.counts, sample.owners_partial);
   last_ = snap;
-  last_covered_ = sample.covered;
+  last_covered_ = sample.listed_states;
   if (detail) {
     detail_ = snap;
     findings_.clear();

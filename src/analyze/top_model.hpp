@@ -41,18 +41,6 @@ struct TopQuery {
   SortKey sort = SortKey::Count;
 };
 
-// One interval's observation. On a detail sample `covered` is every state; in between, the big
-// states (ESTABLISHED, TIME_WAIT) may be counted by kernel counters only, and their sockets are
-// carried over from the last detail sample.
-struct LiveSample {
-  core::Snapshot snapshot; // every socket of the `covered` states; owners if scanned
-  std::uint32_t covered = core::kAllStatesMask;
-  StateCounts counts{};                       // all states, this sample
-  std::optional<core::KernelSettings> kernel; // re-read on detail samples
-  bool owners_partial = false; // snapshot.owners names only a few processes (targeted rescan)
-  bool is_detail() const { return (covered & core::kAllStatesMask) == core::kAllStatesMask; }
-};
-
 struct StateRow {
   core::TcpState state = core::TcpState::Unknown;
   std::uint64_t count = 0;
@@ -143,7 +131,10 @@ class LiveView {
 public:
   explicit LiveView(LiveOptions opts = {});
 
-  void add_sample(LiveSample sample);
+  // One interval's observation. A complete sample lists every state; in between, the big states
+  // (ESTABLISHED, TIME_WAIT) may be counted by kernel counters only, and their sockets are
+  // carried over from the last complete sample.
+  void add_sample(core::Sample sample);
   void set_query(TopQuery q);
   const TopQuery& query() const { return query_; }
   bool empty() const { return last_ == nullptr; }

@@ -15,13 +15,14 @@
 #include "analyze/age.hpp"
 #include "core/address.hpp"
 #include "core/kernel_settings.hpp"
+#include "core/sample.hpp"
 #include "core/snapshot.hpp"
 #include "core/tcp_state.hpp"
 
 namespace sockdoctor::analyze {
 
 using Clock = std::chrono::system_clock;
-using StateCounts = std::array<std::uint64_t, core::kMaxTcpState + 1>; // indexed by TcpState
+using StateCounts = core::StateCounts; // indexed by TcpState
 
 // Owner pid values that are not processes.
 inline constexpr std::int32_t kOwnerPending = -1; // has an inode, but no owner scan named it yet

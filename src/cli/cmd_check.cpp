@@ -10,7 +10,6 @@
 
 #include "analyze/diagnose.hpp"
 #include "cli/commands.hpp"
-#include "collect/kernel_settings.hpp"
 #include "render/findings_json.hpp"
 #include "render/findings_text.hpp"
 
@@ -51,24 +50,22 @@ int exit_code(analyze::Severity worst) {
 }
 
 int run_check(Context& ctx, const CheckOptions& o) {
-  SnapshotRequest req;
+  collect::SampleRequest req;
   req.owners = !o.no_owners;
-  req.note_hidden_owners = false; // the report's summary says it
-  auto snap = take_snapshot(ctx, req);
-  if (!snap) {
-    *ctx.err << "sockdoctor check: " << snap.error().message << "\n";
+  auto sample = take_sample(ctx, req, /*quiet_owners=*/true); // the report's summary says it
+  if (!sample) {
+    *ctx.err << "sockdoctor check: " << sample.error().message << "\n";
     return kExitUnknown;
   }
-  std::vector<std::string> problems;
-  auto kernel = collect::read_kernel_settings(ctx.global.root, &problems);
-  if (!kernel) {
+  const auto* kernel_status = sample->collector("kernel");
+  if (!sample->kernel) {
     // The rules still work with the kernel defaults; say that the numbers are assumed.
-    *ctx.err << "sockdoctor check: " << kernel.error().message
+    *ctx.err << "sockdoctor check: " << kernel_status->error->message
              << "; assuming kernel defaults for sysctls\n";
-    kernel = core::KernelSettings{};
+    sample->kernel = core::KernelSettings{};
   }
   if (ctx.global.verbose > 0)
-    for (const auto& p : problems)
+    for (const auto& p : kernel_status->notes)
       *ctx.err << "sockdoctor check: " << p << "\n";
   if (ctx.global.all_netns && ctx.global.verbose > 0)
     *ctx.err << "sockdoctor check: sysctls and counters are those of sockdoctor's own network "
@@ -76,7 +73,7 @@ int run_check(Context& ctx, const CheckOptions& o) {
 
   analyze::DiagnoseOptions opt;
   opt.min_age_seconds = o.min_age;
-  const auto diagnosis = analyze::diagnose(*snap, *kernel, opt);
+  const auto diagnosis = analyze::diagnose(sample->snapshot, *sample->kernel, opt);
   if (o.json)
     render::render_findings_json(*ctx.out, diagnosis);
   else

@@ -6,7 +6,6 @@
 
 #include "analyze/socket_filter.hpp"
 #include "cli/commands.hpp"
-#include "collect/kernel_settings.hpp"
 #include "render/socket_list.hpp"
 
 namespace sockdoctor::cli {
@@ -78,17 +77,18 @@ int run_ls(Context& ctx, const LsOptions& o) {
     *ctx.err << "sockdoctor ls: --pid/--comm need owners; drop --no-owners\n";
     return kExitUsage;
   }
-  SnapshotRequest req;
+  collect::SampleRequest req;
   req.state_mask = filter->state_mask;
   req.ipv4 = filter->ipv4;
   req.ipv6 = filter->ipv6;
   req.owners = !o.no_owners;
-  auto snap = take_snapshot(ctx, req);
-  if (!snap) {
-    *ctx.err << "sockdoctor ls: " << snap.error().message << "\n";
+  auto sample = take_sample(ctx, req);
+  if (!sample) {
+    *ctx.err << "sockdoctor ls: " << sample.error().message << "\n";
     return kExitUnknown;
   }
-  auto kernel = collect::read_kernel_settings(ctx.global.root);
+  const core::Snapshot* snap = &sample->snapshot;
+  const auto& kernel = sample->kernel;
   std::vector<std::uint32_t> rows;
   rows.reserve(snap->sockets.size());
   for (std::uint32_t i = 0; i < snap->sockets.size(); ++i)

@@ -17,7 +17,7 @@
 #include <thread>
 
 #include "cli/commands.hpp"
-#include "cli/top_sampler.hpp"
+#include "collect/live_sampler.hpp"
 #include "render/lines.hpp"
 #include "render/top_frame.hpp"
 
@@ -182,23 +182,41 @@ core::Result<analyze::TopQuery> initial_query(const TopOptions& o) {
   return q;
 }
 
-// One interval's work: sample, fold into the view, tell the sampler what it cost.
-core::Result<void> step(TopSampler& sampler, analyze::LiveView& live) {
-  const double before = process_cpu_seconds();
+// Says once what the samples could not see (the first note a sample carries).
+class NoteOnce {
+public:
+  std::string take(const Context& ctx, const core::Sample& sample) {
+    if (given_) return "";
+    auto lines = sample_notes(ctx, sample, false);
+    if (lines.empty()) return "";
+    given_ = true;
+    return lines.front();
+  }
+
+private:
+  bool given_ = false;
+};
+
+// One interval's work: sample, fold into the view, tell the sampler what it cost. Returns the
+// sample's note, if one is due.
+core::Result<std::string>
+step(const Context& ctx, collect::LiveSampler& sampler, analyze::LiveView& live, NoteOnce& notes) {
+  const double before = collect::process_cpu_seconds();
   auto sample = sampler.next();
   if (!sample) return tl::unexpected(sample.error());
-  const bool detail = sample->is_detail();
+  const bool complete = sample->is_complete();
+  std::string note = notes.take(ctx, *sample);
   live.add_sample(std::move(*sample));
-  sampler.record_cost(detail, process_cpu_seconds() - before);
-  return {};
+  sampler.record_cost(complete, collect::process_cpu_seconds() - before);
+  return note;
 }
 
-SamplerOptions sampler_options(const TopOptions& o) {
-  SamplerOptions s;
+collect::LiveSampler make_sampler(const Context& ctx, const TopOptions& o) {
+  collect::LiveSamplerOptions s;
   s.interval_seconds = o.interval;
   s.owners = !o.no_owners;
   s.fixed_detail_every = o.detail_every;
-  return s;
+  return collect::LiveSampler(sampler_options(ctx.global), s);
 }
 
 // Called after a sample: fixed rate while samples are quicker than the interval; after a slow one
@@ -211,7 +229,8 @@ SteadyClock::time_point next_deadline(SteadyClock::time_point prev, double inter
 }
 
 int run_lines(Context& ctx, const TopOptions& o, const analyze::TopQuery& q) {
-  TopSampler sampler(ctx, sampler_options(o));
+  collect::LiveSampler sampler = make_sampler(ctx, o);
+  NoteOnce notes;
   analyze::LiveView live;
   live.set_query(q);
   const render::LineOptions lo{.interval_seconds = o.interval};
@@ -219,9 +238,9 @@ int run_lines(Context& ctx, const TopOptions& o, const analyze::TopQuery& q) {
   int failures = 0;
   for (std::uint64_t i = 0; o.count == 0 || i < o.count; ++i) {
     if (i > 0) std::this_thread::sleep_until(deadline);
-    auto r = step(sampler, live);
+    auto r = step(ctx, sampler, live, notes);
     deadline = next_deadline(deadline, o.interval);
-    if (const auto note = sampler.take_note(); !note.empty()) *ctx.err << note << "\n";
+    if (r && !r->empty()) *ctx.err << *r << "\n";
     if (!r) {
       *ctx.err << "sockdoctor top: " << r.error().message << "\n";
       if (live.empty() || ++failures >= 3) return kExitUnknown;
@@ -241,7 +260,7 @@ int run_lines(Context& ctx, const TopOptions& o, const analyze::TopQuery& q) {
 class Screen {
 public:
   Screen(Context& ctx, const TopOptions& o, const analyze::TopQuery& q, bool keys)
-      : ctx_(ctx), o_(o), keys_(keys), sampler_(ctx, sampler_options(o)) {
+      : ctx_(ctx), o_(o), keys_(keys), sampler_(make_sampler(ctx, o)) {
     view_.interval_seconds = o.interval;
     view_.query = q;
     view_.filter_text = o.filter;
@@ -266,8 +285,8 @@ public:
 private:
   // Returns an exit status to stop with, or -1 to go on.
   int sample() {
-    auto r = step(sampler_, live_);
-    if (const auto note = sampler_.take_note(); !note.empty()) view_.message = note;
+    auto r = step(ctx_, sampler_, live_, notes_);
+    if (r && !r->empty()) view_.message = *r;
     if (!r) {
       if (live_.empty() || ++failures_ >= 3) {
         error_ = r.error().message;
@@ -337,7 +356,8 @@ private:
   Context& ctx_;
   const TopOptions& o_;
   bool keys_;
-  TopSampler sampler_;
+  collect::LiveSampler sampler_;
+  NoteOnce notes_;
   analyze::LiveView live_;
   render::TopViewState view_;
   int failures_ = 0;

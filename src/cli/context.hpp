@@ -5,10 +5,12 @@
 #include <functional>
 #include <iosfwd>
 #include <string>
+#include <vector>
 
+#include "collect/sampler.hpp"
 #include "core/error.hpp"
 #include "core/fs_root.hpp"
-#include "core/snapshot.hpp"
+#include "core/sample.hpp"
 
 namespace CLI {
 class App;
@@ -44,19 +46,20 @@ struct Context {
   bool color = false; // out is a terminal and NO_COLOR is unset
 };
 
-struct SnapshotRequest {
-  std::uint32_t state_mask = core::kAllStatesMask; // filtered in the kernel where possible
-  bool ipv4 = true;
-  bool ipv6 = true;
-  bool owners = true;             // scan /proc (or BPF) for owning processes
-  bool tcp_info = true;           // ask for tcp_info (INET_DIAG_INFO)
-  bool note_hidden_owners = true; // say on stderr what the owner scan could not see; commands
-                                  // that report it themselves (check) turn this off
-};
+// The sampler's options from the global command-line options.
+collect::SamplerOptions sampler_options(const GlobalOptions& g);
 
-// Takes a snapshot according to the global options (live, replayed, /proc/net/tcp fallback).
-// Prints the one-line notes about what could not be seen (unprivileged runs) to ctx.err.
-core::Result<core::Snapshot> take_snapshot(const Context& ctx, const SnapshotRequest& req);
+// One sample through a Sampler made from the global options. Prints to ctx.err what the sample
+// could not see (owners of other users' processes, once) and, with -v, how it was taken
+// (fallbacks, processes that exited). `quiet_owners`: the command reports hidden owners itself.
+core::Result<core::Sample>
+take_sample(const Context& ctx, const collect::SampleRequest& req, bool quiet_owners = false);
+
+// The notes a sample carries for stderr: the hidden-owners line (unless quiet_owners), and with
+// verbose > 0 the collectors' notes. Each line is "sockdoctor: ..." (escaped, no newline).
+std::vector<std::string>
+sample_notes(const Context& ctx, const core::Sample& sample, bool quiet_owners);
+void print_sample_notes(const Context& ctx, const core::Sample& sample, bool quiet_owners);
 
 // A subcommand: registered on the parser, run after a successful parse.
 using CommandRunner = std::function<int(Context&)>;

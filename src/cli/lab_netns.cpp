@@ -24,6 +24,7 @@
 #include <sstream>
 
 #include "cli/lab.hpp"
+#include "collect/fs_read.hpp"
 #include "core/fs_root.hpp"
 
 namespace sockdoctor::cli::lab {
@@ -61,7 +62,7 @@ core::Result<void> bring_lo_up() {
 // /proc/PID/cmdline shows the argv area of a process, and a fork shares sockdoctor's: overwrite
 // it (within its length, NUL-padded) so that `check` shows what the child is.
 void set_cmdline(std::string_view title) {
-  auto stat = core::read_text_file("/proc/self/stat");
+  auto stat = collect::read_file("/proc/self/stat");
   if (!stat) return;
   const auto paren = stat->rfind(')');
   if (paren == std::string::npos) return;

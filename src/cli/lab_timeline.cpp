@@ -11,6 +11,7 @@
 #include "analyze/diagnose.hpp"
 #include "cli/lab.hpp"
 #include "collect/kernel_settings.hpp"
+#include "collect/sampler.hpp"
 #include "collect/sock_diag.hpp"
 #include "render/escape.hpp"
 
@@ -168,18 +169,16 @@ core::Result<core::KernelSettings> namespace_settings() {
 }
 
 core::Result<Diagnosed> diagnose_namespace(const Context& ctx, bool owners) {
-  // The lab looks at its own namespace, live, whatever global options were given.
-  // take_snapshot's notes about other users' processes concern the host, not the lab: drop them.
-  static std::ostream discard(nullptr);
-  Context local;
-  local.out = ctx.out;
-  local.err = &discard;
-  local.global.verbose = ctx.global.verbose;
-  SnapshotRequest req;
+  // The lab looks at its own namespace, live, whatever global options were given; notes about
+  // other users' processes concern the host, not the lab, and are not printed.
+  (void)ctx;
+  collect::SampleRequest req;
   req.ipv6 = false;
   req.owners = owners;
-  auto snap = take_snapshot(local, req);
-  if (!snap) return tl::unexpected(core::with_context("lab: snapshot", snap.error()));
+  req.kernel = false; // read below, from this thread
+  auto sample = collect::Sampler(collect::SamplerOptions{}).take(req);
+  if (!sample) return tl::unexpected(core::with_context("lab: snapshot", sample.error()));
+  const core::Snapshot* snap = &sample->snapshot;
   auto kernel = namespace_settings();
   if (!kernel) return tl::unexpected(kernel.error());
   analyze::DiagnoseOptions opt;

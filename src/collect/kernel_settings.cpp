@@ -2,43 +2,17 @@
 #include "collect/kernel_settings.hpp"
 
 #include <cerrno>
-#include <charconv>
 #include <climits>
+
+#include "collect/fs_read.hpp"
+#include "collect/proc_counters.hpp"
+#include "core/parse.hpp"
 
 namespace sockdoctor::collect {
 namespace {
 
-constexpr std::string_view kSpace = " \t\r\n";
-
-std::string_view trim(std::string_view s) {
-  const auto b = s.find_first_not_of(kSpace);
-  if (b == std::string_view::npos) return {};
-  const auto e = s.find_last_not_of(kSpace);
-  return s.substr(b, e - b + 1);
-}
-
-template <typename T> std::optional<T> parse_number(std::string_view s) {
-  T v{};
-  const auto* end = s.data() + s.size();
-  const auto [ptr, ec] = std::from_chars(s.data(), end, v);
-  if (ec != std::errc{} || ptr != end || s.empty()) return std::nullopt;
-  return v;
-}
-
-// Splits on any run of whitespace.
-std::vector<std::string_view> split_ws(std::string_view s) {
-  std::vector<std::string_view> out;
-  while (true) {
-    const auto b = s.find_first_not_of(kSpace);
-    if (b == std::string_view::npos) break;
-    s.remove_prefix(b);
-    const auto e = s.find_first_of(kSpace);
-    out.push_back(s.substr(0, e));
-    if (e == std::string_view::npos) break;
-    s.remove_prefix(e);
-  }
-  return out;
-}
+using core::parse_number;
+using core::trim;
 
 std::optional<int> parse_port(std::string_view s) {
   const auto v = parse_number<int>(trim(s));
@@ -59,7 +33,7 @@ std::optional<int> parse_sysctl_int(std::string_view text) {
 }
 
 std::optional<core::PortRange> parse_port_range(std::string_view text) {
-  const auto parts = split_ws(text);
+  const auto parts = core::split_words(text);
   if (parts.size() != 2) return std::nullopt;
   const auto low = parse_port(parts[0]);
   const auto high = parse_port(parts[1]);
@@ -96,69 +70,22 @@ std::optional<std::pair<int, int>> parse_kernel_version(std::string_view release
   return std::pair{*major, *minor};
 }
 
-core::Result<std::map<std::string, std::uint64_t>> parse_proc_net_pairs(std::string_view text,
-                                                                        std::string_view prefix) {
-  const std::string tag = std::string(prefix) + ":";
-  std::vector<std::string_view> lines;
-  while (!text.empty()) {
-    const auto nl = text.find('\n');
-    const auto line = text.substr(0, nl);
-    if (line.substr(0, tag.size()) == tag) lines.push_back(line.substr(tag.size()));
-    if (nl == std::string_view::npos) break;
-    text.remove_prefix(nl + 1);
-  }
-  if (lines.size() < 2) return core::fail(tag + " header and value lines not found");
-  const auto names = split_ws(lines[0]);
-  const auto values = split_ws(lines[1]);
-  if (names.size() != values.size())
-    return core::fail(tag + " " + std::to_string(names.size()) + " names but " +
-                      std::to_string(values.size()) + " values");
-  std::map<std::string, std::uint64_t> out;
-  for (std::size_t i = 0; i < names.size(); ++i) {
-    if (const auto u = parse_number<std::uint64_t>(values[i])) {
-      out.emplace(std::string(names[i]), *u);
-    } else if (!parse_number<std::int64_t>(values[i])) {
-      return core::fail(tag + " " + std::string(names[i]) +
-                        ": not a number: " + std::string(values[i]));
-    }
-  }
-  return out;
-}
-
-core::Result<SockstatTcp> parse_sockstat_tcp(std::string_view text) {
-  while (!text.empty()) {
-    const auto nl = text.find('\n');
-    const auto line = text.substr(0, nl);
-    text = nl == std::string_view::npos ? std::string_view{} : text.substr(nl + 1);
-    if (line.substr(0, 4) != "TCP:") continue;
-    const auto words = split_ws(line.substr(4));
-    if (words.size() % 2 != 0) return core::fail("TCP: odd number of words");
-    SockstatTcp out;
-    for (std::size_t i = 0; i < words.size(); i += 2) {
-      const auto v = parse_number<std::uint64_t>(words[i + 1]);
-      if (!v) return core::fail("TCP: " + std::string(words[i]) + ": not a number");
-      if (words[i] == "inuse") out.inuse = v;
-      if (words[i] == "orphan") out.orphan = v;
-      if (words[i] == "tw") out.tw = v;
-      if (words[i] == "alloc") out.alloc = v;
-    }
-    return out;
-  }
-  return core::fail("no TCP: line");
-}
-
 namespace {
 
 // Reads files under one root and keeps count of what could be read, for the "nothing" check.
 class SettingsReader {
 public:
-  SettingsReader(const core::FsRoot& root, std::vector<std::string>* problems)
-      : root_(root), problems_(problems) {}
+  SettingsReader(const core::FsRoot& root, std::string net_dir, std::vector<std::string>* problems)
+      : root_(root), net_dir_(std::move(net_dir)), problems_(problems) {}
 
   // nullopt when absent (ENOENT is normal) or unreadable (noted).
-  std::optional<std::string> read(std::string_view rel) {
-    const std::string path = root_.proc_path(rel);
-    auto text = core::read_text_file(path);
+  std::optional<std::string> read(std::string_view rel) { return read_path(path(rel)); }
+
+  // Files of /proc/net: per network namespace, so they may live elsewhere (net_dir).
+  std::optional<std::string> read_net(std::string_view name) { return read_path(net_path(name)); }
+
+  std::optional<std::string> read_path(const std::string& path) {
+    auto text = read_file(path);
     if (!text) {
       if (text.error().sys_errno != ENOENT && text.error().sys_errno != ENOTDIR)
         note(text.error().message);
@@ -175,7 +102,7 @@ public:
     const auto text = read(rel);
     if (!text) return;
     field = parse(*text);
-    if (!field) note(root_.proc_path(rel) + ": unexpected content");
+    if (!field) note(path(rel) + ": unexpected content");
   }
 
   void note(std::string line) {
@@ -184,9 +111,11 @@ public:
 
   int files_read() const { return files_read_; }
   std::string path(std::string_view rel) const { return root_.proc_path(rel); }
+  std::string net_path(std::string_view name) const { return net_dir_ + "/" + std::string(name); }
 
 private:
   const core::FsRoot& root_;
+  std::string net_dir_;
   std::vector<std::string>* problems_;
   int files_read_ = 0;
 };
@@ -232,25 +161,25 @@ void read_release(SettingsReader& r, core::KernelSettings& k) {
 }
 
 void read_counters(SettingsReader& r, core::KernelSettings& k) {
-  const auto pairs = [&](std::string_view rel, std::string_view prefix, auto& field) {
-    const auto text = r.read(rel);
+  const auto pairs = [&](std::string_view name, std::string_view prefix, auto& field) {
+    const auto text = r.read_net(name);
     if (!text) return;
     auto parsed = parse_proc_net_pairs(*text, prefix);
     if (parsed)
       field = std::move(*parsed);
     else
-      r.note(r.path(rel) + ": " + parsed.error().message);
+      r.note(r.net_path(name) + ": " + parsed.error().message);
   };
-  pairs("net/netstat", "TcpExt", k.tcp_ext);
-  pairs("net/snmp", "Tcp", k.tcp_snmp);
-  if (const auto text = r.read("net/sockstat")) {
+  pairs("netstat", "TcpExt", k.tcp_ext);
+  pairs("snmp", "Tcp", k.tcp_snmp);
+  if (const auto text = r.read_net("sockstat")) {
     if (auto s = parse_sockstat_tcp(*text)) {
       k.sockstat_inuse = s->inuse;
       k.sockstat_orphan = s->orphan;
       k.sockstat_tw = s->tw;
       k.sockstat_alloc = s->alloc;
     } else {
-      r.note(r.path("net/sockstat") + ": " + s.error().message);
+      r.note(r.net_path("sockstat") + ": " + s.error().message);
     }
   }
 }
@@ -259,7 +188,13 @@ void read_counters(SettingsReader& r, core::KernelSettings& k) {
 
 core::Result<core::KernelSettings> read_kernel_settings(const core::FsRoot& root,
                                                         std::vector<std::string>* problems) {
-  SettingsReader reader(root, problems);
+  return read_kernel_settings(root, root.proc_path("net"), problems);
+}
+
+core::Result<core::KernelSettings> read_kernel_settings(const core::FsRoot& root,
+                                                        const std::string& net_dir,
+                                                        std::vector<std::string>* problems) {
+  SettingsReader reader(root, net_dir, problems);
   core::KernelSettings k;
   read_ipv4_sysctls(reader, k);
   if (const auto text = reader.read("sys/net/core/somaxconn")) {

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "collect/proc_counters.hpp" // the counters parsers, for callers that read both
 #include "core/error.hpp"
 #include "core/fs_root.hpp"
 #include "core/kernel_settings.hpp"
@@ -31,18 +32,6 @@ std::optional<std::vector<std::pair<int, int>>> parse_reserved_ports(std::string
 // kernel/osrelease "6.18.44-fc-v595" -> {6, 18}.
 std::optional<std::pair<int, int>> parse_kernel_version(std::string_view release);
 
-// /proc/net/netstat or /proc/net/snmp: the pair of lines starting with "<prefix>:" (names, then
-// values) as name -> value. Negative values (snmp "MaxConn -1") are left out: the map is
-// unsigned and -1 there means "no limit", not a count.
-core::Result<std::map<std::string, std::uint64_t>> parse_proc_net_pairs(std::string_view text,
-                                                                        std::string_view prefix);
-
-// /proc/net/sockstat "TCP: inuse 1 orphan 0 tw 0 alloc 1 mem 254".
-struct SockstatTcp {
-  std::optional<std::uint64_t> inuse, orphan, tw, alloc;
-};
-core::Result<SockstatTcp> parse_sockstat_tcp(std::string_view text);
-
 // ---- I/O ----
 
 // Fills KernelSettings from <proc>/sys/net/{ipv4,core}, <proc>/sys/kernel/osrelease and
@@ -55,6 +44,13 @@ core::Result<core::KernelSettings> read_kernel_settings(const core::FsRoot& root
 // As above, and appends one line per file that exists but could not be read or parsed
 // ("<path>: not a number") to *problems, for -v output.
 core::Result<core::KernelSettings> read_kernel_settings(const core::FsRoot& root,
+                                                        std::vector<std::string>* problems);
+
+// As above with the per-namespace counters (netstat, snmp, sockstat) read from `net_dir`:
+// /proc/thread-self/net inside a setns() thread. The /proc/sys/net sysctls already follow the
+// reading thread's namespace.
+core::Result<core::KernelSettings> read_kernel_settings(const core::FsRoot& root,
+                                                        const std::string& net_dir,
                                                         std::vector<std::string>* problems);
 
 } // namespace sockdoctor::collect

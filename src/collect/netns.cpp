@@ -1,7 +1,10 @@
 // Discovery of network namespaces: bind mounts under /run/netns plus the ns/net of every process.
 #include "collect/netns.hpp"
 
+#include "collect/fs_read.hpp"
 #include "collect/proc_owners.hpp"
+#include "collect/unique_fd.hpp"
+#include "core/parse.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -11,9 +14,11 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <thread>
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -30,11 +35,8 @@ struct DirCloser {
 using DirPtr = std::unique_ptr<DIR, DirCloser>;
 
 std::optional<std::int32_t> parse_pid(std::string_view name) {
-  std::int32_t pid = 0;
-  auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), pid);
-  if (ec != std::errc() || end != name.data() + name.size() || name.empty() || pid <= 0) {
-    return std::nullopt;
-  }
+  auto pid = core::parse_number<std::int32_t>(name);
+  if (!pid || *pid <= 0) return std::nullopt;
   return pid;
 }
 
@@ -174,13 +176,49 @@ core::Result<std::vector<NetnsEntry>> discover_netns(const core::FsRoot& root) {
   out.reserve(found.size());
   for (auto& [ino, entry] : found) {
     if (entry.some_pid != 0) {
-      auto cgroup =
-          core::read_text_file(root.proc_path(std::to_string(entry.some_pid) + "/cgroup"));
+      auto cgroup = read_file(root.proc_path(std::to_string(entry.some_pid) + "/cgroup"));
       if (cgroup) entry.container_id = container_id_from_cgroup(parse_cgroup_path(*cgroup));
     }
     out.push_back(std::move(entry));
   }
   return out;
+}
+
+core::Result<void> run_in_netns(const std::string& path, const std::function<void()>& fn) {
+  core::Result<void> result;
+  std::thread worker([&] {
+    UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) {
+      const int e = errno;
+      result = core::fail(path + ": " + std::strerror(e), e);
+      return;
+    }
+    if (::setns(fd.get(), CLONE_NEWNET) != 0) {
+      const int e = errno;
+      result = core::fail("setns " + path + ": " + std::strerror(e), e);
+      return;
+    }
+    fn();
+  });
+  worker.join();
+  return result;
+}
+
+core::Result<NetnsEntry> resolve_netns(const core::FsRoot& root, const std::string& name_or_path) {
+  NetnsEntry entry;
+  const bool is_path = name_or_path.find('/') != std::string::npos;
+  entry.path = is_path ? name_or_path : core::FsRoot::join(root.run_netns, name_or_path);
+  if (!is_path) entry.name = name_or_path;
+  struct stat st {};
+  if (::stat(entry.path.c_str(), &st) != 0) {
+    const int e = errno;
+    return core::fail(entry.path + ": " + std::strerror(e), e);
+  }
+  struct statfs fs {};
+  if (::statfs(entry.path.c_str(), &fs) != 0 || fs.f_type != kNsfsMagic)
+    return core::fail(core::ErrorCode::Usage, entry.path + ": not a network namespace");
+  entry.inode = static_cast<std::uint32_t>(st.st_ino);
+  return entry;
 }
 
 } // namespace sockdoctor::collect

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,6 +24,15 @@ struct NetnsEntry {
 // /run/netns/* plus the distinct /proc/*/ns/net inodes, one entry per inode, sorted by inode.
 // Only a failure to open <proc> is an error; unreadable processes are skipped.
 core::Result<std::vector<NetnsEntry>> discover_netns(const core::FsRoot& root);
+
+// Runs fn on a short-lived thread that first enters the namespace at `path` (setns needs
+// CAP_SYS_ADMIN): sockets that thread opens, and /proc/thread-self/net and /proc/sys/net it reads,
+// belong to that namespace while the caller's thread never moves. Errors: the open or setns.
+core::Result<void> run_in_netns(const std::string& path, const std::function<void()>& fn);
+
+// A namespace named on the command line: a /run/netns name, or a path (/proc/PID/ns/net, a bind
+// mount). Fails unless it is an nsfs file.
+core::Result<NetnsEntry> resolve_netns(const core::FsRoot& root, const std::string& name_or_path);
 
 // Inode of <proc>/self/ns/net; 0 if it cannot be read.
 std::uint32_t current_netns_inode(const core::FsRoot& root);

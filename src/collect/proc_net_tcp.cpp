@@ -1,6 +1,8 @@
 // Parses /proc/net/tcp{,6} rows (get_tcp4_sock, get_timewait4_sock, get_openreq4 formats).
 #include "collect/proc_net_tcp.hpp"
 
+#include "collect/fs_read.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -186,7 +188,7 @@ Result<void> read_proc_net_tcp(const core::FsRoot& root,
   for (const auto& f : files) {
     if (!f.wanted) continue;
     const std::string path = root.proc_path(f.rel);
-    auto text = core::read_text_file(path);
+    auto text = read_file(path, kTableFileLimit);
     if (!text) {
       // No tcp6 means IPv6 is disabled (ipv6.disable=1 or no module), not a failure.
       if (f.family == core::Family::Ipv6 && text.error().sys_errno == ENOENT) continue;

@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
-#include <charconv>
 #include <climits>
 #include <condition_variable>
 #include <cstdio>
@@ -22,60 +21,25 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "collect/fs_read.hpp"
 #include "collect/netns.hpp"
+#include "core/parse.hpp"
 
 namespace sockdoctor::collect {
 
 namespace {
 
-template <typename T> std::optional<T> parse_number(std::string_view s) {
-  T value{};
-  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
-  if (ec != std::errc() || end != s.data() + s.size() || s.empty()) return std::nullopt;
-  return value;
-}
-
-// Value after "Key:" on the line that starts with key, leading blanks removed, up to end of line.
-std::string_view line_value(std::string_view text, std::string_view key) {
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    std::size_t eol = text.find('\n', pos);
-    if (eol == std::string_view::npos) eol = text.size();
-    std::string_view line = text.substr(pos, eol - pos);
-    if (line.starts_with(key)) {
-      line.remove_prefix(key.size());
-      std::size_t start = line.find_first_not_of(" \t");
-      return start == std::string_view::npos ? std::string_view{} : line.substr(start);
-    }
-    pos = eol + 1;
-  }
-  return {};
-}
-
-std::string_view first_token(std::string_view s) {
-  std::size_t start = s.find_first_not_of(" \t");
-  if (start == std::string_view::npos) return {};
-  s.remove_prefix(start);
-  return s.substr(0, s.find_first_of(" \t\n"));
-}
+using core::first_word;
+using core::line_value;
+using core::parse_number;
 
 bool is_vanish_errno(int e) {
   return e == ENOENT || e == ESRCH;
 }
 
-// Reads a whole (small, /proc) file relative to dir_fd into out; returns 0 or the errno.
+// Reads a small /proc file relative to dir_fd into out (bounded, non-blocking); 0 or the errno.
 int read_at(int dir_fd, const char* path, std::string& out) {
-  out.clear();
-  UniqueFd fd(::openat(dir_fd, path, O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) return errno;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd.get(), buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno;
-    if (n == 0) return 0;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
+  return read_file_at(dir_fd, path, kSmallFileLimit, OverLimit::Truncate, out);
 }
 
 int read_pid_file(int proc_fd, std::int32_t pid, const char* name, std::string& out) {
@@ -371,7 +335,11 @@ bool read_details(int proc_fd, core::ProcessInfo& info, std::string& buf) {
     if (!buf.empty() && buf.back() == '\n') buf.pop_back();
     info.comm = buf;
   }
-  if (read_at(dir.get(), "cmdline", buf) == 0) info.cmdline = parse_cmdline(buf);
+  bool cut = false;
+  if (read_file_at(dir.get(), "cmdline", kCmdlineLimit, OverLimit::Truncate, buf, &cut) == 0) {
+    info.cmdline = parse_cmdline(buf);
+    info.cmdline_truncated = cut;
+  }
   if (read_at(dir.get(), "status", buf) == 0) info.uid = parse_status_uid(buf).value_or(0);
   if (read_at(dir.get(), "cgroup", buf) == 0) info.cgroup = parse_cgroup_path(buf);
   if (read_at(dir.get(), "limits", buf) == 0) {
@@ -420,8 +388,10 @@ core::Result<core::OwnerTable> scan_owners(const core::FsRoot& root, const Owner
     return core::fail("owner scan: " + root.proc + ": " + std::strerror(e), e);
   }
   std::vector<char> dents(kDentsBuffer);
-  auto pids = list_pids(proc.get(), dents);
+  auto pids = opts.only_pids.empty() ? list_pids(proc.get(), dents)
+                                     : core::Result<std::vector<std::int32_t>>(opts.only_pids);
   if (!pids) return tl::unexpected(core::with_context("owner scan: " + root.proc, pids.error()));
+  std::sort(pids->begin(), pids->end());
   const unsigned threads = thread_count(opts, pids->size());
   OwnerScanner scanner(proc.get(), std::move(*pids), threads);
   std::vector<std::vector<Ref>> refs = scanner.run();
@@ -468,6 +438,31 @@ core::Result<core::OwnerTable> scan_owners(const core::FsRoot& root, const Owner
   return table;
 }
 
+core::Result<core::OwnerTable> scan_owners_of(const core::FsRoot& root,
+                                              const std::vector<core::ProcessInfo>& procs) {
+  OwnerScanOptions opts;
+  opts.details = false; // known: copied from procs below
+  for (const auto& p : procs)
+    opts.only_pids.push_back(p.pid);
+  if (opts.only_pids.empty()) {
+    core::OwnerTable empty;
+    empty.scanned = true;
+    empty.finalize();
+    return empty;
+  }
+  auto table = scan_owners(root, opts);
+  if (!table) return table;
+  for (auto& info : table->mutable_processes()) {
+    auto known = std::find_if(procs.begin(), procs.end(),
+                              [&](const core::ProcessInfo& p) { return p.pid == info.pid; });
+    if (known == procs.end()) continue;
+    const std::uint32_t fds = info.fd_count;
+    info = *known;
+    info.fd_count = fds;
+  }
+  return table;
+}
+
 std::optional<std::uint32_t> parse_socket_link(std::string_view link) {
   constexpr std::string_view kPrefix = "socket:[";
   if (!link.starts_with(kPrefix) || !link.ends_with(']')) return std::nullopt;
@@ -475,15 +470,15 @@ std::optional<std::uint32_t> parse_socket_link(std::string_view link) {
 }
 
 std::optional<std::uint32_t> parse_status_uid(std::string_view status) {
-  return parse_number<std::uint32_t>(first_token(line_value(status, "Uid:")));
+  return parse_number<std::uint32_t>(first_word(line_value(status, "Uid:")));
 }
 
 std::optional<std::uint32_t> parse_status_fdsize(std::string_view status) {
-  return parse_number<std::uint32_t>(first_token(line_value(status, "FDSize:")));
+  return parse_number<std::uint32_t>(first_word(line_value(status, "FDSize:")));
 }
 
 std::optional<std::uint64_t> parse_nofile_soft_limit(std::string_view limits) {
-  std::string_view soft = first_token(line_value(limits, "Max open files"));
+  std::string_view soft = first_word(line_value(limits, "Max open files"));
   if (soft == "unlimited") return UINT64_MAX;
   return parse_number<std::uint64_t>(soft);
 }

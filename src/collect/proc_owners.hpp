@@ -16,12 +16,19 @@ namespace sockdoctor::collect {
 struct OwnerScanOptions {
   unsigned threads = 0; // 0 = hardware concurrency
   bool details = true;  // comm, cmdline, cgroup, uid, fd limit, fd count, netns of socket holders
+  std::vector<std::int32_t> only_pids; // empty: every process; else just these (vanished ones are
+                                       // counted in `vanished`)
 };
 
 // Walks <proc>/[0-9]*/fd and fills an OwnerTable (already finalized, scanned = true).
 // Processes that exit mid-scan are counted in `vanished`, unreadable ones in `denied`; only a
 // failure to open <proc> itself is an error.
 core::Result<core::OwnerTable> scan_owners(const core::FsRoot& root, const OwnerScanOptions& opts);
+
+// The socket fds of just these processes, through the same walker; details (comm, cmdline, ...)
+// are copied from `procs` instead of being read again. For `top`'s cheap targeted rescans.
+core::Result<core::OwnerTable> scan_owners_of(const core::FsRoot& root,
+                                              const std::vector<core::ProcessInfo>& procs);
 
 // comm, cmdline, uid, cgroup, fd limit and netns of each process in `infos` (pid set), read from
 // <proc_fd>/PID on up to `threads` threads; alive[i] = 0 when process i exited meanwhile (its

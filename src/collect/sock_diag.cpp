@@ -22,6 +22,10 @@
 
 #include <fmt/format.h>
 
+#include "collect/fs_read.hpp"
+#include "collect/netlink.hpp"
+#include "collect/proc_counters.hpp"
+
 namespace sockdoctor::collect {
 namespace {
 
@@ -30,20 +34,22 @@ using core::fail;
 using core::Result;
 using core::TcpSocket;
 
-// The kernel caps one dump skb at 32 KiB (netlink_recvmsg's max_recvmsg_len), so 1 MiB never
-// truncates a datagram and is allocated once per dump_sock_diag call.
-constexpr std::size_t kRecvBufferSize = 1u << 20;
 constexpr int kMaxAttempts = 5;
 // Receive-buffer sizes tried after ENOBUFS (the first attempt keeps the default).
 constexpr int kRcvbufSteps[] = {4 << 20, 16 << 20, 64 << 20, 64 << 20};
-constexpr int kRecvTimeoutSeconds = 30; // a dump that stalls this long is reported, not waited on
-constexpr int kMaxEintr = 1000;
 
 // Marks the error a dump attempt is redone for (the decoder's NLM_F_DUMP_INTR).
 constexpr int kDumpInterrupted = EINTR;
 
 std::string errno_text(int e) {
   return std::strerror(e);
+}
+
+// A reply's error code is a negated errno; a hostile or corrupt one may be INT_MIN, whose
+// negation is undefined, or a positive number. Both become EPROTO.
+int errno_of_reply(int code) {
+  if (code < 0 && code > -4096) return -code;
+  return EPROTO;
 }
 
 core::TcpState decode_state(std::uint8_t s) {
@@ -65,6 +71,7 @@ bool family_wanted(const SockDiagRequest& f, std::uint8_t af) {
 // What mnl_attr_parse saw of one message's attributes.
 struct AttrScan {
   const nlattr* info = nullptr;
+  const nlattr* cgroup = nullptr;    // INET_DIAG_CGROUP_ID (full sockets, CONFIG_CGROUPS)
   const char* aligned_end = nullptr; // end of the last well-formed attribute, padded
   const char* raw_end = nullptr;     // furthest unpadded attribute end
 };
@@ -72,6 +79,9 @@ struct AttrScan {
 int scan_attr(const nlattr* attr, void* data) {
   auto* scan = static_cast<AttrScan*>(data);
   if (mnl_attr_get_type(attr) == INET_DIAG_INFO) scan->info = attr;
+  if (mnl_attr_get_type(attr) == INET_DIAG_CGROUP_ID &&
+      mnl_attr_get_payload_len(attr) >= sizeof(std::uint64_t))
+    scan->cgroup = attr;
   const char* base = reinterpret_cast<const char*>(attr);
   scan->aligned_end = base + MNL_ALIGN(attr->nla_len);
   scan->raw_end = std::max(scan->raw_end, base + attr->nla_len);
@@ -211,7 +221,7 @@ Result<bool> DumpDecoder::handle(const nlmsghdr* nlh) {
     nlmsgerr e;
     std::memcpy(&e, mnl_nlmsg_get_payload(nlh), sizeof e);
     if (e.error == 0) return false; // an ACK
-    const int err = e.error < 0 ? -e.error : e.error;
+    const int err = errno_of_reply(e.error);
     return bad("NLMSG_ERROR: " + errno_text(err), err);
   }
   case NLMSG_DONE: {
@@ -219,7 +229,10 @@ Result<bool> DumpDecoder::handle(const nlmsghdr* nlh) {
     int status = 0;
     if (mnl_nlmsg_get_payload_len(nlh) >= sizeof status)
       std::memcpy(&status, mnl_nlmsg_get_payload(nlh), sizeof status);
-    if (status < 0) return bad("NLMSG_DONE carries error: " + errno_text(-status), -status);
+    if (status < 0) {
+      const int err = errno_of_reply(status);
+      return bad("NLMSG_DONE carries error: " + errno_text(err), err);
+    }
     last_was_done_ = true;
     ++dumps_;
     return true;
@@ -267,15 +280,12 @@ Result<void> DumpDecoder::decode_diag(const nlmsghdr* nlh) {
     s.has_info = true;
     fill_info(scan.info, s.info);
   }
+  if (scan.cgroup != nullptr)
+    std::memcpy(&s.cgroup_id, mnl_attr_get_payload(scan.cgroup), sizeof s.cgroup_id);
   return {};
 }
 
 // --- live dump ---------------------------------------------------------------------------------
-
-struct MnlCloser {
-  void operator()(mnl_socket* nl) const { mnl_socket_close(nl); }
-};
-using MnlSocket = std::unique_ptr<mnl_socket, MnlCloser>;
 
 // Why a failed attempt is redone, if it is.
 enum class Redo { No, Interrupted, NoBuffers };
@@ -285,39 +295,8 @@ struct AttemptError {
   Redo redo = Redo::No;
 };
 
-Result<void> set_rcvbuf(int fd, int bytes) {
-  // SO_RCVBUFFORCE (CAP_NET_ADMIN) ignores rmem_max; without it SO_RCVBUF is capped there.
-  if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &bytes, sizeof bytes) == 0) return {};
-  if (::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bytes, sizeof bytes) == 0) return {};
-  int e = errno;
-  return fail("setsockopt(SO_RCVBUF): " + errno_text(e), e);
-}
-
-Result<MnlSocket> open_diag_socket(int rcvbuf) {
-  MnlSocket nl(mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC));
-  if (!nl) {
-    int e = errno;
-    return fail("socket(NETLINK_SOCK_DIAG): " + errno_text(e), e);
-  }
-  if (mnl_socket_bind(nl.get(), 0, MNL_SOCKET_AUTOPID) < 0) {
-    int e = errno;
-    return fail("bind: " + errno_text(e), e);
-  }
-  const int fd = mnl_socket_get_fd(nl.get());
-  timeval tv{kRecvTimeoutSeconds, 0};
-  if (::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0) {
-    int e = errno;
-    return fail("setsockopt(SO_RCVTIMEO): " + errno_text(e), e);
-  }
-  if (rcvbuf > 0) {
-    auto r = set_rcvbuf(fd, rcvbuf);
-    if (!r) return tl::unexpected(r.error());
-  }
-  return nl;
-}
-
 Result<void>
-send_request(mnl_socket* nl, std::uint8_t af, const SockDiagRequest& req, std::uint32_t seq) {
+send_request(DiagSocket& nl, std::uint8_t af, const SockDiagRequest& req, std::uint32_t seq) {
   alignas(nlmsghdr) char buf[MNL_ALIGN(sizeof(nlmsghdr)) + MNL_ALIGN(sizeof(inet_diag_req_v2))];
   nlmsghdr* nlh = mnl_nlmsg_put_header(buf);
   nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
@@ -329,11 +308,7 @@ send_request(mnl_socket* nl, std::uint8_t af, const SockDiagRequest& req, std::u
   r->sdiag_protocol = IPPROTO_TCP;
   r->idiag_ext = req.tcp_info ? static_cast<std::uint8_t>(1u << (INET_DIAG_INFO - 1)) : 0;
   r->idiag_states = req.state_mask & ~core::state_bit(core::TcpState::Close);
-  if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0) {
-    int e = errno;
-    return fail("send: " + errno_text(e), e);
-  }
-  return {};
+  return nl.send(nlh);
 }
 
 // One attempt at one family's dump, on a fresh socket so nothing of an abandoned dump is left.
@@ -343,31 +318,22 @@ tl::expected<std::uint32_t, AttemptError> attempt_dump(std::uint8_t af,
                                                        std::byte* buf,
                                                        std::vector<TcpSocket>& out,
                                                        std::string* record) {
-  auto nl = open_diag_socket(rcvbuf);
+  auto nl = DiagSocket::open(rcvbuf);
   if (!nl) return tl::unexpected(AttemptError{nl.error()});
   const auto seq = static_cast<std::uint32_t>(std::time(nullptr));
-  if (auto s = send_request(nl->get(), af, req, seq); !s)
-    return tl::unexpected(AttemptError{s.error()});
+  if (auto s = send_request(*nl, af, req, seq); !s) return tl::unexpected(AttemptError{s.error()});
 
   DumpDecoder decoder(req, out);
-  decoder.expect_reply_to(seq, mnl_socket_get_portid(nl->get()));
-  int eintr = 0;
+  decoder.expect_reply_to(seq, nl->port_id());
   while (true) {
-    const ssize_t n = mnl_socket_recvfrom(nl->get(), buf, kRecvBufferSize);
-    if (n < 0) {
-      const int e = errno;
-      if (e == EINTR && ++eintr < kMaxEintr) continue;
+    auto n = nl->receive(buf, kNetlinkRecvBuffer);
+    if (!n) {
       // ENOBUFS: replies were dropped because the receive buffer overflowed.
-      const Redo redo = e == ENOBUFS ? Redo::NoBuffers : Redo::No;
-      const std::string what = e == EAGAIN
-                                   ? fmt::format("recv: no reply for {} s", kRecvTimeoutSeconds)
-                                   : "recv: " + errno_text(e);
-      return tl::unexpected(AttemptError{Error{what, e, core::error_code_of_errno(e)}, redo});
+      const Redo redo = n.error().sys_errno == ENOBUFS ? Redo::NoBuffers : Redo::No;
+      return tl::unexpected(AttemptError{n.error(), redo});
     }
-    if (n == 0) return tl::unexpected(AttemptError{Error{"recv: socket closed mid-dump"}});
-    if (record != nullptr)
-      record->append(reinterpret_cast<const char*>(buf), static_cast<std::size_t>(n));
-    auto done = decoder.feed(buf, static_cast<std::size_t>(n));
+    if (record != nullptr) record->append(reinterpret_cast<const char*>(buf), *n);
+    auto done = decoder.feed(buf, *n);
     if (!done) {
       const Redo redo = done.error().sys_errno == kDumpInterrupted ? Redo::Interrupted : Redo::No;
       return tl::unexpected(AttemptError{done.error(), redo});
@@ -405,31 +371,6 @@ Result<void> dump_family(std::uint8_t af,
               EAGAIN);
 }
 
-Result<std::vector<std::byte>> read_binary_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    int e = errno;
-    return fail("open: " + errno_text(e), e);
-  }
-  std::vector<std::byte> data;
-  struct stat st {};
-  if (::fstat(fd, &st) == 0 && st.st_size > 0) data.reserve(static_cast<std::size_t>(st.st_size));
-  std::byte chunk[65536];
-  while (true) {
-    const ssize_t n = ::read(fd, chunk, sizeof chunk);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int e = errno;
-      ::close(fd);
-      return fail("read: " + errno_text(e), e);
-    }
-    if (n == 0) break;
-    data.insert(data.end(), chunk, chunk + n);
-  }
-  ::close(fd);
-  return data;
-}
-
 // Counts whole messages without validating them, to size the output once.
 std::size_t count_messages(std::span<const std::byte> data) {
   std::size_t count = 0;
@@ -444,37 +385,15 @@ std::size_t count_messages(std::span<const std::byte> data) {
   return count;
 }
 
-// Value of the number after `key` in a sockstat line ("TCP: inuse 12 orphan 0 tw 3 ..."), or 0.
-std::size_t sockstat_field(std::string_view text, std::string_view key) {
-  const auto at = text.find(key);
-  if (at == std::string_view::npos) return 0;
-  std::size_t v = 0;
-  for (std::size_t i = at + key.size(); i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i)
-    v = v * 10 + static_cast<std::size_t>(text[i] - '0');
-  return v;
-}
-
-std::string read_small_file(const char* path) {
-  std::string out;
-  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return out;
-  char buf[1024];
-  const ssize_t n = ::read(fd, buf, sizeof buf);
-  if (n > 0) out.assign(buf, static_cast<std::size_t>(n));
-  ::close(fd);
-  return out;
-}
-
-// How many TCP sockets the caller's netns holds, from /proc/self/net/sockstat{,6}: the netns of
-// this thread is the one the netlink socket dumps, so no FsRoot applies. Reserving once saves
-// the vector's doublings (copies and page faults).
+// How many TCP sockets the caller's netns holds, from /proc/thread-self/net/sockstat{,6}: the
+// netns of this thread is the one the netlink socket dumps, so no FsRoot applies. Reserving once
+// saves the vector's doublings (copies and page faults).
 std::size_t socket_count_hint(const SockDiagRequest& req) {
-  std::size_t n = 0;
-  const std::string v4 = read_small_file("/proc/thread-self/net/sockstat");
-  n += sockstat_field(v4, " tw "); // both families' TIME_WAIT and FIN_WAIT2 mini-sockets
-  if (req.ipv4) n += sockstat_field(v4, "TCP: inuse ");
-  if (req.ipv6)
-    n += sockstat_field(read_small_file("/proc/thread-self/net/sockstat6"), "TCP6: inuse ");
+  auto counts = read_socket_counts("/proc/thread-self/net");
+  if (!counts) return 64;
+  std::size_t n = counts->v4.tw.value_or(0); // both families' TIME_WAIT and FIN_WAIT2 minis
+  if (req.ipv4) n += counts->v4.inuse.value_or(0);
+  if (req.ipv6) n += counts->v6_inuse.value_or(0);
   return n + n / 16 + 64; // sockets keep arriving while we dump
 }
 
@@ -482,7 +401,7 @@ std::size_t socket_count_hint(const SockDiagRequest& req) {
 
 Result<DumpStats>
 dump_sock_diag(const SockDiagRequest& req, std::vector<TcpSocket>& out, std::string* record) {
-  auto buf = std::make_unique_for_overwrite<std::byte[]>(kRecvBufferSize);
+  auto buf = std::make_unique_for_overwrite<std::byte[]>(kNetlinkRecvBuffer);
   DumpStats stats;
   const std::size_t out_mark = out.size();
   const std::size_t record_mark = record ? record->size() : 0;
@@ -528,10 +447,10 @@ Result<DumpStats> decode_sock_diag(std::span<const std::byte> data,
 Result<DumpStats> replay_sock_diag(const std::string& path,
                                    const SockDiagRequest& filter,
                                    std::vector<TcpSocket>& out) {
-  auto data = read_binary_file(path);
-  if (!data) return tl::unexpected(core::with_context(path, data.error()));
+  auto data = read_file(path, kRecordingFileLimit);
+  if (!data) return tl::unexpected(data.error());
   const std::size_t out_mark = out.size();
-  auto r = decode_sock_diag(*data, filter, out);
+  auto r = decode_sock_diag(std::as_bytes(std::span(*data)), filter, out);
   if (!r) return tl::unexpected(core::with_context(path, r.error()));
   const std::uint32_t wanted = (filter.ipv4 ? 1u : 0u) + (filter.ipv6 ? 1u : 0u);
   if (r->dumps < wanted) {

@@ -4,8 +4,6 @@
 #include <string>
 #include <string_view>
 
-#include "core/error.hpp"
-
 namespace sockdoctor::core {
 
 struct FsRoot {
@@ -25,8 +23,5 @@ struct FsRoot {
     return out;
   }
 };
-
-// Reads a whole (small or /proc) file. Error message names the path.
-Result<std::string> read_text_file(const std::string& path);
 
 } // namespace sockdoctor::core

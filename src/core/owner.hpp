@@ -13,7 +13,8 @@ struct ProcessInfo {
   std::int32_t pid = 0;
   std::uint32_t uid = 0; // real uid from /proc/PID/status
   std::string comm;      // raw bytes from /proc/PID/comm (attacker-controlled: escape on output)
-  std::string cmdline;   // NULs replaced by spaces (attacker-controlled)
+  std::string cmdline;   // NULs replaced by spaces (attacker-controlled), at most 4 KiB
+  bool cmdline_truncated = false; // the command line was longer than what was kept
   std::string cgroup; // cgroup v2 path ("0::/system.slice/x.service" -> "/system.slice/x.service")
   std::uint64_t fd_limit = 0;  // RLIMIT_NOFILE soft limit; 0 = unknown
   std::uint32_t fd_count = 0;  // open fds of any kind

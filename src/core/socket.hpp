@@ -42,6 +42,8 @@ struct TcpSocket {
   Endpoint local;
   Endpoint peer;
   std::uint64_t cookie = 0;    // inet_diag socket cookie; 0 when unknown (/proc/net/tcp)
+  std::uint64_t cgroup_id = 0; // cgroup v2 id of the creating process (INET_DIAG_CGROUP_ID): full
+                               // sockets only, orphans included; 0 for TIME_WAIT and unknown
   std::uint32_t netns_ino = 0; // network namespace inode; 0 = the namespace sockdoctor runs in
   std::uint32_t recv_q = 0;    // LISTEN: accept backlog; else rcv_nxt - copied_seq (+1 unread FIN)
   std::uint32_t send_q = 0;    // LISTEN: max backlog; else write_seq - snd_una
@@ -56,5 +58,17 @@ struct TcpSocket {
 
   Family family() const { return local.addr.family; }
 };
+
+// An orphaned FIN_WAIT2 socket that the kernel already replaced with a timewait mini-socket
+// (tw_substate FIN_WAIT2: no fd, the TIME_WAIT timer kind). It holds its 4-tuple like a
+// TIME_WAIT entry and counts in sockstat's "tw" (kernel-facts section 7).
+inline bool is_fin_wait2_mini(const TcpSocket& s) {
+  return s.state == TcpState::FinWait2 && s.timer == TimerKind::TimeWait && s.inode == 0;
+}
+
+// TIME_WAIT or a FIN_WAIT2 mini-socket: both block their 4-tuple without an fd.
+inline bool is_time_wait_entry(const TcpSocket& s) {
+  return s.state == TcpState::TimeWait || is_fin_wait2_mini(s);
+}
 
 } // namespace sockdoctor::core

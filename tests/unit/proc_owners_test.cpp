@@ -1,4 +1,5 @@
 // Owner scan: parsers on literals, a recorded /proc tree, and live scans of our own sockets.
+#include "collect/fs_read.hpp"
 #include "collect/proc_owners.hpp"
 
 #include <algorithm>
@@ -203,7 +204,7 @@ TEST(ScanOwnersLive, FindsOurOwnSocketpair) {
   EXPECT_EQ(refs[0], std::make_pair(static_cast<int>(::getpid()), sv[1]));
   const auto& me = table->process(table->owners_of(inode)[0].process_index);
   EXPECT_EQ(me.uid, ::getuid());
-  auto comm = sd::core::read_text_file("/proc/self/comm");
+  auto comm = sd::collect::read_file("/proc/self/comm");
   ASSERT_TRUE(comm);
   EXPECT_EQ(me.comm + "\n", *comm);
   EXPECT_GE(me.fd_count, 3u);

@@ -147,11 +147,11 @@ TEST(TopModel, LightSamplesCarryTheBigStates) {
   const std::uint32_t light = core::kAllStatesMask & ~core::state_bit(TcpState::Established) &
                               ~core::state_bit(TcpState::TimeWait);
   std::erase_if(snap.sockets, [&](const auto& s) { return !(light & core::state_bit(s.state)); });
-  LiveSample s;
+  core::Sample s;
   s.counts = testing::count_of(snap);
   s.counts[static_cast<std::size_t>(TcpState::Established)] = 6; // from CurrEstab
   s.counts[static_cast<std::size_t>(TcpState::TimeWait)] = 6;    // from sockstat tw
-  s.covered = light;
+  s.listed_states = light;
   s.snapshot = std::move(snap);
   view.add_sample(std::move(s));
   const auto m = view.model();

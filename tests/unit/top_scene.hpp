@@ -103,10 +103,10 @@ inline analyze::StateCounts count_of(const core::Snapshot& s) {
   return c;
 }
 
-inline analyze::LiveSample full_sample(core::Snapshot snap) {
-  analyze::LiveSample s;
+inline core::Sample full_sample(core::Snapshot snap) {
+  core::Sample s;
   s.counts = count_of(snap);
-  s.covered = core::kAllStatesMask;
+  s.listed_states = core::kAllStatesMask;
   s.kernel = core::KernelSettings{};
   s.snapshot = std::move(snap);
   return s;

@@ -1,12 +1,13 @@
 // top's sampling helpers: counts from kernel counters, and the targeted fd rescan.
-#include "cli/top_sampler.hpp"
+#include "collect/live_sampler.hpp"
+#include "collect/proc_owners.hpp"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <filesystem>
 
-namespace sockdoctor::cli {
+namespace sockdoctor::collect {
 namespace {
 
 using core::TcpState;
@@ -20,7 +21,7 @@ sock(TcpState s, std::uint32_t inode = 1, core::TimerKind timer = core::TimerKin
   return x;
 }
 
-std::uint64_t at(const analyze::StateCounts& c, TcpState s) {
+std::uint64_t at(const core::StateCounts& c, TcpState s) {
   return c[static_cast<std::size_t>(s)];
 }
 
@@ -60,7 +61,9 @@ TEST(ScanFdsOf, ReadsOnlyTheGivenProcesses) {
   p10.comm = "leaker";
   core::ProcessInfo gone;
   gone.pid = 30; // exited since the full scan
-  const auto t = scan_fds_of(r, {p10, gone});
+  const auto scanned = scan_owners_of(r, {p10, gone});
+  ASSERT_TRUE(scanned) << scanned.error().message;
+  const auto& t = *scanned;
   fs::remove_all(root);
   EXPECT_TRUE(t.scanned);
   EXPECT_EQ(t.vanished, 1u);
@@ -72,4 +75,4 @@ TEST(ScanFdsOf, ReadsOnlyTheGivenProcesses) {
 }
 
 } // namespace
-} // namespace sockdoctor::cli
+} // namespace sockdoctor::collect

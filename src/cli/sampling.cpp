@@ -1,0 +1,53 @@
+// From the global options to a collect::Sampler, and the stderr notes of what a sample missed.
+#include <unistd.h>
+
+#include <ostream>
+
+#include "cli/context.hpp"
+#include "render/notes.hpp"
+
+namespace sockdoctor::cli {
+
+collect::SamplerOptions sampler_options(const GlobalOptions& g) {
+  collect::SamplerOptions o;
+  o.root = g.root;
+  o.replay_file = g.replay_file;
+  o.record_file = g.record_file;
+  o.source = g.source == "proc"      ? collect::SocketSource::Proc
+             : g.source == "netlink" ? collect::SocketSource::Netlink
+                                     : collect::SocketSource::Auto;
+  o.owner_backend = g.owner_scan == "bpf"    ? collect::OwnerBackend::Bpf
+                    : g.owner_scan == "proc" ? collect::OwnerBackend::Proc
+                                             : collect::OwnerBackend::Auto;
+  o.scope = g.all_netns ? collect::NetnsScope::All : collect::NetnsScope::Own;
+  return o;
+}
+
+std::vector<std::string>
+sample_notes(const Context& ctx, const core::Sample& sample, bool quiet_owners) {
+  std::vector<std::string> lines;
+  for (const auto& c : sample.collectors) {
+    if (c.name == "kernel") continue; // commands that use the settings say what they assumed
+    if (c.name == "owners" && c.denied > 0 && !quiet_owners)
+      lines.push_back(render::notice_line(render::hidden_owners_note(c.denied, ::geteuid() == 0)));
+    if (ctx.global.verbose > 0)
+      for (const auto& note : c.notes)
+        lines.push_back(render::notice_line(note));
+  }
+  return lines;
+}
+
+void print_sample_notes(const Context& ctx, const core::Sample& sample, bool quiet_owners) {
+  for (const auto& line : sample_notes(ctx, sample, quiet_owners))
+    *ctx.err << line << "\n";
+}
+
+core::Result<core::Sample>
+take_sample(const Context& ctx, const collect::SampleRequest& req, bool quiet_owners) {
+  collect::Sampler sampler(sampler_options(ctx.global));
+  auto sample = sampler.take(req);
+  if (sample) print_sample_notes(ctx, *sample, quiet_owners);
+  return sample;
+}
+
+} // namespace sockdoctor::cli

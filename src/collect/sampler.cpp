@@ -1,0 +1,276 @@
+// Sampler: sockets from sock_diag (live, per namespace, or replayed) or /proc/net/tcp, owners from
+// the eBPF iterator or /proc, collected concurrently because each is a different bottleneck
+// (netlink vs the /proc walk), then kernel settings and counters.
+#include "collect/sampler.hpp"
+
+#include <fmt/format.h>
+
+#include <chrono>
+#include <fstream>
+#include <future>
+
+#include "collect/bpf_owners.hpp"
+#include "collect/kernel_settings.hpp"
+#include "collect/netns.hpp"
+#include "collect/proc_counters.hpp"
+#include "collect/proc_net_tcp.hpp"
+#include "collect/proc_owners.hpp"
+#include "collect/sock_diag.hpp"
+
+namespace sockdoctor::collect {
+
+struct Sampler::Namespace {
+  NetnsEntry entry;
+  std::string label; // /run/netns name or container id
+};
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+core::Result<void> write_file(const std::string& path, const std::string& data) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  if (!f) return core::fail("--record " + path + ": cannot open for writing");
+  f.write(data.data(), static_cast<std::streamsize>(data.size()));
+  if (!f) return core::fail("--record " + path + ": write failed");
+  return {};
+}
+
+SockDiagRequest diag_request(const SampleRequest& r) {
+  SockDiagRequest d;
+  d.state_mask = r.state_mask;
+  d.ipv4 = r.ipv4;
+  d.ipv6 = r.ipv6;
+  d.tcp_info = r.tcp_info;
+  return d;
+}
+
+core::CollectorStatus status(std::string name, std::string source) {
+  core::CollectorStatus s;
+  s.name = std::move(name);
+  s.source = std::move(source);
+  s.success = true;
+  return s;
+}
+
+// A namespace that vanished between discovery and setns is skipped, like a process that exits
+// mid-scan.
+bool namespace_gone(const core::Error& e) {
+  return e.sys_errno == ENOENT || e.sys_errno == EINVAL;
+}
+
+} // namespace
+
+Sampler::Sampler(SamplerOptions options) : options_(std::move(options)) {}
+
+bool Sampler::live_own_namespace() const {
+  return options_.replay_file.empty() && options_.source != SocketSource::Proc &&
+         options_.scope == NetnsScope::Own && options_.record_file.empty();
+}
+
+core::Result<core::Sample> Sampler::take(const SampleRequest& request) {
+  core::Sample sample;
+  sample.snapshot.taken_at = std::chrono::system_clock::now();
+  // A replayed dump comes from another moment (often another host): only a recorded /proc tree
+  // given with --proc-root can name its owners.
+  const bool owners =
+      request.owners && (options_.replay_file.empty() || options_.root.proc != "/proc");
+  std::future<core::CollectorStatus> owner_scan;
+  if (owners)
+    owner_scan = std::async(std::launch::async,
+                            [this, &sample] { return scan_owners(sample.snapshot.owners); });
+  auto sockets = collect_sockets(request, sample);
+  std::optional<core::CollectorStatus> owner_status;
+  if (owners) owner_status = owner_scan.get(); // always joined, even when the dump failed
+  if (!sockets) return tl::unexpected(sockets.error());
+  sample.collectors.push_back(std::move(*sockets));
+  if (owner_status) {
+    if (!owner_status->success && options_.owner_backend == OwnerBackend::Bpf)
+      return tl::unexpected(*owner_status->error);
+    sample.collectors.push_back(std::move(*owner_status));
+  }
+  if (request.kernel) sample.collectors.push_back(read_kernel(sample));
+  sample.listed_states = request.state_mask & core::kAllStatesMask;
+  sample.counts = core::count_states(sample.snapshot.sockets);
+  return sample;
+}
+
+core::Result<core::CollectorStatus> Sampler::collect_sockets(const SampleRequest& request,
+                                                             core::Sample& sample) {
+  const auto start = Clock::now();
+  auto result = options_.scope == NetnsScope::Own ? dump_own(request, sample)
+                                                  : dump_namespaces(request, sample);
+  if (!result) return result;
+  result->duration_seconds = seconds_since(start);
+  result->items = sample.snapshot.sockets.size();
+  sample.snapshot.source = result->source;
+  return result;
+}
+
+// Live sock_diag of our own namespace, replayed replies, or /proc/net/tcp; the /proc/net/tcp
+// fallback when netlink is unavailable and the user did not insist on netlink.
+core::Result<core::CollectorStatus> Sampler::dump_own(const SampleRequest& request,
+                                                      core::Sample& sample) {
+  const auto req = diag_request(request);
+  auto& out = sample.snapshot.sockets;
+  if (!options_.replay_file.empty()) {
+    auto r = replay_sock_diag(options_.replay_file, req, out);
+    if (!r) return tl::unexpected(r.error());
+    return status("sockets", "replay:" + options_.replay_file);
+  }
+  if (options_.source == SocketSource::Proc) {
+    auto r = read_proc_net_tcp(options_.root, req, out);
+    if (!r) return tl::unexpected(r.error());
+    return status("sockets", "proc");
+  }
+  std::string record;
+  const bool recording = !options_.record_file.empty();
+  auto r = dump_sock_diag(req, out, recording ? &record : nullptr);
+  if (!r) {
+    if (options_.source == SocketSource::Netlink || recording) return tl::unexpected(r.error());
+    out.clear();
+    auto p = read_proc_net_tcp(options_.root, req, out);
+    if (!p) return tl::unexpected(core::with_context(r.error().message + "; fallback", p.error()));
+    auto s = status("sockets", "proc");
+    s.error = r.error();
+    s.notes.push_back(r.error().message + "; falling back to /proc/net/tcp");
+    return s;
+  }
+  if (recording) {
+    if (auto w = write_file(options_.record_file, record); !w) return tl::unexpected(w.error());
+  }
+  auto s = status("sockets", "sock_diag");
+  s.retries = r->retries;
+  return s;
+}
+
+core::Result<std::vector<Sampler::Namespace>> Sampler::namespaces_to_dump() {
+  std::vector<Namespace> out;
+  if (options_.scope == NetnsScope::Listed) {
+    for (const auto& arg : options_.netns) {
+      auto ns = resolve_netns(options_.root, arg);
+      if (!ns) return tl::unexpected(core::with_context("--netns " + arg, ns.error()));
+      out.push_back({*ns, ns->name});
+    }
+    return out;
+  }
+  auto spaces = discover_netns(options_.root);
+  if (!spaces) return tl::unexpected(core::with_context("--all-netns", spaces.error()));
+  for (auto& ns : *spaces) {
+    std::string label = ns.name.empty() ? ns.container_id : ns.name;
+    out.push_back({std::move(ns), std::move(label)});
+  }
+  return out;
+}
+
+// One short-lived thread per namespace enters it, dumps it and reads its counters and sysctls.
+core::Result<core::CollectorStatus> Sampler::dump_namespaces(const SampleRequest& request,
+                                                             core::Sample& sample) {
+  if (!options_.replay_file.empty() || options_.source == SocketSource::Proc)
+    return core::fail(core::ErrorCode::Usage,
+                      "--all-netns needs live sock_diag (not --replay or --source proc)");
+  auto spaces = namespaces_to_dump();
+  if (!spaces) return tl::unexpected(spaces.error());
+  const auto req = diag_request(request);
+  const bool kernel = request.kernel && options_.root.proc == "/proc";
+  auto s = status("sockets", "sock_diag");
+  for (const auto& ns : *spaces) {
+    auto& out = sample.snapshot.sockets;
+    const std::size_t first = out.size();
+    core::Result<DumpStats> dumped = core::fail("not run");
+    std::optional<core::KernelSettings> settings;
+    auto entered = run_in_netns(ns.entry.path, [&] {
+      dumped = dump_sock_diag(req, out);
+      if (dumped && kernel) {
+        if (auto k = read_kernel_settings(options_.root, "/proc/thread-self/net", nullptr))
+          settings = std::move(*k);
+      }
+    });
+    if (!entered || !dumped) {
+      const core::Error& e = entered ? dumped.error() : entered.error();
+      if (namespace_gone(e)) {
+        ++s.vanished;
+        continue;
+      }
+      return tl::unexpected(core::with_context("--all-netns", e));
+    }
+    for (auto i = first; i < out.size(); ++i)
+      out[i].netns_ino = ns.entry.inode;
+    s.retries += dumped->retries;
+    if (settings) sample.netns_kernel.emplace(ns.entry.inode, std::move(*settings));
+    sample.snapshot.namespaces.push_back({ns.entry.inode, ns.label});
+  }
+  return s;
+}
+
+bool Sampler::bpf_owner_scan_wanted() const {
+  if (options_.owner_backend == OwnerBackend::Bpf) return true;
+  if (options_.owner_backend == OwnerBackend::Proc || bpf_owner_scan_failed_) return false;
+  if (options_.root.proc != "/proc" || !bpf_owner_scan_compiled()) return false;
+  if (options_.scope != NetnsScope::Own) return true;
+  auto counts = read_socket_counts(options_.root.proc_path("net"));
+  return counts && counts->v4.inuse.value_or(0) >= options_.bpf_owner_threshold;
+}
+
+core::CollectorStatus Sampler::scan_owners(core::OwnerTable& out) {
+  const auto start = Clock::now();
+  core::CollectorStatus s = status("owners", "proc");
+  if (bpf_owner_scan_wanted()) {
+    auto table = scan_owners_bpf(options_.root, true);
+    if (table) {
+      out = std::move(*table);
+      s.source = "bpf";
+    } else {
+      s.error = core::with_context("--owner-scan bpf", table.error());
+      if (options_.owner_backend == OwnerBackend::Bpf) {
+        s.success = false;
+        return s;
+      }
+      // Unavailable here (no CAP_BPF, old kernel): say so once, then stay on /proc.
+      bpf_owner_scan_failed_ = bpf_owner_scan_unavailable(table.error());
+      s.notes.push_back(table.error().message + "; scanning /proc instead");
+    }
+  }
+  if (s.source == "proc") {
+    auto table = collect::scan_owners(options_.root, OwnerScanOptions{});
+    if (!table) {
+      s.success = false;
+      s.error = core::with_context("owners", table.error());
+      s.notes.push_back(s.error->message);
+    } else {
+      out = std::move(*table);
+    }
+  }
+  s.duration_seconds = seconds_since(start);
+  s.items = out.processes().size();
+  s.vanished = out.vanished;
+  s.denied = out.denied;
+  if (out.vanished > 0)
+    s.notes.push_back(fmt::format("{} processes exited during the scan", out.vanished));
+  return s;
+}
+
+core::CollectorStatus Sampler::read_kernel(core::Sample& sample) {
+  const auto start = Clock::now();
+  core::CollectorStatus s = status("kernel", "proc");
+  auto kernel = read_kernel_settings(options_.root, &s.notes);
+  if (kernel) {
+    sample.kernel = std::move(*kernel);
+  } else {
+    s.success = false;
+    s.error = kernel.error();
+  }
+  s.duration_seconds = seconds_since(start);
+  return s;
+}
+
+core::Result<core::OwnerTable>
+Sampler::rescan_owners(const std::vector<core::ProcessInfo>& processes) {
+  return scan_owners_of(options_.root, processes);
+}
+
+} // namespace sockdoctor::collect

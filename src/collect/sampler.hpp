@@ -1,0 +1,89 @@
+// The one sampler: a plain options struct in, one core::Sample out (sockets, owners, kernel
+// settings and counters, and each collector's status). Used by check, ls, top and serve alike;
+// cheap enough to call every second (what does not change is found once, at construction).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/fs_root.hpp"
+#include "core/sample.hpp"
+
+namespace sockdoctor::collect {
+
+enum class SocketSource : std::uint8_t {
+  Auto,    // sock_diag; /proc/net/tcp when netlink is unavailable
+  Netlink, // sock_diag only
+  Proc,    // /proc/net/tcp{,6} only
+};
+
+enum class OwnerBackend : std::uint8_t {
+  Auto, // the eBPF iterator on big hosts (or many namespaces) when permitted, else /proc
+  Bpf,  // the eBPF iterator or an error
+  Proc, // the /proc/PID/fd walk
+};
+
+enum class NetnsScope : std::uint8_t {
+  Own,    // the namespace sockdoctor runs in
+  All,    // every namespace: /run/netns and every process's ns/net (root)
+  Listed, // the namespaces in SamplerOptions::netns (names or paths)
+};
+
+struct SamplerOptions {
+  core::FsRoot root;
+  SocketSource source = SocketSource::Auto;
+  std::string replay_file; // decode these recorded sock_diag replies instead of asking
+  std::string record_file; // also write the raw replies here (own namespace, live only)
+  OwnerBackend owner_backend = OwnerBackend::Auto;
+  NetnsScope scope = NetnsScope::Own;
+  std::vector<std::string> netns; // NetnsScope::Listed: /run/netns names or nsfs paths
+  // Auto uses the eBPF owner scan from this many sockets in use (sockstat): loading the iterator
+  // costs tens of ms, the /proc walk about 2.4 us per socket fd.
+  std::uint64_t bpf_owner_threshold = 20000;
+};
+
+struct SampleRequest {
+  std::uint32_t state_mask = core::kAllStatesMask; // filtered in the kernel where possible
+  bool ipv4 = true;
+  bool ipv6 = true;
+  bool owners = true;   // who holds each socket
+  bool tcp_info = true; // INET_DIAG_INFO (ages of CLOSE_WAIT and held FIN_WAIT2)
+  bool kernel = true;   // sysctls and counters (of every namespace dumped)
+};
+
+class Sampler {
+public:
+  explicit Sampler(SamplerOptions options);
+
+  // One sample. Fails only when the sockets themselves cannot be listed (never a silently
+  // partial list); owners and kernel settings that cannot be read are reported in
+  // Sample::collectors and leave their part empty.
+  core::Result<core::Sample> take(const SampleRequest& request);
+
+  // The socket fds of just these processes (details copied), for cheap rescans between samples.
+  core::Result<core::OwnerTable> rescan_owners(const std::vector<core::ProcessInfo>& processes);
+
+  const SamplerOptions& options() const { return options_; }
+  // A live kernel dump of sockdoctor's own namespace (kernel counters describe the same sockets).
+  bool live_own_namespace() const;
+
+private:
+  struct Namespace;
+  core::Result<core::CollectorStatus> collect_sockets(const SampleRequest& request,
+                                                      core::Sample& sample);
+  core::Result<core::CollectorStatus> dump_own(const SampleRequest& request, core::Sample& sample);
+  core::Result<core::CollectorStatus> dump_namespaces(const SampleRequest& request,
+                                                      core::Sample& sample);
+  core::CollectorStatus scan_owners(core::OwnerTable& out);
+  core::CollectorStatus read_kernel(core::Sample& sample);
+  core::Result<std::vector<Namespace>> namespaces_to_dump();
+  bool bpf_owner_scan_wanted() const;
+
+  SamplerOptions options_;
+  bool bpf_owner_scan_failed_ = false; // once it could not load, do not try again every sample
+};
+
+} // namespace sockdoctor::collect

@@ -1,0 +1,72 @@
+// One sample of the host, as collect::Sampler takes it: the snapshot (sockets, owners,
+// namespaces), kernel settings and counters, and how each collector fared, as data.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/kernel_settings.hpp"
+#include "core/snapshot.hpp"
+#include "core/tcp_state.hpp"
+
+namespace sockdoctor::core {
+
+using StateCounts = std::array<std::uint64_t, kMaxTcpState + 1>; // indexed by TcpState
+
+// What one collector did for this sample (node_exporter's collector contract): `check` says what
+// it could not see, `serve` exports it as ..._collector_success / _duration_seconds.
+struct CollectorStatus {
+  std::string name;   // "sockets", "owners", "kernel", "netns"
+  std::string source; // "sock_diag", "proc", "bpf", "replay:<file>", ...
+  bool success = false;
+  double duration_seconds = 0;
+  std::optional<Error> error;     // why it failed, or why a fallback was taken
+  std::uint64_t items = 0;        // sockets listed, processes scanned, namespaces dumped
+  std::uint32_t retries = 0;      // dumps redone after NLM_F_DUMP_INTR / ENOBUFS
+  std::uint32_t vanished = 0;     // processes or namespaces gone mid-collection (normal)
+  std::uint32_t denied = 0;       // processes whose fds could not be read
+  std::vector<std::string> notes; // one line each, e.g. "fell back to /proc/net/tcp: ..."
+};
+
+struct Sample {
+  Snapshot snapshot;
+  // Settings and counters of sockdoctor's own network namespace (nullopt: nothing readable), and
+  // with --all-netns those of every namespace dumped, by inode (sysctls such as
+  // ip_local_port_range are per namespace; a new one starts from the kernel defaults).
+  std::optional<KernelSettings> kernel;
+  std::map<std::uint32_t, KernelSettings> netns_kernel;
+  std::vector<CollectorStatus> collectors;
+
+  // States whose sockets are listed. `top`'s light samples leave ESTABLISHED and TIME_WAIT out and
+  // count them from kernel counters instead; `counts` always covers every state.
+  std::uint32_t listed_states = kAllStatesMask;
+  StateCounts counts{};
+  bool owners_partial = false; // owners were looked up only in a few known processes
+
+  bool is_complete() const { return (listed_states & kAllStatesMask) == kAllStatesMask; }
+  const CollectorStatus* collector(std::string_view name) const {
+    for (const auto& c : collectors)
+      if (c.name == name) return &c;
+    return nullptr;
+  }
+  // The settings that apply to sockets of namespace `netns` (0 = sockdoctor's own).
+  const KernelSettings* kernel_of(std::uint32_t netns) const {
+    if (auto it = netns_kernel.find(netns); it != netns_kernel.end()) return &it->second;
+    return kernel ? &*kernel : nullptr;
+  }
+};
+
+// Per-state counts of a list of sockets.
+inline StateCounts count_states(const std::vector<TcpSocket>& sockets) {
+  StateCounts c{};
+  for (const auto& s : sockets)
+    ++c[static_cast<std::size_t>(s.state)];
+  return c;
+}
+
+} // namespace sockdoctor::core

@@ -1,0 +1,30 @@
+// Texts of the stderr notices.
+#include "render/notes.hpp"
+
+#include <fmt/format.h>
+
+#include <ostream>
+
+#include "render/escape.hpp"
+
+namespace sockdoctor::render {
+
+std::string hidden_owners_note(std::uint32_t denied, bool root) {
+  if (root)
+    return fmt::format("the open files of {} process{} could not be read (another user namespace "
+                       "or a security module); their sockets are shown without owners",
+                       denied, denied == 1 ? "" : "es");
+  return fmt::format("owners of sockets held by {} other user{} processes are not shown (run as "
+                     "root to see them)",
+                     denied, denied == 1 ? "'s" : "s'");
+}
+
+std::string notice_line(std::string_view text) {
+  return "sockdoctor: " + escape_for_terminal(text);
+}
+
+void write_notice(std::ostream& out, std::string_view text) {
+  out << notice_line(text) << "\n";
+}
+
+} // namespace sockdoctor::render
