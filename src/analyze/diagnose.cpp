@@ -12,17 +12,32 @@ namespace rules {
 
 RuleContext::RuleContext(const core::Snapshot& s,
                          const core::KernelSettings& k,
-                         const DiagnoseOptions& o)
-    : snap(s), kernel(k), opt(o) {
-  ages_.reserve(snap.sockets.size());
+                         const DiagnoseOptions& o,
+                         std::span<const Age> ages,
+                         const std::map<std::uint32_t, core::KernelSettings>* netns_kernel,
+                         const std::vector<PortBudget>* budgets)
+    : snap(s), kernel(k), opt(o), netns_kernel_(netns_kernel), budgets_(budgets) {
+  if (ages.size() == snap.sockets.size()) {
+    ages_ = ages;
+  } else {
+    own_ages_.reserve(snap.sockets.size());
+    for (const auto& sock : snap.sockets)
+      own_ages_.push_back(estimate_age(sock, kernel));
+    ages_ = own_ages_;
+  }
   for (std::size_t i = 0; i < snap.sockets.size(); ++i) {
     const auto& sock = snap.sockets[i];
-    ages_.push_back(estimate_age(sock, kernel));
     if (sock.state == core::TcpState::Listen) {
       listeners_.push_back(i);
       listen_by_port_[{sock.netns_ino, sock.local.port}].push_back(i);
     }
   }
+}
+
+const core::KernelSettings& RuleContext::kernel_of(std::uint32_t netns) const {
+  if (netns_kernel_ != nullptr)
+    if (auto it = netns_kernel_->find(netns); it != netns_kernel_->end()) return it->second;
+  return kernel;
 }
 
 bool RuleContext::is_listening_port(std::uint32_t netns, std::uint16_t port) const {
@@ -169,8 +184,6 @@ std::vector<std::string> top_counts(const std::map<std::string, std::uint64_t>& 
 
 } // namespace rules
 
-namespace {
-
 Summary summarize(const core::Snapshot& snap) {
   Summary sum;
   sum.total_sockets = snap.sockets.size();
@@ -186,14 +199,15 @@ Summary summarize(const core::Snapshot& snap) {
   return sum;
 }
 
-} // namespace
-
 Diagnosis diagnose(const core::Snapshot& snap,
                    const core::KernelSettings& kernel,
-                   const DiagnoseOptions& opt) {
+                   const DiagnoseOptions& opt,
+                   std::span<const Age> ages,
+                   const std::map<std::uint32_t, core::KernelSettings>* netns_kernel,
+                   const std::vector<PortBudget>* budgets) {
   Diagnosis d;
   d.summary = summarize(snap);
-  const rules::RuleContext ctx(snap, kernel, opt);
+  const rules::RuleContext ctx(snap, kernel, opt, ages, netns_kernel, budgets);
   rules::close_wait(ctx, d.findings);
   rules::time_wait(ctx, d.findings);
   rules::fin_wait2(ctx, d.findings);

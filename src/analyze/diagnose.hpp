@@ -18,6 +18,8 @@
 
 namespace sockdoctor::analyze {
 
+struct PortBudget; // port_budget.hpp
+
 struct DiagnoseOptions {
   double min_age_seconds = 60; // CLOSE_WAIT / half-closed FIN_WAIT2 younger than this are normal
   std::uint64_t close_wait_critical_count = 100; // per process
@@ -30,9 +32,17 @@ struct DiagnoseOptions {
   std::size_t max_listed = 5;                      // peers, processes listed in evidence
 };
 
+// Runs every rule. `ages` parallel to snap.sockets (computed here when empty); `netns_kernel`:
+// the settings of each namespace's sockets (--all-netns), else `kernel` applies to all.
 Diagnosis diagnose(const core::Snapshot& snap,
                    const core::KernelSettings& kernel,
-                   const DiagnoseOptions& opt = {});
+                   const DiagnoseOptions& opt = {},
+                   std::span<const Age> ages = {},
+                   const std::map<std::uint32_t, core::KernelSettings>* netns_kernel = nullptr,
+                   const std::vector<PortBudget>* budgets = nullptr);
+
+// Counts per state and what the owner scan saw; no rules.
+Summary summarize(const core::Snapshot& snap);
 
 namespace rules {
 
@@ -41,13 +51,22 @@ class RuleContext {
 public:
   RuleContext(const core::Snapshot& snap,
               const core::KernelSettings& kernel,
-              const DiagnoseOptions& opt);
+              const DiagnoseOptions& opt,
+              std::span<const Age> ages = {},
+              const std::map<std::uint32_t, core::KernelSettings>* netns_kernel = nullptr,
+              const std::vector<PortBudget>* budgets = nullptr);
 
   const core::Snapshot& snap;
-  const core::KernelSettings& kernel;
+  const core::KernelSettings& kernel; // sockdoctor's own namespace
   const DiagnoseOptions& opt;
 
+  // The settings that apply to a namespace's sockets.
+  const core::KernelSettings& kernel_of(std::uint32_t netns) const;
+
   const Age& age(std::size_t socket_index) const { return ages_[socket_index]; }
+  std::span<const Age> ages() const { return ages_; }
+  // Port budgets already computed over the same sockets (the host model's), or nullptr.
+  const std::vector<PortBudget>* budgets() const { return budgets_; }
   // A LISTEN socket in the same netns binds this port (any address).
   bool is_listening_port(std::uint32_t netns, std::uint16_t port) const;
   // The LISTEN socket that s (an unaccepted child) belongs to: same netns, same port, same
@@ -61,7 +80,10 @@ public:
   const std::vector<std::size_t>& listeners() const { return listeners_; }
 
 private:
-  std::vector<Age> ages_;
+  std::span<const Age> ages_;
+  std::vector<Age> own_ages_; // when the caller gave none
+  const std::map<std::uint32_t, core::KernelSettings>* netns_kernel_ = nullptr;
+  const std::vector<PortBudget>* budgets_ = nullptr;
   std::vector<std::size_t> listeners_;
   std::map<std::pair<std::uint32_t, std::uint16_t>, std::vector<std::size_t>> listen_by_port_;
 };

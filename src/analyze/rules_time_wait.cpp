@@ -9,65 +9,26 @@
 #include <fmt/format.h>
 
 #include "analyze/diagnose.hpp"
+#include "analyze/host_model.hpp"
 #include "analyze/kernel_model.hpp"
+#include "analyze/port_budget.hpp"
 
 namespace sockdoctor::analyze::rules {
 namespace {
 
-// (S, D, dport) of kernel-facts section 9, and the peer host for the timestamps question.
-FlowKey dest_key(const core::TcpSocket& s) {
-  return FlowKey{s.netns_ino, core::Endpoint{s.local.addr, 0}, s.peer};
-}
+// The peer host, for the timestamps question.
 FlowKey host_key(const core::TcpSocket& s) {
   return FlowKey{s.netns_ino, core::Endpoint{s.peer.addr, 0}, {}};
 }
+FlowKey host_key(const PortBudget& b) {
+  return FlowKey{b.netns, core::Endpoint{b.destination.addr, 0}, {}};
+}
 
-class PortPolicy {
-public:
-  PortPolicy(const RuleContext& ctx)
-      : ctx_(ctx), range_(ctx.kernel.ip_local_port_range.value_or(core::PortRange{})) {
-    const int usable = usable_ephemeral_ports(ctx.kernel);
-    for (std::size_t i : ctx.listeners()) {
-      const auto& l = ctx.snap.sockets[i];
-      if (in_range(l.local.port) && !reserved(l.local.port))
-        listening_in_range_[l.netns_ino].insert(l.local.port);
-    }
-    usable_ = usable;
-  }
-  bool in_range(int port) const { return port >= range_.low && port <= range_.high; }
-  bool reserved(int port) const {
-    for (const auto& [lo, hi] : ctx_.kernel.ip_local_reserved_ports)
-      if (port >= lo && port <= hi) return true;
-    return false;
-  }
-  // A port connect() may have picked: in the range, not reserved, not owned by a listener.
-  bool ephemeral(const core::TcpSocket& s) const {
-    return in_range(s.local.port) && !reserved(s.local.port) &&
-           !ctx_.is_listening_port(s.netns_ino, s.local.port);
-  }
-  // P of kernel-facts section 9: range minus reserved minus ports held by listeners.
-  int usable(std::uint32_t netns) const {
-    auto it = listening_in_range_.find(netns);
-    const int taken = it == listening_in_range_.end() ? 0 : static_cast<int>(it->second.size());
-    return std::max(usable_ - taken, 1);
-  }
-  const core::PortRange& range() const { return range_; }
-
-private:
-  const RuleContext& ctx_;
-  core::PortRange range_;
-  int usable_ = 0;
-  std::map<std::uint32_t, std::set<std::uint16_t>> listening_in_range_;
-};
-
-struct Dest {
-  const core::TcpSocket* sample = nullptr; // for the addresses
-  std::uint64_t tw = 0, fw2 = 0, live = 0;
-  std::vector<double> tw_ages; // known ages of TIME_WAIT entries
-  std::uint64_t tw_unknown_age = 0;
-  std::map<std::int32_t, const core::ProcessInfo*> clients;
-  std::map<std::int32_t, std::uint64_t> client_conns;
-};
+EphemeralPorts ephemeral_ports(const RuleContext& ctx) {
+  return EphemeralPorts(ctx.snap.sockets, [&ctx](std::uint32_t ns) -> const core::KernelSettings& {
+    return ctx.kernel_of(ns);
+  });
+}
 
 struct Timestamps {
   bool seen = false; // a live socket to that host reported tcp_info
@@ -86,25 +47,24 @@ struct Verdict {
   double recent_rate = 0;
 };
 
-Verdict
-judge(const RuleContext& ctx, const PortPolicy& ports, const Dest& d, const Timestamps& ts) {
+Verdict judge(const core::KernelSettings& k, const PortBudget& d, const Timestamps& ts) {
   Verdict v;
-  v.usable = ports.usable(d.sample->netns_ino);
+  v.usable = d.usable;
   v.ts_observed = ts.seen;
-  v.ts = ts.seen ? ts.negotiated : effective_timestamps(ctx.kernel) != 0;
-  v.reuse = tw_reuse_verdict(ctx.kernel, d.sample->peer.addr, v.ts);
-  v.block = tuple_block_seconds(ctx.kernel, v.reuse.applies);
-  std::uint64_t blocking_tw = d.tw;
+  v.ts = ts.seen ? ts.negotiated : effective_timestamps(k) != 0;
+  v.reuse = tw_reuse_verdict(k, d.destination.addr, v.ts);
+  v.block = tuple_block_seconds(k, v.reuse.applies);
+  std::uint64_t blocking_tw = d.time_wait;
   if (v.reuse.applies) {
     // Older entries are reusable by connect(); only the young ones still block.
-    blocking_tw = d.tw_unknown_age;
-    for (double a : d.tw_ages)
+    blocking_tw = d.time_wait_unknown_age;
+    for (double a : d.time_wait_ages)
       if (a < v.block) ++blocking_tw;
   }
-  v.blocked = blocking_tw + d.fw2 + d.live;
+  v.blocked = blocking_tw + d.fin_wait2 + d.live;
   v.fraction = static_cast<double>(v.blocked) / v.usable;
   v.max_rate = max_new_connection_rate(v.usable, static_cast<int>(d.live), v.block);
-  v.recent_rate = static_cast<double>(d.tw) / time_wait_seconds(ctx.kernel);
+  v.recent_rate = static_cast<double>(d.time_wait) / time_wait_seconds(k);
   return v;
 }
 
@@ -125,14 +85,16 @@ std::string tw_length_text(const core::KernelSettings& k) {
          "included)";
 }
 
-std::string port_range_text(const PortPolicy& ports) {
-  return fmt::format("{}-{}", ports.range().low, ports.range().high);
+std::string port_range_text(const core::PortRange& r) {
+  return fmt::format("{}-{}", r.low, r.high);
 }
 
-std::string
-explain(const RuleContext& ctx, const PortPolicy& ports, const Dest& d, const Verdict& v) {
-  const auto src = core::to_string(d.sample->local.addr);
-  const auto dst = core::to_string(d.sample->peer);
+std::string explain(const core::KernelSettings& k,
+                    const core::PortRange& range,
+                    const PortBudget& d,
+                    const Verdict& v) {
+  const auto src = core::to_string(d.source);
+  const auto dst = core::to_string(d.destination);
   std::string out = fmt::format(
       "This host connects from {} to {} and closes first, so every closed connection leaves its "
       "4-tuple in TIME_WAIT for {}, plus up to about {:.0f} s of timer slack. connect() to this "
@@ -140,12 +102,12 @@ explain(const RuleContext& ctx, const PortPolicy& ports, const Dest& d, const Ve
       "reserved and listening ports); {} ({:.0f}%) are blocked now: {} by TIME_WAIT entries, {} "
       "by open connections{}. When all are blocked, connect() fails with EADDRNOTAVAIL (\"Cannot "
       "assign requested address\").",
-      src, dst, tw_length_text(ctx.kernel), kTimeWaitMaxSlackSeconds, v.usable,
-      port_range_text(ports), v.blocked, v.fraction * 100, v.blocked - d.fw2 - d.live, d.live,
-      d.fw2 ? fmt::format(", {} by orphaned FIN_WAIT2 entries", d.fw2) : std::string());
+      src, dst, tw_length_text(k), kTimeWaitMaxSlackSeconds, v.usable, port_range_text(range),
+      v.blocked, v.fraction * 100, v.blocked - d.fin_wait2 - d.live, d.live,
+      d.fin_wait2 ? fmt::format(", {} by orphaned FIN_WAIT2 entries", d.fin_wait2) : std::string());
   out += fmt::format(" At most about {:.0f} new connections/s to it can be sustained; about "
                      "{:.0f}/s were closed over the last {} s.",
-                     v.max_rate, v.recent_rate, time_wait_seconds(ctx.kernel));
+                     v.max_rate, v.recent_rate, time_wait_seconds(k));
   out += " " + v.reuse.reason + ".";
   if (v.reuse.applies)
     out += fmt::format(" So only entries younger than about {:.1f} s block a port.", v.block);
@@ -156,46 +118,51 @@ explain(const RuleContext& ctx, const PortPolicy& ports, const Dest& d, const Ve
 }
 
 std::vector<std::string>
-remedies(const RuleContext& ctx, const PortPolicy& ports, const Verdict& v) {
+remedies(const core::KernelSettings& k, const core::PortRange& range, const Verdict& v) {
   std::vector<std::string> r;
   r.push_back(
       fmt::format("Reuse connections (keep-alive, a connection pool) instead of opening one "
                   "per request: each connection closed by this host blocks a port toward "
                   "this destination for about {:.0f} s.",
                   v.block));
-  const int reuse = effective_tw_reuse(ctx.kernel);
+  const int reuse = effective_tw_reuse(k);
   if (!v.reuse.applies && v.ts && (reuse == 0 || reuse == 2))
     r.push_back(fmt::format(
         "net.ipv4.tcp_tw_reuse=1 (now {}) lets connect() reuse a TIME_WAIT 4-tuple {}. It helps "
         "outgoing connections only, needs timestamps on both ends, and relies on them (PAWS) to "
         "reject delayed segments of the old connection.",
-        reuse, tw_reuse_delay(ctx.kernel).text));
+        reuse, tw_reuse_delay(k).text));
   if (!v.ts)
     r.push_back("tcp_tw_reuse cannot help while timestamps are not negotiated: check "
                 "net.ipv4.tcp_timestamps on both ends (and middleboxes that strip the option).");
   r.push_back(fmt::format("Widen net.ipv4.ip_local_port_range (now {}): capacity per destination "
                           "grows with it. Ports your services listen on must then stay out of "
                           "connect()'s way: list them in net.ipv4.ip_local_reserved_ports.",
-                          port_range_text(ports)));
+                          port_range_text(range)));
   r.push_back("Spread connections over more destination ports or addresses, or more source "
               "addresses (bind() the address with IP_BIND_ADDRESS_NO_PORT so the port is still "
               "chosen per destination).");
-  if (auto note = recycle_note(ctx.kernel); !note.empty()) r.push_back(note);
+  if (auto note = recycle_note(k); !note.empty()) r.push_back(note);
   return r;
 }
 
-void evidence(
-    const RuleContext& ctx, const PortPolicy& ports, const Dest& d, const Verdict& v, Finding& f) {
-  f.add("source", "source address", core::to_string(d.sample->local.addr));
-  f.add("destination", "destination", core::to_string(d.sample->peer));
-  f.add("time_wait", "TIME_WAIT entries", static_cast<std::int64_t>(d.tw));
-  if (d.fw2) f.add("fin_wait2_orphaned", "orphaned FIN_WAIT2", static_cast<std::int64_t>(d.fw2));
+void evidence(const RuleContext& ctx,
+              const core::PortRange& range,
+              const PortBudget& d,
+              const Verdict& v,
+              Finding& f) {
+  f.add("source", "source address", core::to_string(d.source));
+  f.add("destination", "destination", core::to_string(d.destination));
+  f.add("time_wait", "TIME_WAIT entries", static_cast<std::int64_t>(d.time_wait));
+  if (d.fin_wait2)
+    f.add("fin_wait2_orphaned", "orphaned FIN_WAIT2", static_cast<std::int64_t>(d.fin_wait2));
   f.add("live", "open connections", static_cast<std::int64_t>(d.live));
   f.add("blocked_ports", "ports blocked now", static_cast<std::int64_t>(v.blocked));
   f.add("usable_ports", "usable ephemeral ports", static_cast<std::int64_t>(v.usable));
-  f.add("port_range", "ip_local_port_range", port_range_text(ports));
+  f.add("port_range", "ip_local_port_range", port_range_text(range));
   f.add("used_percent", "blocked (%)", std::round(v.fraction * 1000) / 10);
-  f.add("tw_reuse", "tcp_tw_reuse", static_cast<std::int64_t>(effective_tw_reuse(ctx.kernel)));
+  f.add("tw_reuse", "tcp_tw_reuse",
+        static_cast<std::int64_t>(effective_tw_reuse(ctx.kernel_of(d.netns))));
   f.add("timestamps", "timestamps",
         std::string(v.ts ? "negotiated" : "not negotiated") +
             (v.ts_observed ? "" : " (assumed from tcp_timestamps)"));
@@ -204,87 +171,84 @@ void evidence(
   f.add("max_rate_per_second", "sustainable new connections/s", std::round(v.max_rate));
   f.add("recent_close_rate_per_second", "closed per second, last minute",
         std::round(v.recent_rate * 10) / 10);
-  if (!d.tw_ages.empty()) {
-    const auto [lo, hi] = std::minmax_element(d.tw_ages.begin(), d.tw_ages.end());
+  if (!d.time_wait_ages.empty()) {
+    const auto [lo, hi] = std::minmax_element(d.time_wait_ages.begin(), d.time_wait_ages.end());
     f.add("youngest_time_wait_seconds", "youngest TIME_WAIT (s)", *lo);
     f.add("oldest_time_wait_seconds", "oldest TIME_WAIT (s, lower bound)", *hi);
   }
   if (!d.clients.empty()) {
     std::map<std::string, std::uint64_t> c;
-    for (const auto& [pid, p] : d.clients)
-      c[describe_process(*p)] = d.client_conns.at(pid);
+    for (const auto& [pid, client] : d.clients)
+      c[client.process ? describe_process(*client.process) : fmt::format("pid {}", pid)] =
+          client.connections;
     f.add("open_connections_by", "open connections held by", top_counts(c, ctx.opt.max_listed));
   }
 }
 
-void port_findings(const RuleContext& ctx, std::vector<Finding>& out) {
-  const PortPolicy ports(ctx);
-  std::unordered_map<FlowKey, Dest, FlowKeyHash> dests;
+// Whether timestamps were negotiated is asked of live connections to the same host, and only
+// for destinations that could be over the threshold at all (reuse only lowers usage).
+std::unordered_map<FlowKey, Timestamps, FlowKeyHash>
+timestamps_toward(const RuleContext& ctx, const std::vector<const PortBudget*>& candidates) {
   std::unordered_map<FlowKey, Timestamps, FlowKeyHash> ts;
-  const auto& socks = ctx.snap.sockets;
-  for (std::size_t i = 0; i < socks.size(); ++i) {
-    const auto& s = socks[i];
-    if (s.state == core::TcpState::Listen) continue;
-    if (!ports.ephemeral(s)) continue;
-    const bool tw = core::is_time_wait_entry(s);
-    auto& d = dests[dest_key(s)];
-    if (d.sample == nullptr) d.sample = &s;
-    if (s.state == core::TcpState::TimeWait) {
-      ++d.tw;
-      if (const auto& a = ctx.age(i); a.seconds)
-        d.tw_ages.push_back(*a.seconds);
-      else
-        ++d.tw_unknown_age;
-    } else if (tw) {
-      ++d.fw2;
-    } else {
-      ++d.live;
-      if (const auto* p = ctx.first_holder(s)) {
-        d.clients[p->pid] = p;
-        ++d.client_conns[p->pid];
-      }
-    }
+  for (const PortBudget* b : candidates)
+    ts.try_emplace(host_key(*b));
+  if (candidates.empty()) return ts;
+  for (const auto& s : ctx.snap.sockets) {
+    if (!s.has_info || core::is_time_wait_entry(s) || s.state == core::TcpState::Listen) continue;
+    auto it = ts.find(host_key(s));
+    if (it == ts.end()) continue;
+    it->second.seen = true;
+    it->second.negotiated =
+        it->second.negotiated || (s.info.options & core::kTcpiOptTimestamps) != 0;
   }
-  // Whether timestamps were negotiated is asked of live connections to the same host, and
-  // only for destinations that could be over the threshold at all (reuse only lowers usage).
-  std::vector<const Dest*> candidates;
-  for (const auto& [key, d] : dests) {
-    if (d.tw == 0 && d.fw2 == 0) continue; // only open connections: not a TIME_WAIT problem
-    const double most = static_cast<double>(d.tw + d.fw2 + d.live) / ports.usable(key.netns);
-    if (most < ctx.opt.port_warning_fraction) continue;
+  return ts;
+}
+
+Finding port_finding(const RuleContext& ctx,
+                     const EphemeralPorts& ports,
+                     const PortBudget& d,
+                     const Verdict& v) {
+  const auto& k = ctx.kernel_of(d.netns);
+  Finding f;
+  f.id = "ephemeral_port_exhaustion";
+  const bool critical = v.fraction >= ctx.opt.port_critical_fraction;
+  f.severity = critical ? Severity::Critical : Severity::Warning;
+  f.title = fmt::format("{} of {} ephemeral ports toward {} are blocked ({:.0f}%){}", v.blocked,
+                        v.usable, core::to_string(d.destination), v.fraction * 100,
+                        critical ? ": connect() is about to fail with EADDRNOTAVAIL" : "");
+  if (d.clients.size() == 1 && d.clients.begin()->second.process)
+    f.process = process_ref(*d.clients.begin()->second.process);
+  f.peer = core::to_string(d.destination);
+  f.count = d.time_wait + d.fin_wait2;
+  f.oldest_age_lower_bound = true;
+  if (!d.time_wait_ages.empty())
+    f.oldest_age_seconds = *std::max_element(d.time_wait_ages.begin(), d.time_wait_ages.end());
+  const auto& range = ports.range(d.netns);
+  evidence(ctx, range, d, v, f);
+  f.explanation = explain(k, range, d, v);
+  f.remedies = remedies(k, range, v);
+  return f;
+}
+
+void port_findings(const RuleContext& ctx, std::vector<Finding>& out) {
+  const EphemeralPorts ports = ephemeral_ports(ctx);
+  std::vector<PortBudget> computed;
+  const std::vector<PortBudget>* budgets = ctx.budgets();
+  if (budgets == nullptr) {
+    computed = port_budgets(ctx.snap.sockets, ctx.ages(), ports, SampleKnowledge(ctx.snap));
+    budgets = &computed;
+  }
+  std::vector<const PortBudget*> candidates;
+  for (const auto& d : *budgets) {
+    if (d.time_wait == 0 && d.fin_wait2 == 0) continue; // only open connections: not TIME_WAIT's
+    if (d.fraction() < ctx.opt.port_warning_fraction) continue;
     candidates.push_back(&d);
-    ts.try_emplace(host_key(*d.sample));
   }
-  if (!candidates.empty())
-    for (const auto& s : socks) {
-      if (!s.has_info || core::is_time_wait_entry(s) || s.state == core::TcpState::Listen) continue;
-      auto it = ts.find(host_key(s));
-      if (it == ts.end()) continue;
-      it->second.seen = true;
-      it->second.negotiated =
-          it->second.negotiated || (s.info.options & core::kTcpiOptTimestamps) != 0;
-    }
-  for (const Dest* dp : candidates) {
-    const Dest& d = *dp;
-    const Verdict v = judge(ctx, ports, d, ts[host_key(*d.sample)]);
+  auto ts = timestamps_toward(ctx, candidates);
+  for (const PortBudget* d : candidates) {
+    const Verdict v = judge(ctx.kernel_of(d->netns), *d, ts[host_key(*d)]);
     if (v.fraction < ctx.opt.port_warning_fraction) continue;
-    Finding f;
-    f.id = "ephemeral_port_exhaustion";
-    const bool critical = v.fraction >= ctx.opt.port_critical_fraction;
-    f.severity = critical ? Severity::Critical : Severity::Warning;
-    f.title = fmt::format("{} of {} ephemeral ports toward {} are blocked ({:.0f}%){}", v.blocked,
-                          v.usable, core::to_string(d.sample->peer), v.fraction * 100,
-                          critical ? ": connect() is about to fail with EADDRNOTAVAIL" : "");
-    if (d.clients.size() == 1) f.process = process_ref(*d.clients.begin()->second);
-    f.peer = core::to_string(d.sample->peer);
-    f.count = d.tw + d.fw2;
-    f.oldest_age_lower_bound = true;
-    if (!d.tw_ages.empty())
-      f.oldest_age_seconds = *std::max_element(d.tw_ages.begin(), d.tw_ages.end());
-    evidence(ctx, ports, d, v, f);
-    f.explanation = explain(ctx, ports, d, v);
-    f.remedies = remedies(ctx, ports, v);
-    out.push_back(std::move(f));
+    out.push_back(port_finding(ctx, ports, *d, v));
   }
 }
 
@@ -293,7 +257,7 @@ struct NetnsTw {
 };
 
 void bucket_findings(const RuleContext& ctx, std::vector<Finding>& out) {
-  const PortPolicy ports(ctx);
+  const EphemeralPorts ports = ephemeral_ports(ctx);
   std::map<std::uint32_t, NetnsTw> per_ns;
   for (const auto& s : ctx.snap.sockets) {
     if (!core::is_time_wait_entry(s)) continue;

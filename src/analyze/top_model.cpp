@@ -78,148 +78,19 @@ using AddrKey = std::tuple<std::uint8_t, std::array<std::uint8_t, 16>>;
 AddrKey addr_key(const core::IpAddress& a) {
   return {static_cast<std::uint8_t>(a.family), a.bytes};
 }
-using DestKey = std::tuple<std::uint32_t, AddrKey, AddrKey, std::uint16_t>; // netns, S, D, dport
-using PortKey = std::pair<std::uint32_t, std::uint16_t>;                    // netns, port
 
-struct DestAcc {
-  const core::TcpSocket* sample = nullptr;
-  std::uint64_t in_use = 0, time_wait = 0;
-  std::set<std::int32_t> clients; // processes with live connections there
-};
-
-// Which ports connect() may have picked: in ip_local_port_range, not reserved, not a listener's.
-class EphemeralPorts {
-public:
-  EphemeralPorts(const core::KernelSettings& k, const std::map<PortKey, std::int32_t>& listeners)
-      : k_(k), range_(k.ip_local_port_range.value_or(core::PortRange{})), listeners_(listeners) {
-    const int usable = usable_ephemeral_ports(k);
-    for (const auto& [key, pid] : listeners)
-      if (in_range(key.second) && !reserved(key.second)) ++taken_[key.first];
-    usable_ = usable;
-  }
-  bool ephemeral(const core::TcpSocket& s) const {
-    return in_range(s.local.port) && !reserved(s.local.port) &&
-           !listeners_.contains({s.netns_ino, s.local.port});
-  }
-  int usable(std::uint32_t netns) const {
-    auto it = taken_.find(netns);
-    return std::max(usable_ - (it == taken_.end() ? 0 : it->second), 1);
-  }
-
-private:
-  bool in_range(int p) const { return p >= range_.low && p <= range_.high; }
-  bool reserved(int p) const {
-    for (const auto& [lo, hi] : k_.ip_local_reserved_ports)
-      if (p >= lo && p <= hi) return true;
-    return false;
-  }
-  const core::KernelSettings& k_;
-  core::PortRange range_;
-  const std::map<PortKey, std::int32_t>& listeners_;
-  std::map<std::uint32_t, int> taken_;
-  int usable_ = 0;
-};
-
-using Match = std::function<bool(const core::TcpSocket&)>;
-
-// Sockets on ephemeral ports per (netns, source, destination): the port budget's users.
-std::map<DestKey, DestAcc> destinations_of(const std::vector<core::TcpSocket>& socks,
-                                           const EphemeralPorts& ports,
-                                           const SocketTracker& tracker,
-                                           const Match& match) {
-  std::map<DestKey, DestAcc> dests;
-  for (const auto& s : socks) {
-    if (s.state == TcpState::Listen || !ports.ephemeral(s)) continue;
-    auto& d = dests[{s.netns_ino, addr_key(s.local.addr), addr_key(s.peer.addr), s.peer.port}];
-    if (d.sample == nullptr) d.sample = &s;
-    if (match(s)) {
-      ++d.in_use;
-      if (s.state == TcpState::TimeWait) ++d.time_wait;
-    }
-    const std::int32_t pid = tracker.owner(s);
-    if (!core::is_time_wait_entry(s) && pid > 0) d.clients.insert(pid);
-  }
-  return dests;
-}
-
-// Who caused each TIME_WAIT entry, best evidence first: the cookie seen alive with its process,
-// the listener whose port it is (our server closed first), the only client of that destination.
-TimeWaitRow time_wait_cause(const core::TcpSocket& s,
-                            const std::map<PortKey, std::int32_t>& listeners,
-                            const std::map<DestKey, DestAcc>& dests,
-                            const SocketTracker& tracker) {
-  TimeWaitRow r;
-  if (const std::int32_t h = tracker.last_holder(s); h > 0) {
-    r.how = Attribution::Traced;
-    r.pid = h; // one row per process, whatever the peer
-  } else if (auto l = listeners.find({s.netns_ino, s.local.port}); l != listeners.end()) {
-    r.how = Attribution::Listener;
-    r.pid = std::max(l->second, 0);
-    r.where = fmt::format("port {}", s.local.port);
-  } else {
-    auto d = dests.find({s.netns_ino, addr_key(s.local.addr), addr_key(s.peer.addr), s.peer.port});
-    const bool sole = d != dests.end() && d->second.clients.size() == 1;
-    r.how = sole ? Attribution::SoleClient : Attribution::Unknown;
-    r.pid = sole ? *d->second.clients.begin() : 0;
-    r.where = "-> " + core::to_string(s.peer);
-  }
-  return r;
-}
-
-std::vector<TimeWaitRow> time_wait_rows(const std::vector<core::TcpSocket>& socks,
-                                        const std::map<PortKey, std::int32_t>& listeners,
-                                        const std::map<DestKey, DestAcc>& dests,
-                                        const SocketTracker& tracker,
-                                        const core::KernelSettings& kernel,
-                                        const Match& match) {
-  using RowKey = std::tuple<int, std::int32_t, std::string>; // attribution, pid, where
-  std::map<RowKey, TimeWaitRow> rows;
-  std::map<RowKey, std::set<std::string>> places; // a traced process's destinations
-  for (const auto& s : socks) {
-    if (s.state != TcpState::TimeWait || !match(s)) continue;
-    const TimeWaitRow r = time_wait_cause(s, listeners, dests, tracker);
-    const RowKey key{static_cast<int>(r.how), r.pid, r.where};
-    auto& row = rows[key];
-    if (row.time_wait == 0) {
-      row = r;
-      if (const auto* p = r.pid > 0 ? tracker.process(r.pid) : nullptr) row.comm = p->comm;
-    }
-    if (r.how == Attribution::Traced) places[key].insert("-> " + core::to_string(s.peer));
-    ++row.time_wait;
-    row.oldest = older(row.oldest, tracker.age(s, kernel));
-  }
-  for (const auto& [key, set] : places) {
-    auto& where = rows[key].where;
-    where = *set.begin();
-    if (set.size() > 1) where += fmt::format(" (+{} more)", set.size() - 1);
-  }
-  std::vector<TimeWaitRow> out;
-  for (auto& [k, r] : rows)
-    out.push_back(std::move(r));
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
-    return a.time_wait != b.time_wait ? a.time_wait > b.time_wait : a.pid < b.pid;
-  });
-  return out;
-}
-
-std::vector<DestinationRow> destination_rows(const std::map<DestKey, DestAcc>& dests,
-                                             const EphemeralPorts& ports) {
+std::vector<DestinationRow> destination_rows(const std::vector<PortBudget>& budgets) {
   std::vector<DestinationRow> out;
-  for (const auto& [key, d] : dests) {
-    if (d.in_use == 0) continue;
+  for (const auto& b : budgets) {
     DestinationRow r;
-    r.source = core::to_string(d.sample->local.addr);
-    r.destination = core::to_string(d.sample->peer);
-    r.in_use = d.in_use;
-    r.time_wait = d.time_wait;
-    r.usable = ports.usable(d.sample->netns_ino);
-    r.fraction = static_cast<double>(d.in_use) / r.usable;
+    r.source = core::to_string(b.source);
+    r.destination = core::to_string(b.destination);
+    r.in_use = b.in_use();
+    r.time_wait = b.time_wait;
+    r.usable = b.usable;
+    r.fraction = b.fraction();
     out.push_back(std::move(r));
   }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
-    if (a.fraction != b.fraction) return a.fraction > b.fraction;
-    return std::tie(a.destination, a.source) < std::tie(b.destination, b.source);
-  });
   return out;
 }
 
@@ -251,20 +122,6 @@ SortKey next_sort(SortKey k) {
     return SortKey::Count;
   }
   return SortKey::Count;
-}
-
-std::string_view attribution_name(Attribution a) {
-  switch (a) {
-  case Attribution::Traced:
-    return "traced";
-  case Attribution::Listener:
-    return "listener";
-  case Attribution::SoleClient:
-    return "sole_client";
-  case Attribution::Unknown:
-    return "unknown";
-  }
-  return "unknown";
 }
 
 std::string TopFilter::describe() const {
@@ -307,10 +164,10 @@ LiveView::LiveView(LiveOptions opts) : opts_(std::move(opts)), tracker_(opts_.tr
 
 template <typename Fn> void LiveView::for_each_socket(Fn&& fn) const {
   if (!last_) return;
-  for (const auto& s : last_->sockets)
+  for (const auto& s : last_->snapshot.sockets)
     if (has_state(last_covered_, s.state)) fn(s);
   if (detail_ && detail_ != last_)
-    for (const auto& s : detail_->sockets)
+    for (const auto& s : detail_->snapshot.sockets)
       if (!has_state(last_covered_, s.state)) fn(s);
 }
 
@@ -336,19 +193,21 @@ bool LiveView::matches(const core::TcpSocket& s) const {
 
 void LiveView::add_sample(core::Sample sample) {
   const bool detail = sample.is_complete();
-  if (sample.kernel) kernel_ = std::move(*sample.kernel);
-  auto snap = std::make_shared<const core::Snapshot>(std::move(sample.snapshot));
-  tracker_.update(*snap, sample.listed_states, sample.counts, sample.owners_partial);
-  last_ = snap;
-  last_covered_ = sample.listed_states;
+  if (sample.kernel) kernel_ = *sample.kernel;
+  if (!sample.kernel) sample.kernel = kernel_; // a light sample's settings are the last read
+  auto shared = std::make_shared<const core::Sample>(std::move(sample));
+  tracker_.update(shared->snapshot, shared->listed_states, shared->counts, shared->owners_partial);
+  last_ = shared;
+  last_covered_ = shared->listed_states;
   if (detail) {
-    detail_ = snap;
+    detail_ = shared;
+    HostModelOptions o;
+    o.diagnose = opts_.diagnose;
+    o.findings = opts_.findings;
+    host_ = build_host_model(shared, o, &tracker_);
     findings_.clear();
-    if (opts_.findings) {
-      auto d = diagnose(*snap, kernel_, opts_.diagnose);
-      for (auto& f : d.findings)
-        findings_.push_back({f.severity, std::move(f.id), std::move(f.title)});
-    }
+    for (const auto& f : host_->diagnosis.findings)
+      findings_.push_back({f.severity, f.id, f.title});
     rebuild_detail_sections();
   }
   if (!query_.filter.empty()) record_filtered_counts();
@@ -375,19 +234,25 @@ void LiveView::record_filtered_counts() {
     filtered_.pop_front();
 }
 
+// The TIME_WAIT and destination sections: the host model's, or recomputed over the sockets the
+// filter matches, with the same functions.
 void LiveView::rebuild_detail_sections() {
   time_wait_.clear();
   destinations_.clear();
-  if (!detail_) return;
-  const auto& socks = detail_->sockets;
-  const auto match = [this](const core::TcpSocket& s) { return matches(s); };
-  std::map<PortKey, std::int32_t> listeners; // -> owner pid (0 unknown)
-  for (const auto& s : socks)
-    if (s.state == TcpState::Listen) listeners[{s.netns_ino, s.local.port}] = owner_of(s);
-  const EphemeralPorts ports(kernel_, listeners);
-  const auto dests = destinations_of(socks, ports, tracker_, match);
-  time_wait_ = time_wait_rows(socks, listeners, dests, tracker_, kernel_, match);
-  destinations_ = destination_rows(dests, ports);
+  if (!host_) return;
+  if (query_.filter.empty()) {
+    time_wait_ = host_->time_wait;
+    destinations_ = destination_rows(host_->budgets);
+  } else {
+    const auto& socks = host_->snapshot().sockets;
+    const auto match = [this](const core::TcpSocket& s) { return matches(s); };
+    const EphemeralPorts ports(socks, [this](std::uint32_t ns) -> const core::KernelSettings& {
+      return host_->kernel_of(ns);
+    });
+    const auto budgets = port_budgets(socks, host_->ages, ports, tracker_, match);
+    time_wait_ = time_wait_causes(socks, host_->ages, budgets, tracker_, match);
+    destinations_ = destination_rows(budgets);
+  }
   if (time_wait_.size() > opts_.max_rows) time_wait_.resize(opts_.max_rows);
   if (destinations_.size() > opts_.max_rows) destinations_.resize(opts_.max_rows);
 }
@@ -435,26 +300,20 @@ std::vector<StateRow> LiveView::state_rows() const {
 }
 
 std::vector<HolderRow> LiveView::holder_rows() const {
-  std::unordered_map<std::int32_t, HolderRow> by_pid;
-  if (last_) {
-    for (const auto& s : last_->sockets) {
-      if (s.state != TcpState::CloseWait && s.state != TcpState::FinWait2) continue;
-      if (!has_state(last_covered_, s.state) || !matches(s)) continue;
-      const std::int32_t pid = tracker_.owner(s);
-      auto& r = by_pid[pid];
-      r.pid = pid;
-      ++(s.state == TcpState::CloseWait ? r.close_wait : r.fin_wait2);
-      r.oldest = older(r.oldest, tracker_.age(s, kernel_));
-    }
-  }
-  for (const auto& g : tracker_.close_wait_by_process()) {
-    auto it = by_pid.find(g.pid);
-    if (it != by_pid.end()) it->second.trend = g.trend;
-  }
   std::vector<HolderRow> rows;
-  rows.reserve(by_pid.size());
-  for (auto& [pid, r] : by_pid) {
-    if (const auto* p = pid > 0 ? tracker_.process(pid) : nullptr) r.comm = p->comm;
+  if (!last_) return rows;
+  const auto& socks = last_->snapshot.sockets;
+  const auto holders = stuck_holders(
+      socks, last_covered_, [&](std::size_t i) { return tracker_.age(socks[i], kernel_); },
+      tracker_, [this](const core::TcpSocket& s) { return matches(s); });
+  std::unordered_map<std::int32_t, const Trend*> trends;
+  const auto groups = tracker_.close_wait_by_process();
+  for (const auto& g : groups)
+    trends[g.pid] = &g.trend;
+  rows.reserve(holders.size());
+  for (const auto& h : holders) {
+    HolderRow r{h.pid, h.comm, h.close_wait, h.fin_wait2, h.oldest, std::nullopt};
+    if (auto it = trends.find(h.pid); it != trends.end()) r.trend = *it->second;
     rows.push_back(std::move(r));
   }
   const SortKey key = query_.sort;
@@ -496,7 +355,7 @@ std::vector<PeerRow> LiveView::peer_rows() const {
   }
   std::map<std::tuple<std::uint32_t, AddrKey>, PeerRow> by_peer;
   if (last_ && has_state(last_covered_, TcpState::CloseWait)) {
-    for (const auto& s : last_->sockets) {
+    for (const auto& s : last_->snapshot.sockets) {
       if (s.state != TcpState::CloseWait || !matches(s)) continue;
       auto& r = by_peer[{s.netns_ino, addr_key(s.peer.addr)}];
       if (r.close_wait == 0) r.peer = core::to_string(s.peer.addr);
@@ -520,7 +379,7 @@ TopModel LiveView::model() const {
   const auto now = tracker_.now();
   m.time = now;
   m.sample = tracker_.samples();
-  m.source = last_->source;
+  m.source = last_->snapshot.source;
   m.states = state_rows();
   for (const auto& r : m.states)
     m.total += r.count;
@@ -530,9 +389,10 @@ TopModel LiveView::model() const {
   m.time_wait = time_wait_;
   m.destinations = destinations_;
   m.findings = findings_;
-  if (detail_) m.detail_age_s = seconds_between(detail_->taken_at, now);
+  if (detail_) m.detail_age_s = seconds_between(detail_->snapshot.taken_at, now);
   if (auto at = tracker_.owners_scanned_at()) m.owners_age_s = seconds_between(*at, now);
-  if (detail_ && detail_->owners.scanned) m.owners_denied = detail_->owners.denied;
+  if (detail_ && detail_->snapshot.owners.scanned)
+    m.owners_denied = detail_->snapshot.owners.denied;
   return m;
 }
 

@@ -10,7 +10,9 @@
 #include <string_view>
 #include <vector>
 
+#include "analyze/attribution.hpp"
 #include "analyze/diagnose.hpp"
+#include "analyze/host_model.hpp"
 #include "analyze/tracker.hpp"
 #include "core/error.hpp"
 
@@ -68,22 +70,7 @@ struct PeerRow {
   std::optional<Trend> trend; // absent when a filter narrows the sockets
 };
 
-enum class Attribution : std::uint8_t {
-  Traced,     // the same cookie was seen alive, held by this process
-  Listener,   // the local port is a listener's: this host's server closed first
-  SoleClient, // the only process with live connections to that destination
-  Unknown,    // a short-lived client connection never seen alive
-};
-std::string_view attribution_name(Attribution a); // "traced", "listener", "sole_client", "unknown"
-
-struct TimeWaitRow {
-  std::int32_t pid = 0; // 0 when unknown
-  std::string comm;     // raw
-  Attribution how = Attribution::Unknown;
-  std::string where; // "port 80" (listener), "-> 10.0.0.5:5432" (destination)
-  std::uint64_t time_wait = 0;
-  Age oldest;
-};
+using TimeWaitRow = TimeWaitCause;
 
 struct DestinationRow {
   std::string source;       // local address
@@ -154,7 +141,8 @@ private:
   LiveOptions opts_;
   SocketTracker tracker_;
   TopQuery query_;
-  std::shared_ptr<const core::Snapshot> last_, detail_;
+  std::shared_ptr<const core::Sample> last_, detail_;
+  std::optional<HostModel> host_; // of the last complete sample
   std::uint32_t last_covered_ = 0;
   core::KernelSettings kernel_;
   std::vector<FindingLine> findings_;

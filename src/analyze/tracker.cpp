@@ -214,7 +214,7 @@ std::int32_t SocketTracker::scanned_owner(const core::TcpSocket& s,
 void SocketTracker::remember_processes(const core::OwnerTable& owners, bool partial) {
   if (!partial) processes_.clear();
   for (const auto& p : owners.processes())
-    processes_[p.pid] = ProcessRecord{p.pid, p.comm, p.cmdline};
+    processes_[p.pid] = p;
 }
 
 // ---- update -----------------------------------------------------------------------------------
@@ -344,7 +344,7 @@ std::int32_t SocketTracker::last_holder(const core::TcpSocket& s) const {
   return it == entries_.end() ? 0 : it->second.last_holder;
 }
 
-const ProcessRecord* SocketTracker::process(std::int32_t pid) const {
+const core::ProcessInfo* SocketTracker::process(std::int32_t pid) const {
   auto it = processes_.find(pid);
   return it == processes_.end() ? nullptr : &it->second;
 }

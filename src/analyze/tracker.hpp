@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "analyze/age.hpp"
+#include "analyze/socket_knowledge.hpp"
 #include "core/address.hpp"
 #include "core/kernel_settings.hpp"
 #include "core/sample.hpp"
@@ -23,10 +24,6 @@ namespace sockdoctor::analyze {
 
 using Clock = std::chrono::system_clock;
 using StateCounts = core::StateCounts; // indexed by TcpState
-
-// Owner pid values that are not processes.
-inline constexpr std::int32_t kOwnerPending = -1; // has an inode, but no owner scan named it yet
-inline constexpr std::int32_t kNoOwner = 0;       // inode 0: still in an accept queue, or orphaned
 
 struct TrackerOptions {
   std::size_t history_samples = 600; // per-state counts kept for sparklines and rates
@@ -72,12 +69,6 @@ struct StateSample {
   std::uint32_t covered = 0;
 };
 
-struct ProcessRecord {
-  std::int32_t pid = 0;
-  std::string comm;    // raw, attacker-controlled: escape on output
-  std::string cmdline; // raw, attacker-controlled
-};
-
 struct GroupTrend {
   std::int32_t pid = kOwnerPending; // process groups
   std::string comm;                 // raw
@@ -93,7 +84,7 @@ struct GroupTrend {
 // top bit is set, so the two key spaces never meet).
 std::uint64_t socket_identity(const core::TcpSocket& s);
 
-class SocketTracker {
+class SocketTracker : public SocketKnowledge {
 public:
   explicit SocketTracker(TrackerOptions opts = {});
 
@@ -118,14 +109,15 @@ public:
   // estimate_age() combined with the first-seen age (plus the last-ACK age the socket had when
   // first seen, so later samples need no tcp_info): the larger of the two lower bounds. First
   // seen is exact to one interval for sockets that entered the state after the first sample.
-  Age age(const core::TcpSocket& s, const core::KernelSettings& k) const;
+  Age age(const core::TcpSocket& s, const core::KernelSettings& k) const override;
   // Last known owner of s: a pid, kOwnerPending or kNoOwner.
-  std::int32_t owner(const core::TcpSocket& s) const;
+  std::int32_t owner(const core::TcpSocket& s) const override;
   // Last process seen holding s (0 if none): a TIME_WAIT socket keeps the cookie of the
   // connection it was, so this names the process that closed it, if it was ever seen alive.
-  std::int32_t last_holder(const core::TcpSocket& s) const;
+  std::int32_t last_holder(const core::TcpSocket& s) const override;
+
   // Details of a pid from the last owner scan that saw it; nullptr if unknown.
-  const ProcessRecord* process(std::int32_t pid) const;
+  const core::ProcessInfo* process(std::int32_t pid) const override;
   bool owners_ever_scanned() const { return owners_scanned_at_.has_value(); }
   std::optional<Clock::time_point> owners_scanned_at() const { return owners_scanned_at_; }
 
@@ -197,7 +189,7 @@ private:
   bool owners_partial_ = false;    // the current update's owner table names a few processes
   std::optional<Clock::time_point> owners_scanned_at_;
   std::unordered_map<std::uint64_t, Entry> entries_;
-  std::unordered_map<std::int32_t, ProcessRecord> processes_;
+  std::unordered_map<std::int32_t, core::ProcessInfo> processes_;
   std::deque<StateSample> history_;
   Series total_;
   std::unordered_map<std::int32_t, Series> by_process_;

@@ -8,7 +8,7 @@
 #include <ostream>
 #include <string>
 
-#include "analyze/diagnose.hpp"
+#include "analyze/host_model.hpp"
 #include "cli/commands.hpp"
 #include "render/findings_json.hpp"
 #include "render/findings_text.hpp"
@@ -73,7 +73,11 @@ int run_check(Context& ctx, const CheckOptions& o) {
 
   analyze::DiagnoseOptions opt;
   opt.min_age_seconds = o.min_age;
-  const auto diagnosis = analyze::diagnose(sample->snapshot, *sample->kernel, opt);
+  analyze::HostModelOptions mo;
+  mo.diagnose = opt;
+  const auto model =
+      analyze::build_host_model(std::make_shared<const core::Sample>(std::move(*sample)), mo);
+  const auto& diagnosis = model.diagnosis;
   if (o.json)
     render::render_findings_json(*ctx.out, diagnosis);
   else

@@ -4,6 +4,7 @@
 #include <memory>
 #include <ostream>
 
+#include "analyze/host_model.hpp"
 #include "analyze/socket_filter.hpp"
 #include "cli/commands.hpp"
 #include "render/socket_list.hpp"
@@ -87,13 +88,19 @@ int run_ls(Context& ctx, const LsOptions& o) {
     *ctx.err << "sockdoctor ls: " << sample.error().message << "\n";
     return kExitUnknown;
   }
-  const core::Snapshot* snap = &sample->snapshot;
-  const auto& kernel = sample->kernel;
+  const bool ages = sample->kernel.has_value(); // no settings: no AGE column
+  analyze::HostModelOptions mo;
+  mo.findings = false;
+  mo.sections = false;
+  const auto model =
+      analyze::build_host_model(std::make_shared<const core::Sample>(std::move(*sample)), mo);
+  const core::Snapshot* snap = &model.snapshot();
   std::vector<std::uint32_t> rows;
   rows.reserve(snap->sockets.size());
   for (std::uint32_t i = 0; i < snap->sockets.size(); ++i)
     if (filter->matches(snap->sockets[i], snap->owners)) rows.push_back(i);
-  render::SocketListView view{&*snap, rows, kernel ? &*kernel : nullptr, !o.no_owners};
+  render::SocketListView view{
+      snap, rows, ages ? std::span(model.ages) : std::span<const analyze::Age>(), !o.no_owners};
   if (o.json)
     render::render_socket_json(*ctx.out, view);
   else

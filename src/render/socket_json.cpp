@@ -43,8 +43,7 @@ void append_owners(std::string& out, const core::OwnerTable& owners, std::uint32
   out += ']';
 }
 
-void append_age(std::string& out, const core::TcpSocket& s, const core::KernelSettings& k) {
-  const auto age = analyze::estimate_age(s, k);
+void append_age(std::string& out, const analyze::Age& age) {
   out += ",\"age\":{\"seconds\":";
   if (age.seconds)
     fmt::format_to(std::back_inserter(out), "{:.3f}", *age.seconds);
@@ -84,7 +83,7 @@ void append_socket(std::string& out, const SocketListView& v, const core::TcpSoc
                    i.rttvar_us, i.rto_us, (i.options & core::kTcpiOptTimestamps) != 0, i.probes,
                    i.retransmits);
   }
-  if (v.kernel) append_age(out, s, *v.kernel);
+  if (v.has_ages()) append_age(out, v.age_of(s));
   out += ",\"owners\":";
   append_owners(out, v.snapshot->owners, s.inode);
   out += '}';

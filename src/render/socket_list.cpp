@@ -118,7 +118,7 @@ constexpr std::size_t kMinProcess = 14;
 void fit_to_width(Widths& w, const SocketListView& v, int target) {
   const std::size_t total = static_cast<std::size_t>(std::max(target, 60));
   const std::size_t fixed = (w.netns != 0 ? w.netns + 1 : 0) + w.state + 1 + w.recv_q + 1 +
-                            w.send_q + 1 + 1 + (v.kernel ? w.age + 1 : 0) + 2;
+                            w.send_q + 1 + 1 + (v.has_ages() ? w.age + 1 : 0) + 2;
   const std::size_t room = total > fixed + kMinProcess ? total - fixed - kMinProcess : 26;
   if (w.local + w.peer > room) {
     const std::size_t each = std::max<std::size_t>(room / 2, 13);
@@ -149,8 +149,7 @@ owner_text(const core::OwnerTable& owners, std::uint32_t inode, bool wide, std::
   return s + more;
 }
 
-std::string age_text(const core::TcpSocket& s, const core::KernelSettings& k) {
-  const auto age = analyze::estimate_age(s, k);
+std::string age_text(const analyze::Age& age) {
   if (!age.seconds) return "-";
   return (age.lower_bound ? ">" : "") + format_duration(*age.seconds);
 }
@@ -176,9 +175,9 @@ void append_row(std::string& out,
   append_fitted(out, std::string_view(local, ln), w.local, true);
   out += ' ';
   append_fitted(out, std::string_view(peer, pn), w.peer, true);
-  if (v.kernel) {
+  if (v.has_ages()) {
     out += ' ';
-    append_fitted(out, age_text(s, *v.kernel), w.age, false);
+    append_fitted(out, age_text(v.age_of(s)), w.age, false);
   }
   if (v.owners_scanned) {
     out += "  ";
@@ -225,7 +224,7 @@ void render_socket_table(std::ostream& out, const SocketListView& v, const Table
     append_fitted(buf, "Local Address", w.local, true);
     buf += ' ';
     append_fitted(buf, "Peer Address", w.peer, true);
-    if (v.kernel) {
+    if (v.has_ages()) {
       buf += ' ';
       append_fitted(buf, "Age", w.age, false);
     }

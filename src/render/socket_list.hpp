@@ -5,16 +5,22 @@
 #include <iosfwd>
 #include <span>
 
-#include "core/kernel_settings.hpp"
+#include "analyze/age.hpp"
 #include "core/snapshot.hpp"
 
 namespace sockdoctor::render {
 
 struct SocketListView {
+  // The age of socket s, which is an element of snapshot->sockets.
+  const analyze::Age& age_of(const core::TcpSocket& s) const {
+    return ages[static_cast<std::size_t>(&s - snapshot->sockets.data())];
+  }
+  bool has_ages() const { return !ages.empty(); }
+
   const core::Snapshot* snapshot = nullptr;
-  std::span<const std::uint32_t> rows;          // indices into snapshot->sockets, display order
-  const core::KernelSettings* kernel = nullptr; // for socket ages; nullptr = no AGE column
-  bool owners_scanned = true;                   // false: owners were not asked for
+  std::span<const std::uint32_t> rows; // indices into snapshot->sockets, display order
+  std::span<const analyze::Age> ages;  // parallel to snapshot->sockets; empty = no AGE column
+  bool owners_scanned = true;          // false: owners were not asked for
 };
 
 struct TableOptions {

@@ -6,6 +6,8 @@
 
 #include "render/socket_list.hpp"
 
+#include "analyze/age.hpp"
+
 using namespace sockdoctor;
 
 namespace {
@@ -29,6 +31,7 @@ struct Fixture {
   core::Snapshot snap;
   std::vector<std::uint32_t> rows;
   core::KernelSettings kernel;
+  std::vector<analyze::Age> ages;
 
   Fixture() {
     snap.source = "test";
@@ -53,8 +56,10 @@ struct Fixture {
     snap.owners.finalize();
     snap.owners.scanned = true;
     rows = {0, 1, 2};
+    for (const auto& s : snap.sockets)
+      ages.push_back(analyze::estimate_age(s, kernel));
   }
-  render::SocketListView view() const { return {&snap, rows, &kernel, true}; }
+  render::SocketListView view() const { return {&snap, rows, ages, true}; }
 };
 
 } // namespace

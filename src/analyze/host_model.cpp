@@ -1,0 +1,93 @@
+// build_host_model: ages once, then the sections and the rules over them.
+#include "analyze/host_model.hpp"
+
+#include <algorithm>
+
+namespace sockdoctor::analyze {
+
+SampleKnowledge::SampleKnowledge(const core::Snapshot& snap) : snap_(snap) {
+  by_pid_.reserve(snap.owners.processes().size());
+  for (const auto& p : snap.owners.processes())
+    by_pid_.emplace(p.pid, &p);
+}
+
+std::int32_t SampleKnowledge::owner(const core::TcpSocket& s) const {
+  if (s.inode == 0) return kNoOwner;
+  if (!snap_.owners.scanned) return kOwnerPending;
+  std::int32_t best = kOwnerPending;
+  for (const auto& ref : snap_.owners.owners_of(s.inode)) {
+    const std::int32_t pid = snap_.owners.process(ref.process_index).pid;
+    if (best == kOwnerPending || pid < best) best = pid;
+  }
+  return best;
+}
+
+const core::ProcessInfo* SampleKnowledge::process(std::int32_t pid) const {
+  auto it = by_pid_.find(pid);
+  return it == by_pid_.end() ? nullptr : it->second;
+}
+
+Age SampleKnowledge::age(const core::TcpSocket& s, const core::KernelSettings& k) const {
+  return estimate_age(s, k);
+}
+
+const core::KernelSettings& HostModel::kernel_of(std::uint32_t netns) const {
+  if (sample)
+    if (auto it = sample->netns_kernel.find(netns); it != sample->netns_kernel.end())
+      return it->second;
+  return kernel_;
+}
+
+std::vector<Age> socket_ages(const core::Snapshot& snap,
+                             const core::KernelSettings& kernel,
+                             const SocketKnowledge& known) {
+  std::vector<Age> ages;
+  ages.reserve(snap.sockets.size());
+  for (const auto& s : snap.sockets)
+    ages.push_back(known.age(s, kernel));
+  return ages;
+}
+
+namespace {
+
+void sort_holders(std::vector<StuckHolder>& holders) {
+  std::sort(holders.begin(), holders.end(), [](const StuckHolder& a, const StuckHolder& b) {
+    const auto na = a.close_wait + a.fin_wait2, nb = b.close_wait + b.fin_wait2;
+    return na != nb ? na > nb : a.pid < b.pid;
+  });
+}
+
+} // namespace
+
+HostModel build_host_model(std::shared_ptr<const core::Sample> sample,
+                           const HostModelOptions& options,
+                           const SocketKnowledge* known) {
+  HostModel m;
+  m.sample = std::move(sample);
+  m.kernel_ = m.sample->kernel.value_or(core::KernelSettings{});
+  const auto& snap = m.sample->snapshot;
+  const SampleKnowledge alone(snap);
+  const SocketKnowledge& k = known != nullptr ? *known : alone;
+  m.ages = socket_ages(snap, m.kernel_, k);
+  for (std::size_t i = 0; i < snap.sockets.size(); ++i)
+    if (snap.sockets[i].state == core::TcpState::Listen) m.listeners.push_back(i);
+  if (options.sections) {
+    m.holders = stuck_holders(
+        snap.sockets, m.sample->listed_states, [&m](std::size_t i) { return m.ages[i]; }, k);
+    sort_holders(m.holders);
+    const EphemeralPorts ports(snap.sockets, [&m](std::uint32_t ns) -> const core::KernelSettings& {
+      return m.kernel_of(ns);
+    });
+    m.budgets = port_budgets(snap.sockets, m.ages, ports, k);
+    m.time_wait = time_wait_causes(snap.sockets, m.ages, m.budgets, k);
+  }
+  if (options.findings) {
+    m.diagnosis = diagnose(snap, m.kernel_, options.diagnose, m.ages, &m.sample->netns_kernel,
+                           options.sections ? &m.budgets : nullptr);
+  } else {
+    m.diagnosis.summary = summarize(snap);
+  }
+  return m;
+}
+
+} // namespace sockdoctor::analyze
