@@ -12,6 +12,8 @@
 #   BUILD_DIR=                    use this configured build dir instead of the release preset
 #   SKIP_BUILD=1                  use the binaries already built there (re-runs)
 #   RESULTS=build/bench-results   where the raw measurements and the report are written
+#   BASELINE=path/to/sockdoctor   also time this (older) binary's check and ls, interleaved in
+#                                 the same farm, and report the new/old ratio (regression check)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -50,6 +52,7 @@ inner() {
   WORK=$(mktemp -d)
   RAW=$5
   local sd="$bin/src/sockdoctor" floor="$bin/bench/floor_dump" big=$((bound * 5))
+  local old=${6:-}
   declare -A timed_out=()
   for ((r = 1; r <= reps; r++)); do
     # Interleaved, so a burst of load from elsewhere spreads over all tools.
@@ -58,6 +61,10 @@ inner() {
     measure "sockdoctor ls" "$big" "$sd" ls
     measure "sockdoctor ls --json" "$big" "$sd" ls --json
     measure "sockdoctor check" "$big" "$sd" check
+    if [[ -n $old ]]; then
+      measure "baseline check" "$big" "$old" check
+      measure "baseline ls" "$big" "$old" ls
+    fi
     measure "ss -tan" "$big" ss -tan
     measure "cat /proc/net/tcp{,6}" "$big" cat /proc/net/tcp /proc/net/tcp6
     local t
@@ -211,8 +218,8 @@ table() {
   local n=$1 raw=$2 tool
   declare -A med=() rss=() status=() cpu=()
   local tools=("sockdoctor ls --no-owners" "sockdoctor ls" "sockdoctor ls --json"
-    "sockdoctor check" "floor_dump" "ss -tan" "ss -tanp" "netstat -tanp" "lsof -nP -iTCP"
-    "cat /proc/net/tcp{,6}")
+    "sockdoctor check" "baseline check" "baseline ls" "floor_dump" "ss -tan" "ss -tanp"
+    "netstat -tanp" "lsof -nP -iTCP" "cat /proc/net/tcp{,6}")
   for tool in "${tools[@]}"; do
     local rows
     rows=$(awk -F'\t' -v t="$tool" '$1 == t' "$raw")
@@ -250,6 +257,14 @@ table() {
       $((rss[$tool] / 1024)) "$(awk -v r="${rss[$tool]}" -v n="$n" 'BEGIN{print r * 1024 / n}')" "$runs")"
   done
   targets_for "$n"
+  if [[ -n ${med["baseline check"]:-} ]]; then
+    local t
+    for t in check ls; do
+      log "$(printf 'new/baseline %-6s %.2fx (%.3f s vs %.3f s)' "$t" \
+        "$(awk -v a="${med["sockdoctor $t"]}" -v b="${med["baseline $t"]}" 'BEGIN{print a / b}')" \
+        "${med["sockdoctor $t"]}" "${med["baseline $t"]}")"
+    done
+  fi
 }
 
 # target OK DESCRIPTION: records PASS/MISS.
@@ -297,7 +312,7 @@ targets_for() {
 TARGETS=()
 {
   echo "sockdoctor scale benchmark, $STAMP"
-  echo "command: SIZES=\"$SIZES\" REPS=$REPS REPS_1M=$REPS_1M BOUND=$BOUND PROCS=$PROCS IPV6_PROCS=$IPV6_PROCS bench/run_scale.sh"
+  echo "command: SIZES=\"$SIZES\" REPS=$REPS REPS_1M=$REPS_1M BOUND=$BOUND PROCS=$PROCS IPV6_PROCS=$IPV6_PROCS${BASELINE:+ BASELINE=$BASELINE} bench/run_scale.sh"
   echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo), kernel $(uname -r)"
   echo "commit: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C "$ROOT" diff --quiet 2>/dev/null || echo '+dirty')"
 } | tee "$REPORT"
@@ -311,7 +326,7 @@ for n in $SIZES; do
   ((n == COMPARE_AT)) && compare_with_ss "$n"
   raw="$RESULTS/raw-$STAMP-$n.tsv"
   : >"$raw"
-  ip netns exec "$NS" "$SELF" --inner "$n" "$BIN" "$reps" "$BOUND" "$raw"
+  ip netns exec "$NS" "$SELF" --inner "$n" "$BIN" "$reps" "$BOUND" "$raw" "${BASELINE:-}"
   check_counts "$n"  # the farm must not have changed under the measurements
   table "$n" "$raw"
   log "after the runs: load $(cut -d' ' -f1-3 /proc/loadavg), TCP sockets host-wide $(host_tcp_alloc)" \
