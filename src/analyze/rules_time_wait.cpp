@@ -10,6 +10,7 @@
 
 #include "analyze/diagnose.hpp"
 #include "analyze/kernel_model.hpp"
+#include "analyze/knowledge.hpp"
 
 namespace sockdoctor::analyze::rules {
 namespace {
@@ -142,12 +143,13 @@ explain(const RuleContext& ctx, const PortPolicy& ports, const Dest& d, const Ve
   const auto dst = core::to_string(d.sample->peer);
   std::string out = fmt::format(
       "This host connects from {} to {} and closes first, so every closed connection leaves its "
-      "4-tuple in TIME_WAIT for {}, plus up to about {:.0f} s of timer slack. connect() to this "
+      "4-tuple in TIME_WAIT for {}, plus timer slack of {}. connect() to this "
       "destination can choose among {} usable ephemeral ports (ip_local_port_range {}, minus "
       "reserved and listening ports); {} ({:.0f}%) are blocked now: {} by TIME_WAIT entries, {} "
       "by open connections{}. When all are blocked, connect() fails with EADDRNOTAVAIL (\"Cannot "
       "assign requested address\").",
-      src, dst, tw_length_text(ctx.kernel), kTimeWaitMaxSlackSeconds, v.usable,
+      src, dst, tw_length_text(ctx.kernel),
+      timer_slack_clause(ctx.kernel, time_wait_seconds(ctx.kernel)), v.usable,
       port_range_text(ports), v.blocked, v.fraction * 100, v.blocked - d.fw2 - d.live, d.live,
       d.fw2 ? fmt::format(", {} by orphaned FIN_WAIT2 entries", d.fw2) : std::string());
   out += fmt::format(" At most about {:.0f} new connections/s to it can be sustained; about "
