@@ -39,6 +39,29 @@ bool kernel_before(const core::KernelSettings& k, int major, int minor) {
   return std::pair{k.kernel_major, k.kernel_minor} < std::pair{major, minor};
 }
 
+std::optional<bool>
+stable_at_least(const core::KernelSettings& k, int major, int minor, int patch) {
+  if (k.kernel_major != major || k.kernel_minor != minor || k.kernel_patch < 0) return std::nullopt;
+  return k.kernel_patch >= patch;
+}
+
+TsOffsets timestamp_offsets(const core::KernelSettings& k) {
+  const int ts = effective_timestamps(k);
+  if (ts == 0) return TsOffsets::Off;
+  if (ts == 2) return TsOffsets::NoOffset;
+  if (k.kernel_major <= 0) return TsOffsets::Unknown;
+  if (kernel_before(k, 4, 10)) return TsOffsets::NoOffset; // offsets arrived in 4.10
+  // 4.10.0 had per-connection offsets; late 4.10.y and 4.12 per host pair: 4.10/4.11 unverified.
+  if (kernel_before(k, 4, 12)) return TsOffsets::Unknown;
+  if (kernel_at_least(k, 7, 0)) return TsOffsets::PerConnection; // 165573e41f2f, 7.0 cycle
+  if (const auto fixed = stable_at_least(k, 6, 18, 17))
+    return *fixed ? TsOffsets::PerConnection : TsOffsets::PerHostPair;
+  // 6.12.y took the backport at a release not verified here; other branches may have too.
+  if (k.kernel_major == 6 && (k.kernel_minor == 12 || k.kernel_minor == 18 || k.kernel_minor == 19))
+    return TsOffsets::Unknown;
+  return TsOffsets::PerHostPair;
+}
+
 int usable_ephemeral_ports(const core::KernelSettings& k) {
   const core::PortRange range = k.ip_local_port_range.value_or(kDefaultRange);
   int ports = range.high - range.low + 1;
@@ -93,7 +116,8 @@ ReuseDelay tw_reuse_delay(const core::KernelSettings& k) {
 
 TwReuseVerdict tw_reuse_verdict(const core::KernelSettings& k,
                                 const core::IpAddress& peer,
-                                bool timestamps_negotiated) {
+                                bool timestamps_negotiated,
+                                const std::optional<core::IpAddress>& local) {
   TwReuseVerdict v;
   const int reuse = effective_tw_reuse(k);
   if (effective_timestamps(k) == 0) {
@@ -104,9 +128,10 @@ TwReuseVerdict tw_reuse_verdict(const core::KernelSettings& k,
     v.reason = "tcp_tw_reuse=0: connect() does not reuse TIME_WAIT 4-tuples";
     return v;
   }
-  if (reuse == 2 && !peer.is_loopback()) {
-    v.reason = fmt::format("tcp_tw_reuse=2 applies to loopback peers only (127/8, ::1, "
-                           "::ffff:127.x), and {} is not one",
+  if (reuse == 2 && !peer.is_loopback() && !(local && local->is_loopback())) {
+    v.reason = fmt::format("tcp_tw_reuse=2 applies only to loopback connections (peer or local "
+                           "address in 127/8, ::1 or ::ffff:127.x, or a socket bound to lo), "
+                           "and {} is not one",
                            core::to_string(peer));
     return v;
   }
@@ -116,9 +141,9 @@ TwReuseVerdict tw_reuse_verdict(const core::KernelSettings& k,
     return v;
   }
   v.applies = true;
-  v.reason = fmt::format("tcp_tw_reuse={} lets connect() reuse a TIME_WAIT 4-tuple toward {} "
-                         "{}",
-                         reuse, reuse == 2 ? "loopback peers" : "any peer", tw_reuse_delay(k).text);
+  v.reason = fmt::format("tcp_tw_reuse={} lets connect() reuse a TIME_WAIT 4-tuple {} {}", reuse,
+                         reuse == 2 ? "of a loopback connection" : "toward any peer",
+                         tw_reuse_delay(k).text);
   return v;
 }
 
@@ -152,20 +177,55 @@ int keepalive_abort_seconds(const core::KernelSettings& k) {
          k.tcp_keepalive_probes.value_or(9) * k.tcp_keepalive_intvl.value_or(75);
 }
 
+double model_timeout_seconds(int boundary, double rto_max_seconds) {
+  // Geometric backoff from TCP_RTO_MIN until rto_max, then linear (tcp_model_timeout()).
+  constexpr double kRtoMin = 0.2;
+  const double rto_max = std::clamp(rto_max_seconds, kRtoMin, 120.0);
+  // linear_backoff_thresh = ilog2(rto_max / rto_base) in whole multiples of the base.
+  const auto ratio = static_cast<unsigned>(std::floor(rto_max / kRtoMin + 1e-9));
+  int thresh = 0;
+  while ((2u << thresh) <= ratio)
+    ++thresh;
+  const int n = std::clamp(boundary, 0, 255);
+  if (n <= thresh) return ((2 << n) - 1) * kRtoMin;
+  return ((2 << thresh) - 1) * kRtoMin + (n - thresh) * rto_max;
+}
+
+double rto_max_seconds(const core::KernelSettings& k) {
+  if (k.tcp_rto_max_ms && *k.tcp_rto_max_ms >= 1000 && *k.tcp_rto_max_ms <= 120000)
+    return *k.tcp_rto_max_ms / 1000.0;
+  return 120.0; // TCP_RTO_MAX; also the tcp_rto_max_ms default on 6.15+
+}
+
 double retries2_timeout_seconds(int retries2) {
-  // tcp_model_timeout(): geometric backoff from TCP_RTO_MIN until TCP_RTO_MAX, then linear.
-  constexpr double kRtoMin = 0.2, kRtoMax = 120.0;
-  constexpr int kThresh = 9; // ilog2(TCP_RTO_MAX / TCP_RTO_MIN) = ilog2(600)
-  const int n = std::clamp(retries2, 0, 255);
-  if (n <= kThresh) return ((2 << n) - 1) * kRtoMin;
-  return ((2 << kThresh) - 1) * kRtoMin + (n - kThresh) * kRtoMax;
+  return model_timeout_seconds(retries2, 120.0);
+}
+
+double retries2_timeout_seconds(const core::KernelSettings& k) {
+  return model_timeout_seconds(k.tcp_retries2.value_or(15), rto_max_seconds(k));
+}
+
+int effective_orphan_retries(const core::KernelSettings& k) {
+  const int retries = std::clamp(k.tcp_orphan_retries.value_or(0), 0, 255);
+  return retries == 0 ? 8 : retries;
+}
+
+double orphan_retry_budget_seconds(const core::KernelSettings& k) {
+  return model_timeout_seconds(effective_orphan_retries(k), rto_max_seconds(k));
+}
+
+std::optional<double> timer_slack_seconds(const core::KernelSettings& k, double timeout_seconds) {
+  if (!k.config_hz || *k.config_hz <= 0) return std::nullopt;
+  return timer_slack_seconds(timeout_seconds, *k.config_hz);
 }
 
 double timer_slack_seconds(double timeout_seconds, int hz) {
-  // LVL_START(n) = 63 << 3(n-1) jiffies, granularity 8^n jiffies, 9 levels (HZ > 100).
+  // LVL_START(n) = 63 << 3(n-1) jiffies, granularity 8^n jiffies; LVL_DEPTH is 9 levels when
+  // HZ > 100, else 8.
   const double jiffies = timeout_seconds * hz;
+  const int depth = hz > 100 ? 9 : 8;
   double granularity = 1;
-  for (int level = 1; level < 9; ++level) {
+  for (int level = 1; level < depth; ++level) {
     const double start = 63.0 * std::pow(8.0, level - 1);
     if (jiffies < start) break;
     granularity = std::pow(8.0, level);

@@ -40,9 +40,10 @@ std::string close_wait_lifetime_sentence(const core::KernelSettings& k,
                                          bool keepalive_timer_armed) {
   if (!keepalive_timer_armed)
     return "No keepalive timer runs on this socket (the application did not set SO_KEEPALIVE), "
-           "so the kernel will not end this CLOSE_WAIT: it lasts until the application calls "
-           "close() or shutdown(SHUT_WR), the peer sends a RST, or data the application writes "
-           "goes unacknowledged (tcp_retries2).";
+           "so no timer ends this idle CLOSE_WAIT: it lasts until the application calls close() "
+           "or shutdown(SHUT_WR), the peer sends a RST, data the application writes goes "
+           "unacknowledged (tcp_retries2 or TCP_USER_TIMEOUT), or someone destroys it with "
+           "ss -K.";
   const int first = keepalive_first_probe_seconds(k);
   return fmt::format(
       "The application set SO_KEEPALIVE, so after {} idle (counted from the last packet "
@@ -56,8 +57,9 @@ std::string close_wait_lifetime_sentence(const core::KernelSettings& k,
 
 std::string close_wait_recv_q_sentence(std::uint64_t recv_q) {
   if (recv_q == 0)
-    return "Recv-Q 0: the application read the end of stream (recv() returned 0) but never "
-           "closed the socket.";
+    return "Recv-Q 0: the application consumed everything, the FIN included, but never closed "
+           "the socket. That does not prove it saw recv() return 0: a read that takes the last "
+           "data byte also consumes a FIN that arrived in the same segment.";
   if (recv_q == 1)
     return "Recv-Q 1: only the peer's FIN is queued, so the application has not even read the "
            "end of stream; it is not reading this socket at all.";
@@ -80,17 +82,19 @@ std::string close_wait_fix_sentence() {
 }
 
 std::string time_wait_lifetime_sentence(const core::KernelSettings& k) {
+  constexpr std::string_view kRestart =
+      "an in-window bare ACK, or a rejected segment that carries an ACK (a retransmitted FIN), "
+      "restarts it; a RST never does, and an ACK-less SYN only if PAWS rejects it";
   if (k.tcp_tw_timeout)
     return fmt::format(
         "A TIME_WAIT entry lasts {} here (Alibaba Cloud Linux's net.ipv4.tcp_tw_timeout; "
-        "upstream Linux fixes it at 60 s), restarted by each segment it receives; it holds no "
-        "file descriptor and blocks only its own 4-tuple.",
-        format_seconds(*k.tcp_tw_timeout));
+        "upstream Linux fixes it at 60 s), and {}. It holds no file descriptor and blocks only "
+        "its own 4-tuple.",
+        format_seconds(*k.tcp_tw_timeout), kRestart);
   return fmt::format("A TIME_WAIT entry lasts 60 s on Linux (TCP_TIMEWAIT_LEN, a compile-time "
-                     "constant; up to about {} with timer slack at HZ=1000), and each segment "
-                     "it receives restarts the 60 s; it holds no file descriptor and blocks only "
-                     "its own 4-tuple.",
-                     format_seconds(kTimeWaitSeconds + kTimeWaitMaxSlackSeconds));
+                     "constant), and its timer can fire late by {}; {}. It holds no file "
+                     "descriptor and blocks only its own 4-tuple.",
+                     timer_slack_clause(k, kTimeWaitSeconds), kRestart);
 }
 
 std::string fin_wait2_lifetime_sentence(const core::KernelSettings& k, bool orphaned) {
@@ -186,10 +190,83 @@ std::string listen_overflow_sentence(const core::KernelSettings& k) {
   const std::string cap = k.somaxconn ? std::to_string(*k.somaxconn) : std::string("unknown");
   return fmt::format(
       "TcpExtListenOverflows = {} since this network namespace was created "
-      "(ListenDrops = {}, which also counts other drops on listeners): each one is "
-      "a connection attempt dropped because a listener's accept queue was full; its length "
-      "is the listen() backlog, capped by net.core.somaxconn = {}.",
+      "(ListenDrops = {}, which also counts other drops on listeners): each one is a segment "
+      "dropped because a listener's accept queue was full, a SYN or the ACK that completes a "
+      "handshake, so one client that retries is counted again for every retransmission. The "
+      "queue is full when it holds more than the listen() backlog (capped by "
+      "net.core.somaxconn = {}), so up to backlog + 1 connections wait in it.",
       get("ListenOverflows"), get("ListenDrops"), cap);
+}
+
+std::string listen_overflow_client_sentence(const core::KernelSettings& k) {
+  const std::string now =
+      k.tcp_abort_on_overflow ? fmt::format(" (here: {})", *k.tcp_abort_on_overflow) : "";
+  return fmt::format(
+      "What the client sees depends on tcp_abort_on_overflow{}. With 0, the default, the "
+      "server drops the ACK that completes the handshake: the client's connect() has already "
+      "succeeded, its request waits unanswered while the server resends its SYN-ACK (up to "
+      "tcp_synack_retries) until the queue has room, so it sees a stall, not an error. With 1 "
+      "the server answers that ACK with a RST, and the client's first read or write fails with "
+      "ECONNRESET. A SYN that meets a full queue is dropped either way: the client's connect() "
+      "retransmits it (tcp_syn_retries) and is slow or times out.",
+      now);
+}
+
+std::string sock_destroy_sentence(const core::KernelSettings& k) {
+  std::string built;
+  if (!k.config_inet_diag_destroy)
+    built = "needs a kernel built with CONFIG_INET_DIAG_DESTROY=y (default n), which could not "
+            "be checked here (no readable /proc/config.gz)";
+  else if (*k.config_inet_diag_destroy)
+    built = "works on this kernel (built with CONFIG_INET_DIAG_DESTROY=y, per /proc/config.gz)";
+  else
+    built = "does not work on this kernel: it was built without CONFIG_INET_DIAG_DESTROY "
+            "(per /proc/config.gz)";
+  return "ss -K (SOCK_DESTROY) " + built + ", and it needs CAP_NET_ADMIN.";
+}
+
+std::string orphan_retries_sentence(const core::KernelSettings& k) {
+  const int sysctl = k.tcp_orphan_retries.value_or(0);
+  const std::string value =
+      sysctl == 0 ? std::string("tcp_orphan_retries = 0, which means 8")
+                  : fmt::format("tcp_orphan_retries = {}", effective_orphan_retries(k));
+  return fmt::format(
+      "An orphan retransmits under {}, and the kernel turns that count into a time budget: "
+      "{} since its oldest unacknowledged segment was sent (RTO doubling from 200 ms up to "
+      "tcp_rto_max = {}), then it is dropped. The budget holds only while its RTO stays below "
+      "tcp_rto_max (the kernel's \"alive\"); once the RTO reaches tcp_rto_max, or an ICMP error "
+      "arrived, it is dropped at its next timeout. An orphan stuck on a zero window is aborted "
+      "once its probe backoff reaches tcp_rto_max, even if the peer answers the probes.",
+      value, format_seconds(orphan_retry_budget_seconds(k)), format_seconds(rto_max_seconds(k)));
+}
+
+std::string orphan_limit_sentence(const core::KernelSettings& k) {
+  const std::string limit =
+      k.tcp_max_orphans ? fmt::format(" (here {})", *k.tcp_max_orphans) : std::string();
+  return fmt::format(
+      "tcp_max_orphans{} is checked when an application closes a socket and again whenever an "
+      "orphan's retransmission or window-probe timer fires. A socket closed while the orphans "
+      "exceed it is reset at once instead of finishing its close. On a timer the orphan count is "
+      "doubled for an orphan idle longer than twice tcp_rto_max (or out of retries), and doubled "
+      "again after an ICMP error, before the comparison; the killed orphan gets a RST only while "
+      "the peer still seems alive, it sent something within the last 60 s, or its window is "
+      "closed, and is otherwise dropped silently. Each kill logs \"TCP: too many orphaned "
+      "sockets\" (rate-limited) and counts TcpExtTCPAbortOnMemory. The same checks kill a "
+      "closing socket that still has data queued when TCP memory is above tcp_mem's third value "
+      "(\"out of memory -- consider tuning tcp_mem\").",
+      limit);
+}
+
+std::string timer_slack_clause(const core::KernelSettings& k, double timeout_seconds) {
+  const auto text = [](double seconds) {
+    return format_seconds(seconds >= 10 ? std::round(seconds) : std::round(seconds * 10) / 10);
+  };
+  if (const auto slack = timer_slack_seconds(k, timeout_seconds))
+    return fmt::format("up to {} at HZ={} (this kernel's CONFIG_HZ)", text(*slack), *k.config_hz);
+  return fmt::format("up to {} at HZ=250 or {} at HZ=1000 (this kernel's HZ is unknown: no "
+                     "readable /proc/config.gz)",
+                     text(timer_slack_seconds(timeout_seconds, 250)),
+                     text(timer_slack_seconds(timeout_seconds, 1000)));
 }
 
 } // namespace sockdoctor::analyze

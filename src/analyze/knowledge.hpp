@@ -41,6 +41,8 @@ struct Myth {
   std::string myth;  // the claim as commonly written (shown only labelled as a myth)
   std::string truth; // what the kernel actually does
   std::string source;
+  bool seed = false;      // made by one of the two articles sockdoctor started from (seeds/)
+  std::string correction; // seed myths: the truth in one line, for the `explain` overview
 };
 
 struct Topic {
@@ -92,6 +94,20 @@ std::string tw_recycle_sentence(const core::KernelSettings& k);
 std::string keepalive_sentence(const core::KernelSettings& k);
 // TcpExtListenOverflows / ListenDrops: accept queue full, somaxconn cap.
 std::string listen_overflow_sentence(const core::KernelSettings& k);
+// What a client sees while a listener's accept queue is full (tcp_abort_on_overflow).
+std::string listen_overflow_client_sentence(const core::KernelSettings& k);
+// Whether ss -K (SOCK_DESTROY) can work on this kernel: CONFIG_INET_DIAG_DESTROY from
+// /proc/config.gz, or "unknown", plus the CAP_NET_ADMIN requirement.
+std::string sock_destroy_sentence(const core::KernelSettings& k);
+// How an orphan's retransmissions end (tcp_orphan_retries as a time budget, tcp_rto_max).
+std::string orphan_retries_sentence(const core::KernelSettings& k);
+// What tcp_max_orphans and tcp_mem do to orphans (tcp_check_oom()).
+std::string orphan_limit_sentence(const core::KernelSettings& k);
+
+// How late a timer of this length fires at most on this kernel, as a clause: "up to 2 s at
+// HZ=250 (this kernel's CONFIG_HZ)"; HZ unknown: "up to 2 s at HZ=250 or 4.1 s at HZ=1000 (this
+// kernel's HZ is unknown: ...)". Never a silent HZ=1000.
+std::string timer_slack_clause(const core::KernelSettings& k, double timeout_seconds);
 
 // ---- Formatting helpers shared by the sentences and the renderers.
 // "60 s", "7200 s (2 h)", "7875 s (2 h 11 min)", "924.6 s (15 min)".
@@ -130,7 +146,47 @@ inline constexpr std::string_view kFinTime =
 inline constexpr std::string_view kHashConnect =
     "net/ipv4/inet_hashtables.c: __inet_hash_connect(), __inet_check_established() (v6.19)";
 inline constexpr std::string_view kSockDestroy =
-    "net/ipv4/tcp_diag.c: tcp_diag_destroy(); net/ipv4/tcp.c: tcp_abort() (v6.19)";
+    "net/ipv4/tcp_diag.c: tcp_diag_destroy(); net/ipv4/tcp.c: tcp_abort(), tcp_need_reset() "
+    "(v6.18)";
+// Read in the v6.18 source for the 2026-12-02 audit (research/kernel-facts.md, last section).
+inline constexpr std::string_view kRecvmsg =
+    "net/ipv4/tcp.c: tcp_recvmsg_locked() found_fin_ok; net/ipv4/tcp_diag.c: "
+    "tcp_diag_get_info() (v6.18)";
+inline constexpr std::string_view kTimeWaitRestart =
+    "net/ipv4/tcp_minisocks.c: tcp_timewait_state_process(), inet_twsk_reschedule() (v6.18)";
+inline constexpr std::string_view kTimerWheel =
+    "kernel/time/timer.c: calc_index(), LVL_START/LVL_GRAN; include/net/tcp.h: "
+    "TCP_TIMEWAIT_LEN (60*HZ)";
+inline constexpr std::string_view kWriteTimeout =
+    "net/ipv4/tcp_timer.c: tcp_write_timeout(), tcp_orphan_retries(), tcp_model_timeout(), "
+    "retransmits_timed_out() (v6.18)";
+inline constexpr std::string_view kProbeTimer =
+    "net/ipv4/tcp_timer.c: tcp_probe_timer(), tcp_retransmit_timer() zero-window branch (v6.18)";
+inline constexpr std::string_view kOrphanLimit =
+    "net/ipv4/tcp.c: tcp_check_oom(), tcp_too_many_orphans(), __tcp_close(); "
+    "net/ipv4/tcp_timer.c: tcp_out_of_resources() (v6.18)";
+inline constexpr std::string_view kSynQueue =
+    "include/net/inet_connection_sock.h: inet_csk_reqsk_queue_is_full(); net/ipv4/tcp_input.c: "
+    "tcp_conn_request() (v6.18)";
+inline constexpr std::string_view kAcceptQueue =
+    "include/net/sock.h: sk_acceptq_is_full(); net/ipv4/tcp_input.c: tcp_conn_request(); "
+    "net/ipv4/tcp_ipv4.c: tcp_v4_syn_recv_sock() (v6.18)";
+inline constexpr std::string_view kAbortOnOverflow =
+    "net/ipv4/tcp_minisocks.c: tcp_check_req() listen_overflow (v6.18)";
+inline constexpr std::string_view kLinger =
+    "net/ipv4/tcp.c: __tcp_close() SOCK_LINGER branch, tcp_disconnect() (v6.18)";
+inline constexpr std::string_view kBindPort =
+    "net/ipv4/inet_connection_sock.c: inet_csk_get_port(), inet_csk_find_open_port() (v6.18)";
+inline constexpr std::string_view kTwReuseLoopback =
+    "net/ipv4/tcp_ipv4.c: tcp_twsk_unique() tw_bound_dev_if, tw_rcv_saddr (v6.18)";
+inline constexpr std::string_view kTsOffsets =
+    "net/core/secure_seq.c: secure_tcp_seq_and_ts_off() (6.18.17+, commit 165573e41f2f), "
+    "secure_tcp_ts_off() (4.12 .. 6.19, commit 28ee1b746f49)";
+inline constexpr std::string_view kRtoMax =
+    "net/ipv4/sysctl_net_ipv4.c: tcp_rto_max_ms; net/ipv4/tcp.c: tcp_init_sock() (v6.18)";
+inline constexpr std::string_view kFinWait2Timer =
+    "include/net/tcp.h: tcp_fin_time(); net/ipv4/tcp_minisocks.c: tcp_time_wait() "
+    "(timeo >= 3.5 x RTO) (v6.18)";
 } // namespace cite
 
 } // namespace sockdoctor::analyze

@@ -19,6 +19,8 @@ SettingInfo keepalive_intvl(const core::KernelSettings& k);
 SettingInfo keepalive_probes(const core::KernelSettings& k);
 SettingInfo retries2(const core::KernelSettings& k);
 SettingInfo orphan_retries(const core::KernelSettings& k);
+SettingInfo rto_max_ms(const core::KernelSettings& k);
+SettingInfo abort_on_overflow(const core::KernelSettings& k);
 SettingInfo max_orphans(const core::KernelSettings& k);
 SettingInfo somaxconn(const core::KernelSettings& k);
 SettingInfo max_syn_backlog(const core::KernelSettings& k);

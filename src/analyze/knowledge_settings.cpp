@@ -23,6 +23,30 @@ template <typename T> SettingInfo base(std::string_view name, const std::optiona
 
 constexpr std::string_view kUnreadable = "absent or unreadable in this network namespace.";
 
+// tcp_timestamps=1: what the keyed offset is keyed on for this release.
+std::string timestamp_offset_text(const core::KernelSettings& k) {
+  switch (timestamp_offsets(k)) {
+  case TsOffsets::NoOffset:
+    return "without random offsets: they only arrived in 4.10.";
+  case TsOffsets::PerConnection:
+    return "with a keyed random offset per connection (4-tuple): commit 165573e41f2f (March "
+           "2026) restored that in 7.0 and in 6.18.y from 6.18.17, and this kernel has it.";
+  case TsOffsets::PerHostPair:
+    return "with a keyed random offset per (saddr, daddr) pair, shared by every connection "
+           "between the two hosts (4.12 until commit 165573e41f2f, March 2026, which 6.18.y "
+           "took in 6.18.17).";
+  case TsOffsets::Unknown:
+  case TsOffsets::Off:
+    break;
+  }
+  if (kernel_before(k, 4, 12))
+    return "with a keyed random offset: per connection in 4.10.0, per (saddr, daddr) pair in "
+           "4.12 and in later 4.10.y releases; which one this kernel uses was not verified.";
+  return "with a keyed random offset, per (saddr, daddr) pair from 4.12 and per connection "
+         "again since commit 165573e41f2f (March 2026: 7.0, 6.18.17, and a 6.12.y release); "
+         "whether this kernel has that change is not known.";
+}
+
 } // namespace
 
 SettingInfo tw_reuse(const core::KernelSettings& k) {
@@ -40,10 +64,11 @@ SettingInfo tw_reuse(const core::KernelSettings& k) {
                             delay);
     break;
   case 2:
-    s.meaning = fmt::format("loopback only (the default since 4.18): connect() to 127/8, ::1 or "
-                            "::ffff:127.x may reuse a TIME_WAIT 4-tuple, {}; toward every other "
-                            "address, including this host's own non-loopback addresses, the "
-                            "4-tuple stays blocked for the whole TIME_WAIT.",
+    s.meaning = fmt::format("loopback only (the default since 4.18): connect() may reuse the "
+                            "TIME_WAIT 4-tuple of a loopback connection (peer or local address "
+                            "in 127/8, ::1 or ::ffff:127.x, or a socket bound to lo), {}; toward "
+                            "every other address, including this host's own non-loopback "
+                            "addresses, the 4-tuple stays blocked for the whole TIME_WAIT.",
                             delay);
     break;
   default:
@@ -79,15 +104,7 @@ SettingInfo timestamps(const core::KernelSettings& k) {
                 "carry window scaling or SACK.";
     break;
   case 1:
-    if (kernel_before(k, 4, 10))
-      s.meaning = "on (default); random timestamp offsets only arrived in 4.10, so this kernel "
-                  "sends none.";
-    else if (kernel_before(k, 4, 12))
-      s.meaning = "on (default), with a keyed random offset per connection (4.10-4.11).";
-    else
-      s.meaning = "on (default), with a keyed random offset: per (saddr, daddr) pair from 4.12 "
-                  "until commit 165573e41f2f (March 2026, also in 6.12.y) made it per "
-                  "connection again.";
+    s.meaning = "on (default), " + timestamp_offset_text(k);
     break;
   case 2:
     s.meaning = "on, without a random offset: TSval is the raw millisecond clock and reveals "
@@ -193,9 +210,13 @@ SettingInfo keepalive_probes(const core::KernelSettings& k) {
 SettingInfo retries2(const core::KernelSettings& k) {
   auto s = base("net.ipv4.tcp_retries2", k.tcp_retries2);
   s.meaning = s.present ? fmt::format("retransmissions of unacknowledged data before the kernel "
-                                      "gives up: at least {} here (TCP_USER_TIMEOUT overrides "
-                                      "it per socket).",
-                                      format_seconds(retries2_timeout_seconds(*k.tcp_retries2)))
+                                      "gives up, turned into a time budget: at least {} here, "
+                                      "with tcp_rto_max = {}. TCP_USER_TIMEOUT overrides it per "
+                                      "socket. It does not bound a socket whose receiver keeps "
+                                      "answering zero-window probes: without TCP_USER_TIMEOUT "
+                                      "that socket stays as long as the receiver does.",
+                                      format_seconds(retries2_timeout_seconds(k)),
+                                      format_seconds(rto_max_seconds(k)))
                         : std::string(kUnreadable);
   return s;
 }
@@ -204,36 +225,44 @@ SettingInfo orphan_retries(const core::KernelSettings& k) {
   auto s = base("net.ipv4.tcp_orphan_retries", k.tcp_orphan_retries);
   if (!s.present)
     s.meaning = kUnreadable;
-  else if (*k.tcp_orphan_retries == 0)
-    s.meaning = "0 (default), which means 8 while the peer is alive: FIN retransmissions of an "
-                "orphaned socket (FIN_WAIT1, LAST_ACK) before it is dropped.";
   else
-    s.meaning = "FIN retransmissions of an orphaned socket (FIN_WAIT1, LAST_ACK) before it is "
-                "dropped.";
+    s.meaning = fmt::format("{}retransmissions of an orphaned socket (FIN_WAIT1, CLOSING, "
+                            "LAST_ACK), counted as a time budget of {} while its RTO stays "
+                            "below tcp_rto_max; an orphan whose RTO reached tcp_rto_max is "
+                            "dropped at its next timeout.",
+                            *k.tcp_orphan_retries == 0 ? "0 (default) means 8 " : "",
+                            format_seconds(orphan_retry_budget_seconds(k)));
   return s;
 }
 
 SettingInfo max_orphans(const core::KernelSettings& k) {
   auto s = base("net.ipv4.tcp_max_orphans", k.tcp_max_orphans);
   s.meaning = s.present ? "system-wide limit on sockets closed by their application but not yet "
-                          "finished; beyond it orphaned connections are reset at once "
-                          "(ip-sysctl.rst)."
+                          "finished (checked at close() and on orphans' timers): over it the "
+                          "kernel kills orphans, with a RST only in some cases, logs \"TCP: too "
+                          "many orphaned sockets\" and counts TcpExtTCPAbortOnMemory."
                         : std::string(kUnreadable);
   return s;
 }
 
 SettingInfo somaxconn(const core::KernelSettings& k) {
   auto s = base("net.core.somaxconn", k.somaxconn);
-  s.meaning = s.present ? "upper bound on the backlog an application passes to listen(), i.e. "
-                          "on the accept queue (default 4096 since 5.4, 128 before)."
+  s.meaning = s.present ? "upper bound on the backlog an application passes to listen() "
+                          "(default 4096 since 5.4, 128 before). The backlog bounds both queues: "
+                          "the accept queue holds up to backlog + 1 connections, the SYN queue "
+                          "about as many pending requests."
                         : std::string(kUnreadable);
   return s;
 }
 
 SettingInfo max_syn_backlog(const core::KernelSettings& k) {
   auto s = base("net.ipv4.tcp_max_syn_backlog", k.tcp_max_syn_backlog);
-  s.meaning = s.present ? "connection requests (SYN_RECV) a listener remembers before the client "
-                          "completes the handshake (ip-sysctl.rst)."
+  s.meaning = s.present ? "does not size the SYN queue, whatever ip-sysctl.rst suggests: a "
+                          "listener's SYN queue is bounded by its listen() backlog (capped by "
+                          "somaxconn). Only with tcp_syncookies=0 does this value act: once "
+                          "a listener's pending requests pass three quarters of it, SYNs from "
+                          "peers the kernel has no TCP metrics for (not proven alive) are "
+                          "dropped."
                         : std::string(kUnreadable);
   return s;
 }
@@ -245,7 +274,8 @@ SettingInfo syncookies(const core::KernelSettings& k) {
     s.meaning = "off: a full SYN queue drops new connection requests.";
     break;
   case 1:
-    s.meaning = "1 (default): SYN cookies are sent when a listener's SYN queue overflows.";
+    s.meaning = "1 (default): SYN cookies are sent when a listener's SYN queue is full (its "
+                "listen() backlog of pending requests).";
     break;
   case 2:
     s.meaning = "2: SYN cookies are sent unconditionally.";
@@ -253,6 +283,39 @@ SettingInfo syncookies(const core::KernelSettings& k) {
   default:
     s.meaning = s.present ? "unexpected value." : std::string(kUnreadable);
   }
+  return s;
+}
+
+SettingInfo rto_max_ms(const core::KernelSettings& k) {
+  auto s = base("net.ipv4.tcp_rto_max_ms", k.tcp_rto_max_ms);
+  if (s.present)
+    s.meaning =
+        fmt::format("the retransmission timeout stops doubling at {}: 6.15+, range "
+                    "1000-120000 ms, default 120000; TCP_RTO_MAX_MS sets it per socket, "
+                    "and a socket keeps the value it was created with. It shortens the "
+                    "tcp_retries2 and tcp_orphan_retries budgets: {} and {} here.",
+                    format_seconds(rto_max_seconds(k)), format_seconds(retries2_timeout_seconds(k)),
+                    format_seconds(orphan_retry_budget_seconds(k)));
+  else if (kernel_before(k, 6, 15))
+    s.meaning = "absent, as expected before 6.15: the maximum RTO is fixed at 120 s.";
+  else if (kernel_at_least(k, 6, 15))
+    s.meaning = "absent although this kernel is 6.15 or later: figures assume its default, "
+                "120000 ms.";
+  else
+    s.meaning = "absent (exists from 6.15 on; the maximum RTO is then fixed at 120 s).";
+  return s;
+}
+
+SettingInfo abort_on_overflow(const core::KernelSettings& k) {
+  auto s = base("net.ipv4.tcp_abort_on_overflow", k.tcp_abort_on_overflow);
+  if (!s.present)
+    s.meaning = kUnreadable;
+  else if (*k.tcp_abort_on_overflow == 0)
+    s.meaning = "0 (default): while the accept queue is full the ACK that completes a handshake "
+                "is dropped and the client, whose connect() already succeeded, waits.";
+  else
+    s.meaning = "the ACK that completes a handshake on a full accept queue is answered with a "
+                "RST: the client sees ECONNRESET.";
   return s;
 }
 

@@ -16,10 +16,19 @@ double round1(double v) {
   return std::round(v * 10.0) / 10.0;
 }
 
-// Timer slack reads better rounded: "about 262 s", "4.1 s".
-std::string slack_text(double seconds) {
-  if (seconds >= 10) return fmt::format("about {:.0f} s", seconds);
-  return fmt::format("{:.1f} s", seconds);
+// A timer's latest firing time on this kernel: nullopt when HZ is unknown.
+std::optional<double> latest(const core::KernelSettings& k, double seconds) {
+  const auto slack = timer_slack_seconds(k, seconds);
+  if (!slack) return std::nullopt;
+  return seconds + *slack;
+}
+
+// A figure whose value depends on HZ: "unknown" (not "unbounded") when HZ is not known.
+Figure
+hz_figure(std::string id, std::string name, std::optional<double> seconds, std::string basis) {
+  Figure f = seconds_figure(std::move(id), std::move(name), seconds, std::move(basis));
+  if (!seconds) f.display = "unknown (HZ unknown)";
+  return f;
 }
 
 Figure reuse_delay_figure(const core::KernelSettings& k) {
@@ -65,19 +74,20 @@ Topic close_wait_topic(const core::KernelSettings& k) {
   t.title = "CLOSE_WAIT";
   t.summary = "The peer has closed its side (sent FIN, which this kernel ACKed by itself) and "
               "the application here has not called close() yet.";
-  t.settings = {keepalive_time(k), keepalive_intvl(k), keepalive_probes(k), retries2(k)};
+  t.settings = {keepalive_time(k), keepalive_intvl(k), keepalive_probes(k), retries2(k),
+                rto_max_ms(k)};
   const int first = keepalive_first_probe_seconds(k);
   t.figures = {
       seconds_figure("close_wait_without_keepalive", "Without SO_KEEPALIVE (the default)",
                      std::nullopt,
                      "No timer runs: it lasts until the application calls close() or "
-                     "shutdown(SHUT_WR), the peer sends a RST, or data the application writes "
-                     "goes unacknowledged."),
+                     "shutdown(SHUT_WR), the peer sends a RST, data the application writes goes "
+                     "unacknowledged, or someone destroys it with ss -K."),
       seconds_figure("close_wait_keepalive_peer_gone", "SO_KEEPALIVE, peer socket gone", first,
                      fmt::format("The first probe after tcp_keepalive_time idle draws a RST "
-                                 "(timer slack can add up to {} at HZ=1000). The socket goes to "
-                                 "CLOSE; its fd stays open until close().",
-                                 slack_text(timer_slack_seconds(first)))),
+                                 "(the timer can fire late by {}). The socket goes to CLOSE; its "
+                                 "fd stays open until close().",
+                                 timer_slack_clause(k, first))),
       seconds_figure("close_wait_keepalive_peer_alive", "SO_KEEPALIVE, peer socket still open",
                      std::nullopt,
                      "The peer half-closed (shutdown(SHUT_WR)) or still owns its FIN_WAIT2: "
@@ -87,9 +97,12 @@ Topic close_wait_topic(const core::KernelSettings& k) {
                      "tcp_keepalive_time + tcp_keepalive_probes x tcp_keepalive_intvl; then "
                      "ETIMEDOUT and CLOSE, and the fd stays open until close()."),
       seconds_figure("close_wait_unacked_writes", "Unacknowledged data written by the app",
-                     retries2_timeout_seconds(k.tcp_retries2.value_or(15)),
-                     "Minimum retransmission time allowed by tcp_retries2 (TCP_USER_TIMEOUT "
-                     "overrides it)."),
+                     retries2_timeout_seconds(k),
+                     fmt::format("Minimum retransmission time allowed by tcp_retries2, with "
+                                 "tcp_rto_max = {}; TCP_USER_TIMEOUT overrides it. A peer that "
+                                 "keeps answering zero-window probes is never timed out this "
+                                 "way.",
+                                 format_seconds(rto_max_seconds(k)))),
   };
   t.facts = {
       {"A socket enters CLOSE_WAIT when the peer's FIN arrives in order; the kernel ACKs it "
@@ -100,9 +113,10 @@ Topic close_wait_topic(const core::KernelSettings& k) {
        "what counts, so an fd inherited by a child (no SOCK_CLOEXEC) keeps it alive.",
        std::string(cite::kShutdown)},
       {"Recv-Q on a CLOSE_WAIT socket shows how far the application got: 1 = it has not read "
-       "the end of stream, 0 = it read it (recv() returned 0) but never closed, more = unread "
-       "data, and close() will then send a RST instead of a FIN.",
-       std::string(cite::kDiagQueues)},
+       "the end of stream, 0 = it consumed the FIN but never closed, more = unread data, and "
+       "close() will then send a RST instead of a FIN. Recv-Q 0 does not prove recv() returned "
+       "0: a read of the last data byte also consumes a FIN that arrived in the same segment.",
+       std::string(cite::kRecvmsg)},
       {"While EOF is unread or ignored, poll/epoll keep reporting EPOLLIN|EPOLLRDHUP, so a "
        "level-triggered loop that ignores EOF spins at 100% CPU.",
        "net/ipv4/tcp.c: tcp_poll() (v6.19)"},
@@ -113,6 +127,12 @@ Topic close_wait_topic(const core::KernelSettings& k) {
        "connection fails with \"Broken pipe\". The socket goes to CLOSE and leaves ss, but the "
        "fd stays open until close(); read() then returns 0.",
        std::string(cite::kTcpReset) + "; " + std::string(cite::kTcpDone)},
+      {"Besides close() and shutdown(), the kernel ends a CLOSE_WAIT by itself on a RST from the "
+       "peer, a keepalive timeout (SO_KEEPALIVE only), a retransmission timeout of data the "
+       "application wrote, or SOCK_DESTROY (ss -K); each leaves the socket in CLOSE with its fd "
+       "open. " +
+           sock_destroy_sentence(k),
+       std::string(cite::kTcpReset) + "; " + std::string(cite::kSockDestroy)},
       {"A server-side CLOSE_WAIT uses no ephemeral port (it shares the listening port); it "
        "costs a file descriptor and memory. Only client-side connections hold an ephemeral "
        "port.",
@@ -120,6 +140,13 @@ Topic close_wait_topic(const core::KernelSettings& k) {
       {close_wait_fix_sentence(), "net/ipv4/tcp.c: tcp_recvmsg_locked() found_fin_ok (v6.19)"},
   };
   t.myths = {
+      {"The kernel acknowledges the peer's FIN only once the application agrees to close; until "
+       "then the peer waits for that ACK.",
+       "The kernel ACKs the FIN by itself, at once or after the delayed-ACK timer, and the peer "
+       "moves to FIN_WAIT2. What the application's close() adds is this side's own FIN; a "
+       "CLOSE_WAIT is an application that has not closed, not an ACK the kernel held back.",
+       std::string(cite::kTcpFin), true,
+       "The kernel ACKs the FIN by itself; CLOSE_WAIT waits for close(), not for an ACK."},
       {"The kernel probes idle connections, so a CLOSE_WAIT lasts at most tcp_keepalive_time + "
        "tcp_keepalive_probes x tcp_keepalive_intvl = 7200 + 9 x 75 = 7875 s.",
        fmt::format("Probes are sent only on sockets whose application set SO_KEEPALIVE, which is "
@@ -129,21 +156,25 @@ Topic close_wait_topic(const core::KernelSettings& k) {
                    "CLOSE_WAIT never ends; only a peer that answers nothing gives {}. Even then "
                    "the socket only goes to CLOSE and the fd stays open until close().",
                    format_seconds(first), format_seconds(keepalive_abort_seconds(k))),
-       std::string(cite::kKeepaliveTimer)},
+       std::string(cite::kKeepaliveTimer), true,
+       "Keepalive probes only SO_KEEPALIVE sockets (off by default): without it CLOSE_WAIT "
+       "has no time limit."},
       {"Lower the keepalive sysctls (or TCP_KEEPIDLE) to clear CLOSE_WAIT sockets sooner.",
        "Without SO_KEEPALIVE they change nothing, and TCP_KEEPIDLE does not enable keepalive. "
        "With it, they only turn a leaked CLOSE_WAIT into a leaked CLOSE socket whose fd and "
        "memory remain. The leak is fixed in the application.",
-       "net/ipv4/tcp.c: do_tcp_setsockopt(), tcp_sock_set_keepidle_locked() (v6.19)"},
+       "net/ipv4/tcp.c: do_tcp_setsockopt(), tcp_sock_set_keepidle_locked() (v6.19)", true,
+       "They do nothing without SO_KEEPALIVE; the fix is close() in the application."},
       {"CLOSE_WAIT sockets occupy ports, and too many exhaust the available ports.",
        "Only client-side (outgoing, pooled) connections hold an ephemeral port. A server-side "
        "CLOSE_WAIT shares the listening port; what runs out is file descriptors (EMFILE, \"Too "
        "many open files\"), memory, or, for unaccepted ones, the accept queue.",
-       std::string(cite::kHashConnect)},
+       std::string(cite::kHashConnect), true,
+       "Only client-side CLOSE_WAIT holds an ephemeral port; server-side ones cost fds."},
       {"Killing the socket with ss -K fixes the leak.",
-       "ss -K (SOCK_DESTROY, needs CONFIG_INET_DIAG_DESTROY=y and CAP_NET_ADMIN) sends a RST "
-       "and moves the socket to CLOSE, but the application's fd stays open until it calls "
-       "close().",
+       sock_destroy_sentence(k) +
+           " On a CLOSE_WAIT it sends a RST and moves the socket to CLOSE, but the "
+           "application's fd stays open until it calls close().",
        std::string(cite::kSockDestroy)},
   };
   return t;
@@ -173,11 +204,10 @@ Topic time_wait_topic(const core::KernelSettings& k) {
       seconds_figure("time_wait_length", "TIME_WAIT length", tw,
                      k.tcp_tw_timeout ? "net.ipv4.tcp_tw_timeout (Alibaba Cloud Linux)"
                                       : "TCP_TIMEWAIT_LEN, fixed at compile time"),
-      seconds_figure("time_wait_longest", "Longest without restarts (HZ=1000)",
-                     tw + timer_slack_seconds(tw),
-                     fmt::format("Timer-wheel slack rounds expiry up by up to {} at HZ=1000; each "
-                                 "segment received in TIME_WAIT restarts the full length.",
-                                 slack_text(timer_slack_seconds(tw)))),
+      hz_figure("time_wait_longest", "Longest without restarts", latest(k, tw),
+                fmt::format("Timer-wheel slack can delay expiry by {}; an in-window bare ACK or "
+                            "a rejected segment carrying an ACK restarts the full length.",
+                            timer_slack_clause(k, tw))),
       reuse_delay_figure(k),
       count_figure("time_wait_entries", "TIME_WAIT + FIN_WAIT2 entries now", opt(k.sockstat_tw),
                    "sockets", "/proc/net/sockstat tw, this network namespace"),
@@ -193,10 +223,17 @@ Topic time_wait_topic(const core::KernelSettings& k) {
   const bool six_zero = kernel_at_least(k, 6, 0);
   t.facts = {
       {time_wait_lifetime_sentence(k), std::string(cite::kTimeWaitLen)},
-      {"An in-window bare ACK, or a retransmitted FIN, restarts the full 60 s. An in-window RST "
-       "ends it early unless tcp_rfc1337=1, and a new SYN with a higher sequence number or "
-       "newer timestamp replaces it.",
-       std::string(cite::kTimeWaitProcess)},
+      {"The full 60 s restarts on an in-window bare ACK, on an out-of-window segment that "
+       "carries an ACK (a retransmitted FIN, stray data) and on a segment PAWS rejects; never on "
+       "a RST, and not on an ACK-less SYN that passes PAWS. An in-window RST ends it early unless "
+       "tcp_rfc1337=1, and a new SYN with a higher sequence number or newer timestamp replaces "
+       "it.",
+       std::string(cite::kTimeWaitRestart)},
+      {"Some closes skip TIME_WAIT: with SO_LINGER on and a linger time of 0, close() sends a RST "
+       "and goes straight to CLOSE (TcpExtTCPAbortOnData), and close() with unread data does "
+       "the same (TcpExtTCPAbortOnClose). A non-zero linger time only makes close() wait; when "
+       "it runs out no RST is sent and the close continues as usual.",
+       std::string(cite::kLinger)},
       {"tcp_tw_reuse is consulted only by connect(); it needs timestamps on both ends of the "
        "old connection. A server-side TIME_WAIT is handled when the client's new SYN arrives, "
        "without this sysctl.",
@@ -208,31 +245,37 @@ Topic time_wait_topic(const core::KernelSettings& k) {
       {"When tcp_max_tw_buckets is reached the closing socket skips TIME_WAIT: no RST, no log "
        "line; only TcpExtTCPTimeWaitOverflow increments (nstat -az TcpExtTCPTimeWaitOverflow).",
        std::string(cite::kTwOverflow)},
-      {std::string(six_zero ? "ss -K can remove TIME_WAIT entries on this kernel (6.0 and later)"
+      {std::string(six_zero ? "ss -K can remove TIME_WAIT entries on kernels from 6.0, as this "
+                              "one is"
                    : kernel_before(k, 6, 0) ? "ss -K cannot remove TIME_WAIT entries on this "
                                               "kernel (supported since 6.0)"
                                             : "ss -K can remove TIME_WAIT entries since 6.0") +
-           ", if it was built with CONFIG_INET_DIAG_DESTROY=y (default n).",
+           ". " + sock_destroy_sentence(k),
        std::string(cite::kSockDestroy)},
   };
   t.myths = {
       {"TIME_WAIT lasts 2 x MSL, 1 to 4 minutes (MSL = 2 minutes).",
-       "Linux uses a fixed 60 s (TCP_TIMEWAIT_LEN), not MSL; timer slack adds up to about 4 s "
-       "and each segment received restarts it. 2 x MSL = 4 min is RFC 793's figure; other "
-       "systems use other values.",
-       std::string(cite::kTimeWaitLen)},
+       fmt::format("Linux uses a fixed 60 s (TCP_TIMEWAIT_LEN), not MSL; timer slack adds {}, "
+                   "and an in-window bare ACK or a rejected segment carrying an ACK restarts "
+                   "it. 2 x MSL = 4 min is RFC 793's figure; other systems use other values.",
+                   timer_slack_clause(k, kTimeWaitSeconds)),
+       std::string(cite::kTimeWaitLen), true,
+       "Linux holds TIME_WAIT a fixed 60 s (TCP_TIMEWAIT_LEN), not MSL: 2 x MSL is RFC 793's."},
       {"tcp_fin_timeout shortens TIME_WAIT.",
        "It applies only to orphaned FIN_WAIT2 sockets and has no effect on TIME_WAIT. Upstream "
        "Linux has no TIME_WAIT length sysctl (only Alibaba Cloud Linux 2/3 add tcp_tw_timeout).",
        std::string(cite::kFinTime)},
       {"Enable tcp_tw_recycle to recycle TIME_WAIT sockets fast.", tw_recycle_truth(k),
-       std::string(cite::kTwRecycleRemoved)},
+       std::string(cite::kTwRecycleRemoved), true,
+       "tcp_tw_recycle was removed in Linux 4.12: it broke clients behind NAT."},
       {"With tcp_tw_reuse=1 the client can reuse a TIME_WAIT port after 1 s.",
        fmt::format("Values are 0, 1 and 2 (2 = loopback only, the default since 4.18); it "
                    "applies to connect() only, needs timestamps on both ends, and frees a "
                    "4-tuple, not a port. Delay on this kernel: {}.",
                    tw_reuse_delay(k).text),
-       std::string(cite::kTwReuse)},
+       std::string(cite::kTwReuse), true,
+       fmt::format("connect() only, timestamps on both ends, per 4-tuple; delay here: {}.",
+                   tw_reuse_delay(k).text)},
       {"A full TIME_WAIT table logs \"TCP: time wait bucket table overflow\".",
        "Mainline only counts it (TcpExtTCPTimeWaitOverflow) in every version checked from 3.1 "
        "to 6.19; the message comes from old 2.6.x-era or vendor kernels. ip-sysctl.rst and "
@@ -287,7 +330,8 @@ Topic fin_wait2_topic(const core::KernelSettings& k) {
        "Only orphaned sockets (after close()). After shutdown(SHUT_WR) with the fd still open "
        "there is no timer at all. The default is 60 s, and the value has no effect on "
        "TIME_WAIT.",
-       std::string(cite::kFinTime)},
+       std::string(cite::kFinTime), true,
+       "tcp_fin_timeout bounds only orphaned FIN_WAIT2 (after close()), not shutdown() ones."},
       {"\"timer:(keepalive,...)\" on a FIN-WAIT-2 socket in ss means SO_KEEPALIVE is on.",
        "The same timer slot also carries the orphaned FIN_WAIT2 timer when tcp_fin_timeout is "
        "above 60 s.",
@@ -307,12 +351,10 @@ Topic keepalive_topic(const core::KernelSettings& k) {
   t.figures = {
       seconds_figure("keepalive_first_probe", "First probe after", first,
                      "tcp_keepalive_time, idle counted from the last packet received"),
-      seconds_figure("keepalive_first_probe_latest", "First probe at the latest (HZ=1000)",
-                     first + timer_slack_seconds(first),
-                     fmt::format("Long timers land in coarse timer-wheel levels: up to {} late at "
-                                 "HZ=1000 ({} at HZ=250); timers never fire early.",
-                                 slack_text(timer_slack_seconds(first)),
-                                 slack_text(timer_slack_seconds(first, 250)))),
+      hz_figure("keepalive_first_probe_latest", "First probe at the latest", latest(k, first),
+                fmt::format("Long timers land in coarse timer-wheel levels and can fire late "
+                            "by {}; timers never fire early.",
+                            timer_slack_clause(k, first))),
       seconds_figure("keepalive_abort", "Abort when nothing answers", keepalive_abort_seconds(k),
                      "tcp_keepalive_time + tcp_keepalive_probes x tcp_keepalive_intvl, then "
                      "ETIMEDOUT"),
@@ -343,12 +385,15 @@ Topic keepalive_topic(const core::KernelSettings& k) {
       {"The kernel probes every idle connection and cleans up dead ones.",
        "Only sockets with SO_KEEPALIVE, which is off by default (some runtimes such as Go turn it "
        "on). Everything else is never probed.",
-       std::string(cite::kKeepaliveTimer)},
+       std::string(cite::kKeepaliveTimer), true,
+       "Only SO_KEEPALIVE sockets are probed; everything else never is."},
       {"Keepalive releases a CLOSE_WAIT socket after about 2 hours.",
        "Only with SO_KEEPALIVE, and then the socket only goes to CLOSE: the application's fd "
        "stays open until it calls close(). If the peer's socket still exists, probes are "
        "answered and nothing ends.",
-       std::string(cite::kKeepaliveTimer)},
+       std::string(cite::kKeepaliveTimer), true,
+       "Only with SO_KEEPALIVE, and even then the fd stays open until the application "
+       "closes it."},
   };
   return t;
 }

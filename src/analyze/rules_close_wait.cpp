@@ -7,6 +7,7 @@
 
 #include "analyze/diagnose.hpp"
 #include "analyze/kernel_model.hpp"
+#include "analyze/knowledge.hpp"
 
 namespace sockdoctor::analyze::rules {
 namespace {
@@ -134,8 +135,8 @@ std::string recv_q_sentence(const Group& g) {
            " Recv-Q 1: the application has not even read the EOF (recv() would return 0). ";
   if (g.eof_read > 0)
     out += subject(g.eof_read, g.count, "show", "shows") +
-           " Recv-Q 0: the application read the EOF (recv() returned 0) but never called "
-           "close(). ";
+           " Recv-Q 0: the application consumed the EOF (recv() returned 0, or its read of the "
+           "last data byte took the FIN along) but never called close(). ";
   if (g.data_unread > 0)
     out += subject(g.data_unread, g.count, "have", "has") +
            " unread data before the EOF (Recv-Q > 1): the application stopped reading, and a "
@@ -147,8 +148,10 @@ std::string recv_q_sentence(const Group& g) {
 std::string keepalive_sentence(const RuleContext& ctx, const Group& g) {
   const bool one = g.count == 1;
   const std::string never = fmt::format(
-      "so the kernel will never close {}: keepalive probes are sent only on sockets with "
-      "SO_KEEPALIVE, and the tcp_keepalive_* sysctls do not apply without it.",
+      "so no timer will close {}: keepalive probes are sent only on sockets with SO_KEEPALIVE, "
+      "and the tcp_keepalive_* sysctls do not apply without it. Without the application, a "
+      "CLOSE_WAIT ends only on a RST from the peer, a retransmission timeout of data the "
+      "application writes, or ss -K.",
       one ? "it" : "them");
   if (g.keepalive == 0)
     return fmt::format("{} keepalive timer, {}", one ? "It has no" : "None of them has a", never);
@@ -196,8 +199,11 @@ std::string explanation(const RuleContext& ctx, const Group& g) {
   if (g.retransmitting > 0)
     s.push_back(subject(g.retransmitting, g.count, "are", "is") +
                 " retransmitting data the application wrote after the peer closed; if the peer "
-                "never acknowledges, the kernel gives up after tcp_retries2 retries and moves the "
-                "socket to CLOSE, its fd still open.");
+                "never acknowledges, the kernel gives up once the tcp_retries2 budget (" +
+                format_seconds(retries2_timeout_seconds(ctx.kernel)) +
+                " here) is spent and moves the socket to CLOSE, its fd still open. A peer that "
+                "keeps answering zero-window probes is never given up on this way, unless the "
+                "application set TCP_USER_TIMEOUT.");
   s.push_back(age_sentence(g));
   // Mentioned once it matters; the numbers are always in the evidence.
   if (const double f = fd_fraction(g); f >= 0.5)
@@ -254,10 +260,10 @@ std::vector<std::string> remedies(const RuleContext& ctx, const Group& g) {
                 "processes do not inherit them.");
   if (g.kind == Holder::Process)
     r.push_back(fmt::format("Relief now: restarting {} closes them. `ss -K state close-wait{}` "
-                            "(needs CONFIG_INET_DIAG_DESTROY and CAP_NET_ADMIN) sends RST to the "
-                            "peer and moves them to CLOSE, but the fds stay open until the "
-                            "application closes them: it does not cure the leak.",
-                            describe_process(*g.process), ss_filter(ctx, g)));
+                            "sends RST to the peer and moves them to CLOSE, but the fds stay open "
+                            "until the application closes them: it does not cure the leak. {}",
+                            describe_process(*g.process), ss_filter(ctx, g),
+                            sock_destroy_sentence(ctx.kernel)));
   if (g.kind == Holder::Unseen) r.push_back(unseen_holder_remedy(ctx));
   return r;
 }

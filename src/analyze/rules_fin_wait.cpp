@@ -159,7 +159,7 @@ Finding orphan_finding(const RuleContext& ctx, const Group& g) {
   f.severity = Severity::Info;
   const int fin = fin_timeout_seconds(ctx.kernel);
   f.title = fmt::format("{} orphaned FIN_WAIT2 socket{} toward {}: the peer has not closed (each "
-                        "ends after about {} s)",
+                        "ends about {} s after close())",
                         g.count, g.count == 1 ? "" : "s", g.service,
                         orphan_fin_wait2_seconds(ctx.kernel));
   f.peer = g.service;
@@ -173,9 +173,9 @@ Finding orphan_finding(const RuleContext& ctx, const Group& g) {
   f.explanation = fmt::format(
       "This host closed these connections and the peer acknowledged the FIN but has not sent its "
       "own. Orphaned FIN_WAIT2 sockets are bounded: the kernel frees them after tcp_fin_timeout "
-      "({} s here, unless the application set TCP_LINGER2); a FIN that arrives after that gets a "
-      "RST. Until then each takes an entry counted against "
-      "tcp_max_tw_buckets.{}",
+      "({} s here, or 3.5 x RTO if that is longer, or the application's TCP_LINGER2), so their "
+      "ages are estimates, neither exact nor bounds; a FIN that arrives after that gets a RST. "
+      "Until then each takes an entry counted against tcp_max_tw_buckets.{}",
       fin, local_peer_sentence(g));
   f.remedies.push_back("The peer application is not closing after it reads EOF: look there "
                        "first (its socket is typically in CLOSE_WAIT).");

@@ -7,6 +7,7 @@
 
 #include "analyze/diagnose.hpp"
 #include "analyze/kernel_model.hpp"
+#include "analyze/knowledge.hpp"
 
 namespace sockdoctor::analyze::rules {
 namespace {
@@ -44,18 +45,23 @@ std::string stuck_explanation(const RuleContext& ctx, const Stuck& g) {
                        subject(g.retransmitting, g.count, "are", "is"), g.max_retrans);
   if (g.orphaned) {
     const int retries = ctx.kernel.tcp_orphan_retries.value_or(0);
-    out += fmt::format(" {} orphaned (the application already called close()): the kernel "
-                       "retries under tcp_orphan_retries ({} here{}) and then destroys {}; "
-                       "meanwhile each keeps its unsent data in memory and counts against "
-                       "tcp_max_orphans.",
-                       subject(g.orphaned, g.count, "are", "is"), retries,
-                       retries == 0 ? ", which means 8 while the peer answers" : "",
-                       g.orphaned == 1 ? "it" : "them");
+    out += fmt::format(
+        " {} orphaned (the application already called close()): the kernel "
+        "retries under tcp_orphan_retries ({} here{}, a time budget of {} while "
+        "the RTO stays below tcp_rto_max) and then destroys {}; on a zero window "
+        "it aborts them once the probe backoff reaches tcp_rto_max. Meanwhile each "
+        "keeps its unsent data in memory and counts against tcp_max_orphans.",
+        subject(g.orphaned, g.count, "are", "is"), retries, retries == 0 ? ", which means 8" : "",
+        format_seconds(orphan_retry_budget_seconds(ctx.kernel)), g.orphaned == 1 ? "it" : "them");
   }
   if (g.held)
-    out += fmt::format(" {} still held by a process (shutdown() with data queued): bounded by "
-                       "tcp_retries2 ({} here) unanswered retransmissions or probes.",
-                       subject(g.held, g.count, "are", "is"), ctx.kernel.tcp_retries2.value_or(15));
+    out += fmt::format(" {} still held by a process (shutdown() with data queued): unanswered "
+                       "retransmissions end after tcp_retries2 ({} here, at least {}), but a "
+                       "receiver that keeps answering zero-window probes keeps {} open for as "
+                       "long as it lives unless the application set TCP_USER_TIMEOUT.",
+                       subject(g.held, g.count, "are", "is"), ctx.kernel.tcp_retries2.value_or(15),
+                       format_seconds(retries2_timeout_seconds(ctx.kernel)),
+                       g.held == 1 ? "it" : "them");
   return out;
 }
 
@@ -114,9 +120,10 @@ void stuck_closes(const RuleContext& ctx, std::vector<Finding>& out) {
               : fmt::format("Fix the reader at {}: its application stopped reading.", g.service));
     f.remedies.push_back("Set TCP_USER_TIMEOUT on these sockets in the application to bound how "
                          "long unacknowledged data may wait.");
-    f.remedies.push_back("`ss -K` aborts them (CONFIG_INET_DIAG_DESTROY, CAP_NET_ADMIN); on "
-                         "orphaned sockets it works only since Linux 6.11 and its stable "
-                         "backports.");
+    f.remedies.push_back("`ss -K` aborts them; on orphaned sockets it works only since Linux "
+                         "6.11 and its stable backports, and in LAST_ACK or CLOSING it sends the "
+                         "peer no RST. " +
+                         sock_destroy_sentence(ctx.kernel));
     out.push_back(std::move(f));
   }
 }
@@ -136,8 +143,8 @@ void orphan_limit(const RuleContext& ctx, std::vector<Finding>& out) {
   f.add("tcp_max_orphans", "tcp_max_orphans", static_cast<std::int64_t>(*k.tcp_max_orphans));
   f.explanation = "Orphans are connections their application has closed but that have not finished "
                   "closing (FIN_WAIT1, LAST_ACK, CLOSING, FIN_WAIT2 full sockets). The count in "
-                  "/proc/net/sockstat is host-wide. Over tcp_max_orphans the kernel aborts "
-                  "orphaned connections with a RST instead of letting them finish closing.";
+                  "/proc/net/sockstat is host-wide. " +
+                  orphan_limit_sentence(k);
   f.remedies.push_back("Find the peers that do not acknowledge or read (see the stuck-close "
                        "findings) and fix them.");
   f.remedies.push_back("Raising net.ipv4.tcp_max_orphans only buys memory-bound headroom: each "

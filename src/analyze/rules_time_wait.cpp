@@ -11,6 +11,7 @@
 #include "analyze/diagnose.hpp"
 #include "analyze/host_model.hpp"
 #include "analyze/kernel_model.hpp"
+#include "analyze/knowledge.hpp"
 #include "analyze/port_budget.hpp"
 
 namespace sockdoctor::analyze::rules {
@@ -52,7 +53,7 @@ Verdict judge(const core::KernelSettings& k, const PortBudget& d, const Timestam
   v.usable = d.usable;
   v.ts_observed = ts.seen;
   v.ts = ts.seen ? ts.negotiated : effective_timestamps(k) != 0;
-  v.reuse = tw_reuse_verdict(k, d.destination.addr, v.ts);
+  v.reuse = tw_reuse_verdict(k, d.destination.addr, v.ts, d.source);
   v.block = tuple_block_seconds(k, v.reuse.applies);
   std::uint64_t blocking_tw = d.time_wait;
   if (v.reuse.applies) {
@@ -97,13 +98,13 @@ std::string explain(const core::KernelSettings& k,
   const auto dst = core::to_string(d.destination);
   std::string out = fmt::format(
       "This host connects from {} to {} and closes first, so every closed connection leaves its "
-      "4-tuple in TIME_WAIT for {}, plus up to about {:.0f} s of timer slack. connect() to this "
+      "4-tuple in TIME_WAIT for {}, plus timer slack of {}. connect() to this "
       "destination can choose among {} usable ephemeral ports (ip_local_port_range {}, minus "
       "reserved and listening ports); {} ({:.0f}%) are blocked now: {} by TIME_WAIT entries, {} "
       "by open connections{}. When all are blocked, connect() fails with EADDRNOTAVAIL (\"Cannot "
       "assign requested address\").",
-      src, dst, tw_length_text(k), kTimeWaitMaxSlackSeconds, v.usable, port_range_text(range),
-      v.blocked, v.fraction * 100, v.blocked - d.fin_wait2 - d.live, d.live,
+      src, dst, tw_length_text(k), timer_slack_clause(k, time_wait_seconds(k)), v.usable,
+      port_range_text(range), v.blocked, v.fraction * 100, v.blocked - d.fin_wait2 - d.live, d.live,
       d.fin_wait2 ? fmt::format(", {} by orphaned FIN_WAIT2 entries", d.fin_wait2) : std::string());
   out += fmt::format(" At most about {:.0f} new connections/s to it can be sustained; about "
                      "{:.0f}/s were closed over the last {} s.",

@@ -5,6 +5,7 @@
 #include <climits>
 
 #include "collect/fs_read.hpp"
+#include "collect/kernel_config.hpp"
 #include "collect/proc_counters.hpp"
 #include "core/parse.hpp"
 
@@ -134,6 +135,8 @@ void read_ipv4_sysctls(SettingsReader& r, core::KernelSettings& k) {
   r.value(p("tcp_max_orphans"), k.tcp_max_orphans, parse_sysctl_long);
   r.value(p("tcp_orphan_retries"), k.tcp_orphan_retries, parse_sysctl_int);
   r.value(p("tcp_retries2"), k.tcp_retries2, parse_sysctl_int);
+  r.value(p("tcp_rto_max_ms"), k.tcp_rto_max_ms, parse_sysctl_int);
+  r.value(p("tcp_abort_on_overflow"), k.tcp_abort_on_overflow, parse_sysctl_int);
   r.value(p("tcp_rfc1337"), k.tcp_rfc1337, parse_sysctl_int);
   r.value(p("tcp_syncookies"), k.tcp_syncookies, parse_sysctl_int);
   r.value(p("tcp_max_syn_backlog"), k.tcp_max_syn_backlog, parse_sysctl_int);
@@ -154,6 +157,7 @@ void read_release(SettingsReader& r, core::KernelSettings& k) {
   if (const auto v = parse_kernel_version(k.kernel_release)) {
     k.kernel_major = v->first;
     k.kernel_minor = v->second;
+    k.kernel_patch = parse_kernel_sublevel(k.kernel_release).value_or(-1);
   } else {
     r.note(r.path("sys/kernel/osrelease") + ": cannot parse a version from '" + k.kernel_release +
            "'");
@@ -202,6 +206,9 @@ core::Result<core::KernelSettings> read_kernel_settings(const core::FsRoot& root
     if (!k.somaxconn) reader.note(reader.path("sys/net/core/somaxconn") + ": unexpected content");
   }
   read_release(reader, k);
+  const auto build = read_kernel_build_config(root, problems);
+  k.config_hz = build.hz;
+  k.config_inet_diag_destroy = build.inet_diag_destroy;
   read_counters(reader, k);
   if (reader.files_read() == 0)
     return core::fail(root.proc_path("sys/net/ipv4") +

@@ -19,6 +19,12 @@ struct KernelSettings {
   std::string kernel_release; // uname -r, e.g. "6.18.44"
   int kernel_major = 0;       // parsed from kernel_release; 0 = unknown
   int kernel_minor = 0;
+  int kernel_patch = -1; // sublevel: "6.18.44" -> 44, "5.15" -> 0; -1 = unknown
+
+  // Build options from /proc/config.gz; nullopt = unknown (no config.gz, unreadable). Figures
+  // that depend on them say "unknown" rather than assume a value.
+  std::optional<int> config_hz;                 // CONFIG_HZ (this machine kind: 250)
+  std::optional<bool> config_inet_diag_destroy; // CONFIG_INET_DIAG_DESTROY: ss -K can work
 
   // net.ipv4.* sysctls; nullopt = file absent or unreadable (absence itself is information:
   // tcp_tw_recycle is absent on >= 4.12, tcp_tw_reuse_delay on < 6.14).
@@ -33,6 +39,8 @@ struct KernelSettings {
   std::optional<long> tcp_max_orphans;
   std::optional<int> tcp_orphan_retries;
   std::optional<int> tcp_retries2;
+  std::optional<int> tcp_rto_max_ms;        // 6.15+, 1000..120000, default 120000
+  std::optional<int> tcp_abort_on_overflow; // 0 (default): a full accept queue drops the ACK
   std::optional<int> tcp_rfc1337;
   std::optional<int> tcp_syncookies;
   std::optional<int> tcp_max_syn_backlog;

@@ -162,9 +162,22 @@ void render_explain_overview(std::ostream& out,
       values += short_name(s.name) + "=" + v;
     }
     if (!values.empty()) paragraph(out, values, opt.width, 4, 4, st, &Style::dim);
-    if (!t.myths.empty())
+    // The seed articles' myths are named with their one-line correction; the rest are counted.
+    std::size_t others = 0;
+    for (const auto& m : t.myths) {
+      if (!m.seed || m.correction.empty()) {
+        ++others;
+        continue;
+      }
+      std::string myth = wrap_text(m.myth, opt.width, 11, 11);
+      myth.replace(0, 11, "    " + st.myth("Myth:") + "  ");
+      std::string truth = wrap_text(m.correction, opt.width, 11, 11);
+      truth.replace(0, 11, "    " + st.truth("Truth:") + " ");
+      out << myth << '\n' << truth << '\n';
+    }
+    if (others > 0)
       paragraph(out,
-                std::to_string(t.myths.size()) + (t.myths.size() == 1 ? " myth" : " myths") +
+                std::to_string(others) + (others == 1 ? " more myth" : " more myths") +
                     " corrected: sockdoctor explain " + t.id,
                 opt.width, 4, 6, st, &Style::dim);
     out << '\n';

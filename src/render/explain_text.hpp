@@ -23,7 +23,7 @@ void render_explain_topics(std::ostream& out,
                            const ExplainTextOptions& opt);
 
 // `sockdoctor explain` without a topic: per topic its summary, figures and sysctl values on a
-// few lines, and where to read more.
+// few lines, each myth of the seed articles with its one-line correction, and where to read more.
 void render_explain_overview(std::ostream& out,
                              const core::KernelSettings& k,
                              const std::vector<analyze::Topic>& topics,

@@ -2,10 +2,13 @@
 """`sockdoctor explain` reads the sysctls of the network namespace it runs in.
 
 Re-executes itself under `unshare -n`, sets ip_local_port_range=40000-40999 and tcp_tw_reuse=0
-in that private namespace only, and checks the port budget (1000 ports, ~16.7 connections/s)
-and the usage/exit statuses. Creates no sockets. Exit 0 pass, 77 skip, anything else fail.
+in that private namespace only, and checks the port budget (1000 ports, ~16.7 connections/s),
+the usage/exit statuses, the overview's seed myths, and that HZ and CONFIG_INET_DIAG_DESTROY
+figures match /proc/config.gz as read here. Creates no sockets. Exit 0 pass, 77 skip, anything
+else fail.
 """
 import argparse
+import gzip
 import json
 import os
 import shutil
@@ -36,6 +39,76 @@ def setting(topic, name):
         if s["name"] == name:
             return s
     return None
+
+
+def kernel_config():
+    """CONFIG_HZ and CONFIG_INET_DIAG_DESTROY read here, independently of sockdoctor."""
+    try:
+        with gzip.open("/proc/config.gz", "rt") as f:
+            text = f.read()
+    except OSError:
+        return None, None
+    hz, destroy = None, False
+    for line in text.splitlines():
+        if line.startswith("CONFIG_HZ="):
+            hz = int(line.split("=", 1)[1])
+        if line == "CONFIG_INET_DIAG_DESTROY=y":
+            destroy = True
+    return hz, destroy
+
+
+def wheel_slack(seconds, hz):
+    # kernel/time/timer.c: level n starts at 63 << 3(n-1) jiffies, granularity 8^n jiffies.
+    jiffies, gran = seconds * hz, 1
+    for level in range(1, 9 if hz > 100 else 8):
+        if jiffies < 63 * 8 ** (level - 1):
+            break
+        gran = 8 ** level
+    return gran / hz
+
+
+def check_running_kernel(sd):
+    """Figures that depend on how this kernel was built come from /proc/config.gz."""
+    hz, destroy = kernel_config()
+    r = run([sd, "explain", "keepalive", "--json"])
+    if r.returncode != 0:
+        return fail("explain keepalive --json exited %d" % r.returncode)
+    latest = figure(json.loads(r.stdout)["topics"][0], "keepalive_first_probe_latest")
+    if hz is None:
+        if latest is None or latest["value"] is not None:
+            return fail("HZ unknown but the latest first probe is %r" % latest)
+    else:
+        want = 7200 + wheel_slack(7200, hz)
+        if latest is None or latest["value"] is None or abs(latest["value"] - want) > 0.1:
+            return fail("latest first probe at HZ=%d: %r (want %.1f)" % (hz, latest, want))
+    r = run([sd, "explain", "time-wait"])
+    said = ("HZ=%d (this kernel's CONFIG_HZ)" % hz) if hz else "HZ is unknown"
+    if r.returncode != 0 or said not in " ".join(r.stdout.split()):
+        return fail("time-wait text does not say %r:\n%s" % (said, r.stdout))
+    r = run([sd, "explain", "orphans"])
+    flat = " ".join(r.stdout.split())
+    said = ("could not be checked" if destroy is None else
+            "works on this kernel" if destroy else "does not work on this kernel")
+    if r.returncode != 0 or said not in flat:
+        return fail("orphans text does not say ss -K %r" % said)
+    print("ok: HZ=%s and CONFIG_INET_DIAG_DESTROY=%s as /proc/config.gz says" % (hz, destroy))
+    return 0
+
+
+def check_overview(sd):
+    """The overview names each seed myth with its correction, not only a count."""
+    r = run([sd, "explain"])
+    if r.returncode != 0 or "TIME_WAIT" not in r.stdout:
+        return fail("explain (overview) exited %d" % r.returncode)
+    flat = " ".join(r.stdout.split())
+    myths, truths = flat.count("Myth: "), flat.count("Truth: ")
+    if myths != 12 or truths != 12:
+        return fail("overview lists %d myths and %d truths, want 12 each" % (myths, truths))
+    for needle in ("7875 s", "2 x MSL", "tcp_tw_recycle was removed in Linux 4.12",
+                   "Keepalive probes only SO_KEEPALIVE sockets"):
+        if needle not in flat:
+            return fail("overview lacks %r" % needle)
+    return 0
 
 
 def write_sysctl(rel, value):
@@ -87,9 +160,8 @@ def in_namespace(sd, parent_ns):
     if "close-wait" not in r.stderr or "listen-queue" not in r.stderr:
         return fail("usage error does not list the topics: %r" % r.stderr)
 
-    r = run([sd, "explain"])
-    if r.returncode != 0 or "TIME_WAIT" not in r.stdout:
-        return fail("explain (overview) exited %d" % r.returncode)
+    if check_overview(sd) != 0 or check_running_kernel(sd) != 0:
+        return 1
 
     r = run([sd, "--proc-root", "/nonexistent-sockdoctor-root", "explain", "time-wait"])
     if r.returncode != 3:

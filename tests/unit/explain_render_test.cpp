@@ -94,6 +94,36 @@ TEST(ExplainText, EveryTopicFitsEightyColumnsWithoutColour) {
   }
 }
 
+TEST(ExplainText, OverviewNamesEverySeedMythWithItsCorrection) {
+  const auto k = fixture("linux-6.18");
+  const auto overview = text_of(k, "all");
+  // Words are re-wrapped: compare with whitespace collapsed.
+  const auto flat = [](const std::string& text) {
+    std::string out;
+    for (char c : text) {
+      if (c == '\n' || c == ' ') {
+        if (!out.empty() && out.back() != ' ') out += ' ';
+      } else {
+        out += c;
+      }
+    }
+    return out;
+  };
+  const std::string text = flat(overview);
+  int seeds = 0;
+  for (const auto& t : an::build_all_topics(k))
+    for (const auto& m : t.myths) {
+      if (!m.seed) continue;
+      ++seeds;
+      EXPECT_NE(text.find("Myth: " + flat(m.myth)), std::string::npos) << m.myth;
+      EXPECT_NE(text.find("Truth: " + flat(m.correction)), std::string::npos) << m.correction;
+    }
+  EXPECT_EQ(seeds, 12);
+  // Myths outside the seed articles are still pointed to, by count.
+  EXPECT_NE(overview.find("more myth"), std::string::npos);
+  EXPECT_EQ(overview.find(" myths corrected: sockdoctor explain close-wait"), std::string::npos);
+}
+
 TEST(ExplainText, ColourOnlyWhenAsked) {
   const auto k = fixture("linux-6.18");
   EXPECT_NE(text_of(k, "time-wait", true).find("\x1b[1m"), std::string::npos);

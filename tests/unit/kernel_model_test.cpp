@@ -44,7 +44,8 @@ TEST(KernelModel, DefaultPortBudget) {
   EXPECT_DOUBLE_EQ(an::tuple_block_seconds(k, false), 60.0);
   EXPECT_NEAR(an::max_new_connection_rate(28232, 0, 60.0), 470.5, 0.1);
   // With worst-case slack at HZ=1000 it is about 440/s (kernel-facts section 9).
-  EXPECT_NEAR(an::max_new_connection_rate(28232, 0, 60.0 + an::timer_slack_seconds(60)), 440, 1.0);
+  EXPECT_NEAR(an::max_new_connection_rate(28232, 0, 60.0 + an::timer_slack_seconds(60, 1000)), 440,
+              1.0);
 }
 
 TEST(KernelModel, ReservedPortsInsideTheRangeAreSubtracted) {
@@ -189,10 +190,83 @@ TEST(KernelModel, Retries2Timeout) {
 }
 
 TEST(KernelModel, TimerSlack) {
-  EXPECT_NEAR(an::timer_slack_seconds(60), 4.096, 1e-9);     // TIME_WAIT at HZ=1000
-  EXPECT_NEAR(an::timer_slack_seconds(7200), 262.144, 1e-9); // keepalive at HZ=1000
+  EXPECT_NEAR(an::timer_slack_seconds(60, 1000), 4.096, 1e-9);     // TIME_WAIT at HZ=1000
+  EXPECT_NEAR(an::timer_slack_seconds(7200, 1000), 262.144, 1e-9); // keepalive at HZ=1000
   EXPECT_NEAR(an::timer_slack_seconds(60, 250), 2.048, 1e-9);
   EXPECT_NEAR(an::timer_slack_seconds(7200, 250), 131.072, 1e-9);
   EXPECT_NEAR(an::timer_slack_seconds(60, 300), 1.7, 0.01);
-  EXPECT_LE(an::timer_slack_seconds(60), an::kTimeWaitMaxSlackSeconds + 0.01);
+  EXPECT_NEAR(an::timer_slack_seconds(60, 100), 5.12, 1e-9);
+}
+
+TEST(KernelModel, TimerSlackFollowsTheRunningKernelsHz) {
+  KernelSettings k = kernel(6, 18);
+  EXPECT_EQ(an::timer_slack_seconds(k, 60), std::nullopt); // HZ unknown: no silent HZ=1000
+  k.config_hz = 250;
+  EXPECT_NEAR(*an::timer_slack_seconds(k, 60), 2.048, 1e-9);
+  EXPECT_NEAR(*an::timer_slack_seconds(k, 7200), 131.072, 1e-9);
+}
+
+TEST(KernelModel, StableSublevels) {
+  KernelSettings k = kernel(6, 18);
+  k.kernel_patch = 44;
+  EXPECT_EQ(an::stable_at_least(k, 6, 18, 17), true);
+  k.kernel_patch = 16;
+  EXPECT_EQ(an::stable_at_least(k, 6, 18, 17), false);
+  k.kernel_patch = -1;
+  EXPECT_EQ(an::stable_at_least(k, 6, 18, 17), std::nullopt);
+  EXPECT_EQ(an::stable_at_least(kernel(6, 12), 6, 18, 17), std::nullopt);
+}
+
+TEST(KernelModel, TimestampOffsetsByRelease) {
+  using an::TsOffsets;
+  KernelSettings k = kernel(6, 18);
+  k.kernel_patch = 44; // this machine kind: per connection since 6.18.17
+  EXPECT_EQ(an::timestamp_offsets(k), TsOffsets::PerConnection);
+  k.kernel_patch = 10;
+  EXPECT_EQ(an::timestamp_offsets(k), TsOffsets::PerHostPair);
+  k.kernel_patch = -1;
+  EXPECT_EQ(an::timestamp_offsets(k), TsOffsets::Unknown);
+  EXPECT_EQ(an::timestamp_offsets(kernel(5, 15)), TsOffsets::PerHostPair);
+  EXPECT_EQ(an::timestamp_offsets(kernel(6, 12)),
+            TsOffsets::Unknown); // backport release unverified
+  EXPECT_EQ(an::timestamp_offsets(kernel(7, 0)), TsOffsets::PerConnection);
+  EXPECT_EQ(an::timestamp_offsets(kernel(4, 10)), TsOffsets::Unknown); // 4.10.0 vs late 4.10.y
+  EXPECT_EQ(an::timestamp_offsets(kernel(4, 9)), TsOffsets::NoOffset);
+  EXPECT_EQ(an::timestamp_offsets(KernelSettings{}), TsOffsets::Unknown);
+  KernelSettings off = kernel(6, 18);
+  off.tcp_timestamps = 0;
+  EXPECT_EQ(an::timestamp_offsets(off), TsOffsets::Off);
+  off.tcp_timestamps = 2;
+  EXPECT_EQ(an::timestamp_offsets(off), TsOffsets::NoOffset);
+}
+
+TEST(KernelModel, RtoMaxChangesTheBudgets) {
+  KernelSettings k = kernel(6, 18);
+  EXPECT_DOUBLE_EQ(an::rto_max_seconds(k), 120.0);
+  EXPECT_NEAR(an::retries2_timeout_seconds(k), 924.6, 1e-6);
+  // tcp_orphan_retries=0 means 8: a time budget of tcp_model_timeout(8) = 511 x 200 ms.
+  EXPECT_EQ(an::effective_orphan_retries(k), 8);
+  EXPECT_NEAR(an::orphan_retry_budget_seconds(k), 102.2, 1e-6);
+  k.tcp_rto_max_ms = 1000; // 6.15+: RTO stops doubling at 1 s
+  EXPECT_DOUBLE_EQ(an::rto_max_seconds(k), 1.0);
+  EXPECT_NEAR(an::retries2_timeout_seconds(k), 1.4 + 13 * 1.0, 1e-6);
+  EXPECT_NEAR(an::orphan_retry_budget_seconds(k), 1.4 + 6 * 1.0, 1e-6);
+  k.tcp_rto_max_ms = 30000;
+  EXPECT_NEAR(an::retries2_timeout_seconds(k), 51.0 + 8 * 30.0, 1e-6); // thresh ilog2(150) = 7
+  k.tcp_orphan_retries = 3;
+  EXPECT_EQ(an::effective_orphan_retries(k), 3);
+  EXPECT_NEAR(an::orphan_retry_budget_seconds(k), 3.0, 1e-6);
+  k.tcp_rto_max_ms = 5; // outside 1000..120000: the kernel would refuse it
+  EXPECT_DOUBLE_EQ(an::rto_max_seconds(k), 120.0);
+}
+
+TEST(KernelModel, TwReuseTwoAlsoCountsLoopbackLocalAddresses) {
+  KernelSettings k = kernel(6, 18);
+  k.tcp_tw_reuse = 2;
+  const auto v = an::tw_reuse_verdict(k, addr("10.1.2.3"), true, addr("127.0.0.1"));
+  EXPECT_TRUE(v.applies);
+  const auto remote = an::tw_reuse_verdict(k, addr("10.1.2.3"), true, addr("10.0.0.5"));
+  EXPECT_FALSE(remote.applies);
+  EXPECT_NE(remote.reason.find("bound to lo"), std::string::npos);
+  EXPECT_NE(remote.reason.find("local"), std::string::npos);
 }

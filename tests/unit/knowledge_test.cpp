@@ -29,12 +29,18 @@ std::vector<KernelSettings> kernels() {
   v515.kernel_minor = 15;
   KernelSettings alibaba = v515;
   alibaba.tcp_tw_timeout = 30;
+  KernelSettings v612 = v515;
+  v612.kernel_release = "6.12.30";
+  v612.kernel_major = 6;
+  v612.kernel_minor = 12;
+  v612.kernel_patch = 30;
   return {KernelSettings{},
           fixture("linux-6.18"),
           fixture("linux-6.18-tuned"),
           fixture("linux-4.9"),
           fixture("linux-malformed"),
           v515,
+          v612,
           alibaba};
 }
 
@@ -80,6 +86,13 @@ std::vector<std::string> claims(const KernelSettings& k) {
   out.push_back(an::tw_recycle_sentence(k));
   out.push_back(an::keepalive_sentence(k));
   out.push_back(an::listen_overflow_sentence(k));
+  out.push_back(an::listen_overflow_client_sentence(k));
+  out.push_back(an::sock_destroy_sentence(k));
+  out.push_back(an::orphan_retries_sentence(k));
+  out.push_back(an::orphan_limit_sentence(k));
+  for (const auto& t : an::build_all_topics(k))
+    for (const auto& m : t.myths)
+      out.push_back(m.correction);
   return out;
 }
 
@@ -177,6 +190,22 @@ TEST(Knowledge, NoMythIsStatedAsFact) {
         EXPECT_FALSE(has(l, "lower tcp_max_tw_buckets"));
         // TIME_WAIT blocks a 4-tuple, not a port (except after bind()).
         EXPECT_FALSE(has(l, "time_wait occupies") || has(l, "time_wait sockets occupy"));
+        // Only in-window bare ACKs and rejected segments with an ACK restart TIME_WAIT.
+        EXPECT_FALSE(has(l, "each segment") || has(l, "every segment"));
+        // HZ is read from /proc/config.gz; a figure at HZ=1000 says whose HZ it is.
+        if (has(s, "HZ=1000")) {
+          EXPECT_TRUE(has(s, "this kernel's"));
+        }
+        // tcp_orphan_retries=0 is a time budget, not "8 while the peer is alive".
+        EXPECT_FALSE(has(l, "while the peer is alive") || has(l, "while the peer answers"));
+        // Recv-Q 0 does not prove that recv() returned 0.
+        EXPECT_FALSE(has(s, "(recv() returned 0)"));
+        // tcp_max_syn_backlog does not size the SYN queue.
+        EXPECT_FALSE(has(l, "a listener remembers"));
+        // ListenOverflows counts dropped segments.
+        EXPECT_FALSE(has(l, "a connection attempt dropped"));
+        // ss -K is not assumed to exist: CONFIG_INET_DIAG_DESTROY is read or said unknown.
+        EXPECT_FALSE(has(s, "if it was built with CONFIG_INET_DIAG_DESTROY"));
       }
     }
   }
@@ -294,4 +323,222 @@ TEST(Knowledge, Formatting) {
   EXPECT_EQ(an::format_seconds(-1), "unbounded");
   EXPECT_EQ(an::format_rate(16.666), "16.7");
   EXPECT_EQ(an::format_rate(470.53), "470");
+}
+
+namespace {
+
+an::SettingInfo setting(const an::Topic& t, const std::string& name) {
+  for (const auto& s : t.settings)
+    if (s.name == name) return s;
+  ADD_FAILURE() << name;
+  return an::SettingInfo{};
+}
+
+an::Figure figure(const an::Topic& t, const std::string& id) {
+  for (const auto& f : t.figures)
+    if (f.id == id) return f;
+  ADD_FAILURE() << id;
+  return an::Figure{};
+}
+
+std::string facts(const an::Topic& t) {
+  std::string out;
+  for (const auto& f : t.facts)
+    out += f.text + "\n";
+  return out;
+}
+
+KernelSettings release(int major, int minor, int patch) {
+  KernelSettings k;
+  k.kernel_release =
+      std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(patch);
+  k.kernel_major = major;
+  k.kernel_minor = minor;
+  k.kernel_patch = patch;
+  return k;
+}
+
+} // namespace
+
+TEST(KnowledgeSeeds, EverySeedMythHasAOneLineCorrection) {
+  for (const auto& k : kernels()) {
+    std::string seeds;
+    int count = 0;
+    for (const auto& t : an::build_all_topics(k))
+      for (const auto& m : t.myths) {
+        if (!m.seed) continue;
+        ++count;
+        seeds += m.myth + "\n";
+        SCOPED_TRACE(m.myth);
+        EXPECT_FALSE(m.correction.empty());
+        EXPECT_LE(m.correction.size(), 140u); // fits two overview lines
+        EXPECT_EQ(m.correction.find('\n'), std::string::npos);
+      }
+    // The claims of seeds/000 and seeds/004 that kernel-facts.md proves wrong or outdated.
+    EXPECT_EQ(count, 12);
+    for (const char* claim :
+         {"acknowledges the peer's FIN", "7875", "TCP_KEEPIDLE", "CLOSE_WAIT sockets occupy ports",
+          "TIME_WAIT and CLOSE_WAIT sockets occupy ports", "2 x MSL", "tcp_tw_recycle",
+          "reuse a TIME_WAIT port after 1 s", "tcp_fin_timeout=30", "probes every idle connection",
+          "about 2 hours", "lets a server accept"})
+      EXPECT_TRUE(has(seeds, claim)) << claim;
+  }
+}
+
+TEST(KnowledgeTruth, SynBacklogDoesNotSizeTheSynQueue) {
+  const auto t = *an::build_topic("listen-queue", fixture("linux-6.18"));
+  const auto s = setting(t, "net.ipv4.tcp_max_syn_backlog");
+  EXPECT_FALSE(has(s.meaning, "remembers"));
+  EXPECT_TRUE(has(s.meaning, "does not size the SYN queue"));
+  EXPECT_TRUE(has(s.meaning, "listen() backlog"));
+  EXPECT_TRUE(has(s.meaning, "tcp_syncookies=0"));
+  EXPECT_TRUE(has(facts(t), "bounded by the same listen() backlog"));
+}
+
+TEST(KnowledgeTruth, OrphanRetriesAreATimeBudget) {
+  const auto k = fixture("linux-6.18");
+  const auto t = *an::build_topic("orphans", k);
+  const auto s = setting(t, "net.ipv4.tcp_orphan_retries");
+  EXPECT_FALSE(has(s.meaning, "while the peer is alive"));
+  EXPECT_TRUE(has(s.meaning, "time budget of 102.2 s"));
+  EXPECT_TRUE(has(s.meaning, "tcp_rto_max"));
+  EXPECT_EQ(figure(t, "orphan_retry_budget").value, 102.2);
+  const auto why = an::orphan_retries_sentence(k);
+  EXPECT_TRUE(has(why, "zero window"));
+  EXPECT_TRUE(has(why, "probe backoff reaches tcp_rto_max"));
+  // tcp_rto_max_ms (6.15+) shortens it: 1.4 s of doubling, then 6 x 1 s.
+  KernelSettings fast = k;
+  fast.tcp_rto_max_ms = 1000;
+  EXPECT_EQ(figure(*an::build_topic("orphans", fast), "orphan_retry_budget").value, 7.4);
+  EXPECT_TRUE(has(setting(*an::build_topic("orphans", fast), "net.ipv4.tcp_rto_max_ms").meaning,
+                  "14.4 s and 7.4 s here"));
+  EXPECT_EQ(figure(*an::build_topic("close-wait", fast), "close_wait_unacked_writes").value, 14.4);
+}
+
+TEST(KnowledgeTruth, RecvQZeroDoesNotProveEofWasSeen) {
+  const auto s = an::close_wait_recv_q_sentence(0);
+  EXPECT_FALSE(has(s, "(recv() returned 0)"));
+  EXPECT_TRUE(has(s, "does not prove"));
+  EXPECT_TRUE(has(s, "same segment"));
+}
+
+TEST(KnowledgeTruth, CloseWaitHasWaysOutBesidesClose) {
+  const auto k = fixture("linux-6.18");
+  const auto plain = an::close_wait_lifetime_sentence(k, false);
+  EXPECT_FALSE(has(plain, "the kernel will not end"));
+  EXPECT_TRUE(has(plain, "RST"));
+  EXPECT_TRUE(has(plain, "ss -K"));
+  const auto f = facts(*an::build_topic("close-wait", k));
+  EXPECT_TRUE(has(f, "Besides close() and shutdown()"));
+  EXPECT_TRUE(has(f, "SOCK_DESTROY"));
+}
+
+TEST(KnowledgeTruth, TimestampOffsetsFollowTheRelease) {
+  const auto meaning = [](KernelSettings k) {
+    k.tcp_timestamps = 1;
+    return setting(*an::build_topic("time-wait", k), "net.ipv4.tcp_timestamps").meaning;
+  };
+  EXPECT_TRUE(has(meaning(fixture("linux-6.18")), "per connection")); // 6.18.44
+  EXPECT_TRUE(has(meaning(release(6, 18, 16)), "per (saddr, daddr) pair"));
+  EXPECT_FALSE(has(meaning(release(6, 18, 16)), "this kernel has it"));
+  EXPECT_TRUE(has(meaning(release(6, 12, 30)), "is not known"));
+  const auto v410 = meaning(release(4, 10, 17));
+  EXPECT_FALSE(has(v410, "(4.10-4.11)"));
+  EXPECT_TRUE(has(v410, "not verified"));
+}
+
+TEST(KnowledgeTruth, TimerSlackUsesTheRunningKernelsHz) {
+  const auto k = fixture("linux-6.18"); // CONFIG_HZ=250 in its config.gz
+  ASSERT_EQ(k.config_hz, 250);
+  const auto s = an::time_wait_lifetime_sentence(k);
+  EXPECT_TRUE(has(s, "up to 2 s at HZ=250"));
+  EXPECT_FALSE(has(s, "HZ=1000"));
+  EXPECT_FALSE(has(s, "64.1"));
+  const auto ka = *an::build_topic("keepalive", k);
+  EXPECT_NEAR(*figure(ka, "keepalive_first_probe_latest").value, 7331.1, 1e-9);
+  EXPECT_NEAR(*figure(*an::build_topic("time-wait", k), "time_wait_longest").value, 62.0, 1e-9);
+
+  KernelSettings unknown; // no config.gz: no silent HZ=1000
+  EXPECT_TRUE(has(an::time_wait_lifetime_sentence(unknown), "HZ is unknown"));
+  const auto latest =
+      figure(*an::build_topic("keepalive", unknown), "keepalive_first_probe_latest");
+  EXPECT_FALSE(latest.value);
+  EXPECT_TRUE(has(latest.display, "unknown"));
+  const auto slack = figure(*an::build_topic("ports", unknown), "max_rate_without_reuse_slack");
+  EXPECT_FALSE(slack.value);
+  EXPECT_TRUE(has(slack.display, "unknown"));
+}
+
+TEST(KnowledgeTruth, TimeWaitRestartsOnlyOnAcks) {
+  const auto k = fixture("linux-6.18");
+  const auto s = an::time_wait_lifetime_sentence(k);
+  EXPECT_TRUE(has(s, "in-window bare ACK"));
+  EXPECT_TRUE(has(s, "a RST never does"));
+  EXPECT_TRUE(has(facts(*an::build_topic("time-wait", k)), "not on an ACK-less SYN"));
+}
+
+TEST(KnowledgeTruth, OrphanLimitAndTcpMem) {
+  KernelSettings k;
+  k.tcp_max_orphans = 4096;
+  const auto s = an::orphan_limit_sentence(k);
+  EXPECT_TRUE(has(s, "too many orphaned sockets"));
+  EXPECT_TRUE(has(s, "TcpExtTCPAbortOnMemory"));
+  EXPECT_TRUE(has(s, "doubled"));
+  EXPECT_TRUE(has(s, "RST only while"));
+  EXPECT_TRUE(has(s, "tcp_mem"));
+  EXPECT_FALSE(
+      has(setting(*an::build_topic("orphans", fixture("linux-6.18")), "net.ipv4.tcp_max_orphans")
+              .meaning,
+          "reset at once"));
+}
+
+TEST(KnowledgeTruth, Retries2DoesNotBoundAnAnsweredZeroWindow) {
+  const auto t = *an::build_topic("close-wait", fixture("linux-6.18"));
+  EXPECT_TRUE(has(setting(t, "net.ipv4.tcp_retries2").meaning, "zero-window probes"));
+  EXPECT_TRUE(has(setting(t, "net.ipv4.tcp_retries2").meaning, "TCP_USER_TIMEOUT"));
+}
+
+TEST(KnowledgeTruth, ListenQueueCountsAndLimits) {
+  const auto k = fixture("linux-6.18");
+  const auto s = an::listen_overflow_sentence(k);
+  EXPECT_FALSE(has(s, "connection attempt dropped"));
+  EXPECT_TRUE(has(s, "segment"));
+  EXPECT_TRUE(has(s, "backlog + 1"));
+  const auto t = *an::build_topic("listen-queue", k);
+  EXPECT_EQ(figure(t, "somaxconn").value, 4097.0);
+  const auto client = an::listen_overflow_client_sentence(k);
+  EXPECT_TRUE(has(client, "stall"));
+  EXPECT_TRUE(has(client, "ECONNRESET"));
+  EXPECT_TRUE(has(client, "(here: 0)"));
+}
+
+TEST(KnowledgeTruth, PortsBindZeroLoopbackAndPerSocketRanges) {
+  const auto f618 = facts(*an::build_topic("ports", fixture("linux-6.18")));
+  EXPECT_TRUE(has(f618, "bind() fails with EADDRINUSE"));
+  EXPECT_TRUE(has(f618, "bound to lo"));
+  EXPECT_TRUE(has(f618, "On this kernel (6.3 and later)"));
+  EXPECT_TRUE(has(f618, "IP_LOCAL_PORT_RANGE"));
+  EXPECT_TRUE(has(facts(*an::build_topic("ports", release(5, 15, 0))), "arrived in 6.3"));
+  KernelSettings two = fixture("linux-6.18");
+  two.tcp_tw_reuse = 2;
+  EXPECT_TRUE(has(setting(*an::build_topic("ports", two), "net.ipv4.tcp_tw_reuse").meaning,
+                  "local address"));
+}
+
+TEST(KnowledgeTruth, LingerZeroSkipsTimeWait) {
+  const auto f = facts(*an::build_topic("time-wait", fixture("linux-6.18")));
+  EXPECT_TRUE(has(f, "SO_LINGER"));
+  EXPECT_TRUE(has(f, "TcpExtTCPAbortOnData"));
+  EXPECT_TRUE(has(f, "no RST is sent"));
+}
+
+TEST(KnowledgeTruth, SockDestroyFollowsTheKernelConfig) {
+  KernelSettings k;
+  EXPECT_TRUE(has(an::sock_destroy_sentence(k), "could not be checked"));
+  k.config_inet_diag_destroy = true;
+  EXPECT_TRUE(has(an::sock_destroy_sentence(k), "works on this kernel"));
+  k.config_inet_diag_destroy = false;
+  EXPECT_TRUE(has(an::sock_destroy_sentence(k), "does not work on this kernel"));
+  const auto orphans = facts(*an::build_topic("orphans", fixture("linux-6.18")));
+  EXPECT_TRUE(has(orphans, "On LAST_ACK and CLOSING it sends no RST"));
 }

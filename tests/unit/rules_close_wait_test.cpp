@@ -61,9 +61,15 @@ TEST(CloseWaitRule, OldSocketsOfOneProcessAreAWarningNamingIt) {
   EXPECT_TRUE(contains(f[0].title, "3 CLOSE_WAIT"));
   EXPECT_EQ(ev_int(f[0], "recv_q_eof_read"), 3);
   EXPECT_EQ(ev_int(f[0], "outgoing"), 3);
-  // No keepalive timer: the kernel never closes them, and the sysctls do not apply.
-  EXPECT_TRUE(contains(f[0].explanation, "None of them has a keepalive timer, so the kernel will "
-                                         "never close them"));
+  // No keepalive timer: no timer closes them and the sysctls do not apply, but the kernel still
+  // ends CLOSE_WAIT on a RST, a retransmission timeout or ss -K (not "never").
+  EXPECT_TRUE(contains(f[0].explanation, "None of them has a keepalive timer, so no timer will "
+                                         "close them"));
+  EXPECT_FALSE(contains(f[0].explanation, "the kernel will never close"));
+  EXPECT_TRUE(contains(f[0].explanation, "RST from the peer"));
+  EXPECT_TRUE(contains(f[0].explanation, "retransmission timeout"));
+  // Recv-Q 0 does not prove recv() returned 0 (a coalesced FIN goes with the last data byte).
+  EXPECT_TRUE(contains(f[0].explanation, "took the FIN along"));
   EXPECT_TRUE(contains(f[0].explanation, "SO_KEEPALIVE"));
   EXPECT_TRUE(contains(f[0].explanation, "never called close()"));
   EXPECT_TRUE(contains(f[0].explanation, "at most")); // last_data_recv upper bound
@@ -278,8 +284,7 @@ TEST(CloseWaitRule, SingleSocketReadsInTheSingular) {
   ASSERT_EQ(f.size(), 1u);
   EXPECT_TRUE(contains(f[0].title, "holds 1 CLOSE_WAIT socket:"));
   EXPECT_TRUE(contains(f[0].explanation, "It shows Recv-Q 0"));
-  EXPECT_TRUE(contains(f[0].explanation, "It has no keepalive timer, so the kernel will never "
-                                         "close it"));
+  EXPECT_TRUE(contains(f[0].explanation, "It has no keepalive timer, so no timer will close it"));
   EXPECT_TRUE(contains(f[0].explanation, "It is outgoing"));
 }
 
@@ -290,4 +295,31 @@ TEST(CloseWaitRule, OwnersNotLookedUpIsNotBlamedOnPrivileges) {
   ASSERT_EQ(f.size(), 1u);
   EXPECT_TRUE(contains(f[0].title, "owners were not looked up"));
   EXPECT_TRUE(contains(f[0].remedies.back(), "without --no-owners"));
+}
+
+TEST(CloseWaitRule, SsKRemedySaysWhetherThisKernelCanDestroy) {
+  for (const bool built : {true, false}) {
+    SnapshotBuilder b;
+    b.process(4242, "client");
+    leak(b, 3, 300);
+    core::KernelSettings k;
+    k.config_inet_diag_destroy = built; // CONFIG_INET_DIAG_DESTROY from /proc/config.gz
+    auto f = run(b.finish(), {}, k);
+    ASSERT_EQ(f.size(), 1u);
+    EXPECT_TRUE(contains(f[0].remedies.back(),
+                         built ? "works on this kernel" : "does not work on this kernel"));
+  }
+}
+
+TEST(CloseWaitRule, RetransmittingWritesEndOnATimeBudget) {
+  SnapshotBuilder b;
+  b.process(4242, "client");
+  auto& s = b.owned(4242, TcpState::CloseWait, "10.0.0.1:40000", "10.0.0.5:8080");
+  SnapshotBuilder::set_idle(s, 300, 400);
+  s.timer = core::TimerKind::Probe0; // the peer's window is closed
+  auto f = run(b.finish());
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_FALSE(contains(f[0].explanation, "after tcp_retries2 retries"));
+  EXPECT_TRUE(contains(f[0].explanation, "tcp_retries2 budget (924.6 s (15 min) here)"));
+  EXPECT_TRUE(contains(f[0].explanation, "zero-window probes is never given up on"));
 }

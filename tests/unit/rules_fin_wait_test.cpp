@@ -118,3 +118,16 @@ TEST(FinWait2Rule, ServerSideOrphansGroupByService) {
   ASSERT_EQ(f.size(), 1u);
   EXPECT_EQ(f[0].peer, "clients of 10.0.0.1:80");
 }
+
+TEST(FinWait2Rule, OrphanLifetimesAreEstimates) {
+  SnapshotBuilder b;
+  for (int i = 0; i < 100; ++i)
+    orphan(b, "10.0.0.1:" + std::to_string(40000 + i), "10.0.0.7:9000");
+  auto f = run(b.finish(), "fin_wait2_orphaned");
+  ASSERT_EQ(f.size(), 1u);
+  // The timer is max(tcp_fin_timeout, 3.5 x RTO) or TCP_LINGER2: an age is neither exact nor a
+  // bound.
+  EXPECT_TRUE(contains(f[0].explanation, "3.5 x RTO"));
+  EXPECT_TRUE(contains(f[0].explanation, "estimates"));
+  EXPECT_TRUE(contains(f[0].title, "after close()"));
+}

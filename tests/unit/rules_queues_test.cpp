@@ -146,3 +146,46 @@ TEST(Diagnose, EmptySnapshotIsHealthy) {
   EXPECT_EQ(d.worst(), Severity::Info);
   EXPECT_EQ(d.summary.total_sockets, 0u);
 }
+
+TEST(QueuesRule, AHeldZeroWindowCloseIsNotBoundedByRetries2) {
+  SnapshotBuilder b;
+  b.process(77, "slowreader");
+  auto& s = b.owned(77, TcpState::FinWait1, "10.0.0.1:5001", "10.0.0.8:6000");
+  s.send_q = 4097;
+  s.timer = core::TimerKind::Probe0;
+  auto f = run(b.finish(), "stuck_close");
+  ASSERT_EQ(f.size(), 1u);
+  // A receiver that answers window probes resets icsk_probes_out: tcp_retries2 never fires.
+  EXPECT_FALSE(contains(f[0].explanation, "bounded by tcp_retries2"));
+  EXPECT_TRUE(contains(f[0].explanation, "zero-window probes"));
+  EXPECT_TRUE(contains(f[0].explanation, "TCP_USER_TIMEOUT"));
+  // ss -K on LAST_ACK/CLOSING sends no RST (tcp_need_reset), and CONFIG_INET_DIAG_DESTROY is
+  // unknown here: said so, not assumed.
+  bool told = false;
+  for (const auto& r : f[0].remedies)
+    told = told || (contains(r, "LAST_ACK or CLOSING it sends the peer no RST") &&
+                    contains(r, "could not be checked"));
+  EXPECT_TRUE(told);
+}
+
+TEST(QueuesRule, OrphanTimeBudgetAndLimitAreExplained) {
+  SnapshotBuilder b;
+  auto& s = b.add(TcpState::LastAck, "10.0.0.1:5000", "10.0.0.8:6000");
+  s.send_q = 2;
+  s.timer = core::TimerKind::Retransmit;
+  s.retrans = 5;
+  auto stuck = run(b.finish(), "stuck_close");
+  ASSERT_EQ(stuck.size(), 1u);
+  EXPECT_TRUE(contains(stuck[0].explanation, "a time budget of 102.2 s"));
+  EXPECT_FALSE(contains(stuck[0].explanation, "while the peer answers"));
+
+  core::KernelSettings k;
+  k.sockstat_orphan = 990;
+  k.tcp_max_orphans = 1000;
+  auto f = run(SnapshotBuilder().finish(), "orphan_limit", k);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_FALSE(contains(f[0].explanation, "with a RST instead of letting them finish"));
+  EXPECT_TRUE(contains(f[0].explanation, "too many orphaned sockets"));
+  EXPECT_TRUE(contains(f[0].explanation, "TcpExtTCPAbortOnMemory"));
+  EXPECT_TRUE(contains(f[0].explanation, "tcp_mem"));
+}

@@ -145,7 +145,7 @@ TEST(TimeWaitRule, ReuseTwoDoesNotApplyToRemotePeers) {
   storm(b, 190, "10.0.0.1", "10.0.0.9:443", 40000, 30);
   auto f = run(b.finish(), k);
   ASSERT_EQ(f.size(), 1u);
-  EXPECT_TRUE(contains(f[0].explanation, "loopback peers only"));
+  EXPECT_TRUE(contains(f[0].explanation, "applies only to loopback connections"));
   EXPECT_TRUE(any_contains(f[0].remedies, "net.ipv4.tcp_tw_reuse=1 (now 2)"));
 }
 
@@ -228,4 +228,20 @@ TEST(TimeWaitRule, OrphanedFinWait2BlocksTheTupleToo) {
   ASSERT_EQ(f.size(), 1u);
   EXPECT_EQ(ev_int(f[0], "fin_wait2_orphaned"), 85);
   EXPECT_EQ(ev_int(f[0], "blocked_ports"), 185);
+}
+
+TEST(TimeWaitRule, TimerSlackFollowsTheKernelsHz) {
+  SnapshotBuilder b;
+  storm(b, 190, "127.0.0.1", "127.0.0.1:8080");
+  auto k = narrow();
+  auto unknown = run(b.finish(), k);
+  ASSERT_EQ(unknown.size(), 1u);
+  EXPECT_TRUE(contains(unknown[0].explanation, "HZ is unknown"));
+  SnapshotBuilder b2;
+  storm(b2, 190, "127.0.0.1", "127.0.0.1:8080");
+  k.config_hz = 250;
+  auto known = run(b2.finish(), k);
+  ASSERT_EQ(known.size(), 1u);
+  EXPECT_TRUE(contains(known[0].explanation, "up to 2 s at HZ=250"));
+  EXPECT_FALSE(contains(known[0].explanation, "4 s of timer slack"));
 }
