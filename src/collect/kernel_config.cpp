@@ -1,6 +1,10 @@
 // Kernel build options from /proc/config.gz: a bounded gunzip, a line decoder, a bounded read.
 #include "collect/kernel_config.hpp"
 
+#include <mutex>
+
+#include "collect/fs_read.hpp"
+
 #include <cerrno>
 #include <charconv>
 #include <cstring>
@@ -32,41 +36,6 @@ void apply_line(std::string_view line, KernelBuildConfig& out) {
   } else if (line.substr(0, kDestroy.size() + 1) == std::string(kDestroy) + "=") {
     out.inet_diag_destroy = line.substr(kDestroy.size() + 1) == "y";
   }
-}
-
-// Reads at most max bytes of a regular file without blocking: a FIFO or a device planted in a
-// recorded tree must not hang or flood us.
-core::Result<std::string> read_bounded(const std::string& path, std::size_t max) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-  if (fd < 0) {
-    const int e = errno;
-    return core::fail(path + ": " + std::strerror(e), e);
-  }
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    return core::fail(core::ErrorCode::Malformed, path + ": not a regular file");
-  }
-  std::string out;
-  char buf[16384];
-  while (true) {
-    const ssize_t n = ::read(fd, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int e = errno;
-      ::close(fd);
-      return core::fail(path + ": " + std::strerror(e), e);
-    }
-    if (n == 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-    if (out.size() > max) {
-      ::close(fd);
-      return core::fail(core::ErrorCode::TooLarge,
-                        path + ": larger than " + std::to_string(max) + " bytes");
-    }
-  }
-  ::close(fd);
-  return out;
 }
 
 } // namespace
@@ -140,13 +109,13 @@ std::optional<int> parse_kernel_sublevel(std::string_view release) {
   return parse_int(release.substr(0, sub));
 }
 
-KernelBuildConfig read_kernel_build_config(const core::FsRoot& root,
-                                           std::vector<std::string>* problems) {
+namespace {
+
+KernelBuildConfig read_build_config(const std::string& path, std::vector<std::string>* problems) {
   const auto note = [&](std::string line) {
     if (problems != nullptr) problems->push_back(std::move(line));
   };
-  const std::string path = root.proc_path("config.gz");
-  auto raw = read_bounded(path, kMaxConfigGzBytes);
+  auto raw = read_file(path, kMaxConfigGzBytes);
   if (!raw) {
     if (raw.error().sys_errno != ENOENT && raw.error().sys_errno != ENOTDIR)
       note(raw.error().message);
@@ -163,6 +132,23 @@ KernelBuildConfig read_kernel_build_config(const core::FsRoot& root,
     return {};
   }
   return *config;
+}
+
+} // namespace
+
+KernelBuildConfig read_kernel_build_config(const core::FsRoot& root,
+                                           std::vector<std::string>* problems) {
+  const std::string path = root.proc_path("config.gz");
+  if (path != "/proc/config.gz") return read_build_config(path, problems);
+  // The running kernel's build does not change: inflate it once per process, not on every
+  // sample of a daemon (about half a millisecond each time).
+  static std::once_flag once;
+  static KernelBuildConfig live;
+  static std::vector<std::string> live_problems;
+  std::call_once(once, [] { live = read_build_config("/proc/config.gz", &live_problems); });
+  if (problems != nullptr)
+    problems->insert(problems->end(), live_problems.begin(), live_problems.end());
+  return live;
 }
 
 } // namespace sockdoctor::collect
