@@ -1,20 +1,23 @@
 // lab: observing the namespace (sock_diag), the timeline's formatting, and sockdoctor's diagnosis
-// of the namespace.
+// of the namespace (its own snapshot: sockets and owners, live).
 #include <time.h>
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cctype>
+#include <future>
 #include <ostream>
 
 #include "analyze/diagnose.hpp"
-#include "cli/lab.hpp"
 #include "collect/kernel_settings.hpp"
+#include "collect/proc_net_tcp.hpp"
+#include "collect/proc_owners.hpp"
 #include "collect/sock_diag.hpp"
+#include "lab/lab.hpp"
 #include "render/escape.hpp"
 
-namespace sockdoctor::cli::lab {
+namespace sockdoctor::lab {
 
 bool Result::passed() const {
   return error.empty() &&
@@ -167,18 +170,45 @@ core::Result<core::KernelSettings> namespace_settings() {
   return k;
 }
 
-core::Result<Diagnosed> diagnose_namespace(const Context& ctx, bool owners) {
-  // The lab looks at its own namespace, live, whatever global options were given.
-  // take_snapshot's notes about other users' processes concern the host, not the lab: drop them.
-  static std::ostream discard(nullptr);
-  Context local;
-  local.out = ctx.out;
-  local.err = &discard;
-  local.global.verbose = ctx.global.verbose;
-  SnapshotRequest req;
+namespace {
+
+// The lab's namespace, live, whatever global options were given: sockets from sock_diag (from
+// /proc/net/tcp should netlink fail, as `check` does), owners from a /proc walk run alongside.
+// The eBPF owner iterator pays off from 20k sockets; the lab's namespace holds a few dozen.
+// What the owner scan could not see concerns the host, not the lab, so it is not reported.
+core::Result<core::Snapshot> snapshot_namespace(bool owners) {
+  core::Snapshot snap;
+  snap.taken_at = std::chrono::system_clock::now();
+  std::future<core::Result<core::OwnerTable>> owner_scan;
+  if (owners)
+    owner_scan = std::async(std::launch::async, [] {
+      return collect::scan_owners(core::FsRoot{}, collect::OwnerScanOptions{});
+    });
+  collect::SockDiagRequest req;
   req.ipv6 = false;
-  req.owners = owners;
-  auto snap = take_snapshot(local, req);
+  core::Result<void> sockets;
+  snap.source = "sock_diag";
+  if (auto dumped = collect::dump_sock_diag(req, snap.sockets); !dumped) {
+    snap.sockets.clear();
+    snap.source = "proc";
+    auto p = collect::read_proc_net_tcp(core::FsRoot{}, req, snap.sockets);
+    if (!p)
+      sockets =
+          tl::unexpected(core::with_context(dumped.error().message + "; fallback", p.error()));
+  }
+  if (owners) {
+    auto table = owner_scan.get(); // always joined, even when the dump failed
+    if (!table) return tl::unexpected(core::with_context("owners", table.error()));
+    snap.owners = std::move(*table);
+  }
+  if (!sockets) return tl::unexpected(sockets.error());
+  return snap;
+}
+
+} // namespace
+
+core::Result<Diagnosed> diagnose_namespace(bool owners) {
+  auto snap = snapshot_namespace(owners);
   if (!snap) return tl::unexpected(core::with_context("lab: snapshot", snap.error()));
   auto kernel = namespace_settings();
   if (!kernel) return tl::unexpected(kernel.error());
@@ -191,12 +221,12 @@ core::Result<Diagnosed> diagnose_namespace(const Context& ctx, bool owners) {
   return d;
 }
 
-void PendingDiagnosis::start(const Context& ctx, std::string label, double now) {
+void PendingDiagnosis::start(std::string label, double now) {
   label_ = std::move(label);
   at_ = now;
   started_ = true;
   // The worker is created by this thread, so it is in the lab's namespace too.
-  future_ = std::async(std::launch::async, [&ctx] { return diagnose_namespace(ctx); });
+  future_ = std::async(std::launch::async, [] { return diagnose_namespace(); });
 }
 
 core::Result<bool> PendingDiagnosis::poll(Recorder& rec) {
@@ -216,4 +246,4 @@ const analyze::Finding* find_finding(const analyze::Diagnosis& d, std::string_vi
   return nullptr;
 }
 
-} // namespace sockdoctor::cli::lab
+} // namespace sockdoctor::lab
