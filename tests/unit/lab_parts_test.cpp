@@ -10,9 +10,9 @@
 #include <filesystem>
 #include <fstream>
 
-#include "cli/lab.hpp"
+#include "lab/lab.hpp"
 
-namespace lab = sockdoctor::cli::lab;
+namespace lab = sockdoctor::lab;
 
 TEST(LabNginx, ConfigKeepsEverythingInThePrefixAndSetsTheTimeout) {
   const std::string c = lab::nginx_config_text({"/tmp/sd-x", 80, 3});

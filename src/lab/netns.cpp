@@ -23,11 +23,11 @@
 #include <cstring>
 #include <sstream>
 
-#include "cli/lab.hpp"
 #include "collect/fs_read.hpp"
 #include "core/fs_root.hpp"
+#include "lab/lab.hpp"
 
-namespace sockdoctor::cli::lab {
+namespace sockdoctor::lab {
 namespace {
 
 std::atomic<int> g_stop{0};
@@ -375,4 +375,4 @@ core::Result<std::string> Child::expect(std::string_view prefix, double timeout_
   }
 }
 
-} // namespace sockdoctor::cli::lab
+} // namespace sockdoctor::lab

@@ -15,9 +15,9 @@
 #include <sstream>
 
 #include "analyze/knowledge.hpp"
-#include "cli/lab.hpp"
+#include "lab/lab.hpp"
 
-namespace sockdoctor::cli::lab {
+namespace sockdoctor::lab {
 namespace {
 
 struct Timing {
@@ -369,7 +369,7 @@ core::Result<void> run_keepalive(Env& env) {
   if (!marks) return tl::unexpected(marks.error());
   Observer obs;
   if (auto o = obs.refresh(); !o) return o;
-  auto d = diagnose_namespace(env.ctx);
+  auto d = diagnose_namespace();
   if (!d) return tl::unexpected(d.error());
   rec.diagnosis("A and C in CLOSE_WAIT; B is CLOSE with its fd still open", d->diagnosis);
   record(env, *marks, t, cs, client->pid(), server->pid(), obs, *d);
@@ -377,4 +377,4 @@ core::Result<void> run_keepalive(Env& env) {
   return {};
 }
 
-} // namespace sockdoctor::cli::lab
+} // namespace sockdoctor::lab

@@ -18,9 +18,9 @@
 #include <filesystem>
 #include <vector>
 
-#include "cli/lab.hpp"
+#include "lab/lab.hpp"
 
-namespace sockdoctor::cli::lab {
+namespace sockdoctor::lab {
 namespace {
 
 std::string lower(std::string_view s) {
@@ -370,4 +370,4 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec); // best effort: nothing useful to do if it fails
 }
 
-} // namespace sockdoctor::cli::lab
+} // namespace sockdoctor::lab

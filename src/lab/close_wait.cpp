@@ -8,9 +8,9 @@
 #include <sstream>
 
 #include "analyze/knowledge.hpp"
-#include "cli/lab.hpp"
+#include "lab/lab.hpp"
 
-namespace sockdoctor::cli::lab {
+namespace sockdoctor::lab {
 namespace {
 
 struct Timing {
@@ -317,7 +317,7 @@ core::Result<void> run_close_wait(Env& env) {
   if (!marks) return tl::unexpected(marks.error());
   Observer obs;
   if (auto o = obs.refresh(); !o) return o;
-  auto d = diagnose_namespace(env.ctx);
+  auto d = diagnose_namespace();
   if (!d) return tl::unexpected(d.error());
   rec.diagnosis("the client keeps its CLOSE_WAIT socket", d->diagnosis);
   record_checks(env, *marks, t, obs.state_of(ct), obs.state_of(ct.reversed()), *d, client->pid());
@@ -325,4 +325,4 @@ core::Result<void> run_close_wait(Env& env) {
   return {};
 }
 
-} // namespace sockdoctor::cli::lab
+} // namespace sockdoctor::lab

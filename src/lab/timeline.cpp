@@ -1,21 +1,22 @@
 // lab: observing the namespace (sock_diag), the timeline's formatting, and sockdoctor's diagnosis
-// of the namespace.
+// of the namespace (its own snapshot: sockets and owners, live).
 #include <time.h>
 
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <cctype>
+#include <future>
 #include <ostream>
 
 #include "analyze/diagnose.hpp"
-#include "cli/lab.hpp"
 #include "collect/kernel_settings.hpp"
 #include "collect/sampler.hpp"
 #include "collect/sock_diag.hpp"
+#include "lab/lab.hpp"
 #include "render/escape.hpp"
 
-namespace sockdoctor::cli::lab {
+namespace sockdoctor::lab {
 
 bool Result::passed() const {
   return error.empty() &&
@@ -168,15 +169,17 @@ core::Result<core::KernelSettings> namespace_settings() {
   return k;
 }
 
-core::Result<Diagnosed> diagnose_namespace(const Context& ctx, bool owners) {
-  // The lab looks at its own namespace, live, whatever global options were given; notes about
-  // other users' processes concern the host, not the lab, and are not printed.
-  (void)ctx;
+// The lab's namespace, live, whatever global options were given. The eBPF owner iterator pays
+// off from 20k sockets; the lab's namespace holds a few dozen. What the owner scan could not see
+// concerns the host, not the lab, so it is not reported.
+core::Result<Diagnosed> diagnose_namespace(bool owners) {
+  collect::SamplerOptions so;
+  so.owner_backend = collect::OwnerBackend::Proc;
   collect::SampleRequest req;
   req.ipv6 = false;
   req.owners = owners;
   req.kernel = false; // read below, from this thread
-  auto sample = collect::Sampler(collect::SamplerOptions{}).take(req);
+  auto sample = collect::Sampler(so).take(req);
   if (!sample) return tl::unexpected(core::with_context("lab: snapshot", sample.error()));
   const core::Snapshot* snap = &sample->snapshot;
   auto kernel = namespace_settings();
@@ -190,12 +193,12 @@ core::Result<Diagnosed> diagnose_namespace(const Context& ctx, bool owners) {
   return d;
 }
 
-void PendingDiagnosis::start(const Context& ctx, std::string label, double now) {
+void PendingDiagnosis::start(std::string label, double now) {
   label_ = std::move(label);
   at_ = now;
   started_ = true;
   // The worker is created by this thread, so it is in the lab's namespace too.
-  future_ = std::async(std::launch::async, [&ctx] { return diagnose_namespace(ctx); });
+  future_ = std::async(std::launch::async, [] { return diagnose_namespace(); });
 }
 
 core::Result<bool> PendingDiagnosis::poll(Recorder& rec) {
@@ -215,4 +218,4 @@ const analyze::Finding* find_finding(const analyze::Diagnosis& d, std::string_vi
   return nullptr;
 }
 
-} // namespace sockdoctor::cli::lab
+} // namespace sockdoctor::lab

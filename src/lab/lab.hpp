@@ -16,13 +16,13 @@
 #include <vector>
 
 #include "analyze/findings.hpp"
-#include "cli/context.hpp"
 #include "core/address.hpp"
 #include "core/error.hpp"
 #include "core/kernel_settings.hpp"
 #include "core/socket.hpp"
+#include "lab/run.hpp"
 
-namespace sockdoctor::cli::lab {
+namespace sockdoctor::lab {
 
 // ---------------------------------------------------------------------------------------------
 // Result model: everything a run shows, rendered live as text or at the end as one JSON document.
@@ -103,20 +103,11 @@ struct Result {
 };
 
 // ---------------------------------------------------------------------------------------------
-// Options and scenarios.
-
-struct Options {
-  std::string scenario;
-  bool list = false;
-  bool fast = false;
-  bool json = false;
-  std::string server = "auto"; // builtin | nginx | auto
-};
+// Scenarios (Options: lab/run.hpp).
 
 // Everything a scenario needs; `rec` records and (in text mode) prints as it goes.
 class Recorder;
 struct Env {
-  Context& ctx;
   const Options& opt;
   Recorder& rec;
 };
@@ -384,12 +375,12 @@ struct Diagnosed {
   analyze::Diagnosis diagnosis;
   core::KernelSettings kernel;
 };
-core::Result<Diagnosed> diagnose_namespace(const Context& ctx, bool owners = true);
+core::Result<Diagnosed> diagnose_namespace(bool owners = true);
 // A diagnosis taken on a worker thread (same namespace), so that a slow owner scan on a busy host
 // does not stall the per-second timeline; poll() records it once it is ready.
 class PendingDiagnosis {
 public:
-  void start(const Context& ctx, std::string label, double now);
+  void start(std::string label, double now);
   // Records the diagnosis when ready; true once recorded. Fails if the diagnosis failed.
   core::Result<bool> poll(Recorder& rec);
   bool started() const { return started_; }
@@ -408,4 +399,4 @@ find_finding(const analyze::Diagnosis& d, std::string_view id, pid_t pid = 0);
 // "12.3 s"
 std::string seconds_text(double s);
 
-} // namespace sockdoctor::cli::lab
+} // namespace sockdoctor::lab

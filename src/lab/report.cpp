@@ -9,12 +9,12 @@
 
 #include <nlohmann/json.hpp>
 
-#include "cli/lab.hpp"
+#include "lab/lab.hpp"
 #include "render/escape.hpp"
 #include "render/findings_json.hpp"
 #include "render/findings_text.hpp"
 
-namespace sockdoctor::cli::lab {
+namespace sockdoctor::lab {
 namespace {
 
 using Json = nlohmann::ordered_json;
@@ -258,4 +258,4 @@ void Recorder::finish(std::ostream& out) {
   out.flush();
 }
 
-} // namespace sockdoctor::cli::lab
+} // namespace sockdoctor::lab

@@ -12,9 +12,9 @@
 #include <cstring>
 
 #include "analyze/knowledge.hpp"
-#include "cli/lab.hpp"
+#include "lab/lab.hpp"
 
-namespace sockdoctor::cli::lab {
+namespace sockdoctor::lab {
 namespace {
 
 constexpr int kPortLow = 40000, kPortHigh = 40099; // 100 ports; different parity, as advised
@@ -114,7 +114,7 @@ struct Storm {
   // sockdoctor on the namespace after each batch: the first warning and the first critical
   // port-budget finding become events; the critical one is the prediction, shown in full.
   core::Result<void> judge(std::vector<Event>& ev, bool reuse_phase) {
-    auto d = diagnose_namespace(env.ctx, false);
+    auto d = diagnose_namespace(false);
     if (!d) return tl::unexpected(d.error());
     const auto* f = find_finding(d->diagnosis, "ephemeral_port_exhaustion");
     if (f == nullptr) return {};
@@ -351,11 +351,11 @@ core::Result<void> run_time_wait(Env& env) {
   rec.add({}, {},
           {{"storm_done", fmt::format("{} connections made, {} refused; TcpExtTWRecycled +{}",
                                       m.phase2_made, m.phase2_failed, m.recycled)}});
-  auto d = diagnose_namespace(env.ctx, false);
+  auto d = diagnose_namespace(false);
   if (!d) return tl::unexpected(d.error());
   record_checks(env, m);
   lesson(env, d->kernel);
   return {};
 }
 
-} // namespace sockdoctor::cli::lab
+} // namespace sockdoctor::lab

@@ -13,9 +13,9 @@
 #include <sstream>
 
 #include "analyze/knowledge.hpp"
-#include "cli/lab.hpp"
+#include "lab/lab.hpp"
 
-namespace sockdoctor::cli::lab {
+namespace sockdoctor::lab {
 namespace {
 
 struct Timing {
@@ -128,7 +128,7 @@ watch(Env& env, Child& closer, const Tuple& orphan, const Tuple& held, const Tim
     tick.offer({{"orphan", o}, {"orphan_peer", op}, {"half_closed", h}, {"half_closed_peer", hp}},
                {}, std::move(ev));
     if (m.closed >= 0 && !during.started() && now >= m.closed + t.diagnose)
-      during.start(env.ctx, "both FIN_WAIT2 sockets exist", now);
+      during.start("both FIN_WAIT2 sockets exist", now);
     auto ready = during.poll(rec);
     if (!ready) return tl::unexpected(ready.error());
     if (m.orphan_gone.seen() && *ready && now >= end) break;
@@ -251,7 +251,7 @@ core::Result<void> run_fin_wait2(Env& env) {
   if (!marks) return tl::unexpected(marks.error());
   Observer obs;
   if (auto o = obs.refresh(); !o) return o;
-  auto d = diagnose_namespace(env.ctx);
+  auto d = diagnose_namespace();
   if (!d) return tl::unexpected(d.error());
   rec.diagnosis("the orphan is gone; the half-closed socket and the peer's CLOSE_WAITs stay",
                 d->diagnosis);
@@ -260,4 +260,4 @@ core::Result<void> run_fin_wait2(Env& env) {
   return {};
 }
 
-} // namespace sockdoctor::cli::lab
+} // namespace sockdoctor::lab
