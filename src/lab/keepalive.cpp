@@ -303,9 +303,10 @@ void lesson(Env& env, const Timing& t, const core::KernelSettings& k) {
   rec.lesson(
       "Probes are sent only on sockets with SO_KEEPALIVE, which is off by default, so A's "
       "CLOSE_WAIT is unbounded. With keepalive on and the peer's socket gone (B), the first probe "
-      "draws a RST at about tcp_keepalive_time (7200 s by default), not 7875 s; 7200 + 75 x 9 s "
-      "applies only to a peer that answers nothing. If the peer's socket still exists (C), the "
-      "probes are answered and CLOSE_WAIT never ends.",
+      "draws a RST at about tcp_keepalive_time (7200 s by default, plus timer slack of " +
+          analyze::timer_slack_clause(k, 7200) +
+          "), not 7875 s; 7200 + 75 x 9 s applies only to a peer that answers nothing. If the "
+          "peer's socket still exists (C), the probes are answered and CLOSE_WAIT never ends.",
       "The kernel probes idle connections, so CLOSE_WAIT lasts at most 7200 + 75 x 9 = 7875 s.",
       kTheGuide);
   rec.lesson(

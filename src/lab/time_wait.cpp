@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "analyze/kernel_model.hpp"
 #include "analyze/knowledge.hpp"
 #include "lab/lab.hpp"
 
@@ -224,7 +225,7 @@ core::Result<void> wait_expiry(Env& env, int listener, Marks& m) {
   return {};
 }
 
-void record_checks(Env& env, const Marks& m) {
+void record_checks(Env& env, const Marks& m, const core::KernelSettings& k) {
   auto& rec = env.rec;
   rec.check("prediction_before_failure",
             "sockdoctor's port-budget finding turns critical before connect() fails",
@@ -247,8 +248,9 @@ void record_checks(Env& env, const Marks& m) {
   if (!env.opt.fast) {
     const double life = m.first_expiry >= 0 ? m.first_expiry - m.first_close : -1;
     rec.check("time_wait_60s",
-              "a TIME_WAIT entry lasts 60 s (TCP_TIMEWAIT_LEN) plus up to about 4 s of timer "
-              "slack, not 2 x MSL (1-4 min)",
+              fmt::format("a TIME_WAIT entry lasts 60 s (TCP_TIMEWAIT_LEN) plus timer slack of "
+                          "{}, not 2 x MSL (1-4 min)",
+                          analyze::timer_slack_clause(k, analyze::kTimeWaitSeconds)),
               life >= 0 ? fmt::format("the first expired after {:.1f} s; connect() {}", life,
                                       m.works_again ? "worked again" : "still failed")
                         : "none expired within 75 s",
@@ -279,7 +281,8 @@ void lesson(Env& env, const core::KernelSettings& k) {
              "EADDRNOTAVAIL when every port holds a TIME_WAIT toward that destination; other "
              "destinations are unaffected. A server that closes first keeps the TIME_WAIT itself "
              "and uses no ephemeral port.");
-  rec.lesson("tcp_tw_reuse: 0 off, 1 on, 2 (the default since 4.18) loopback only, which is why "
+  rec.lesson("tcp_tw_reuse: 0 off, 1 on, 2 (the default since 4.18) loopback only (peer or local "
+             "address loopback, or a socket bound to lo), which is why "
              "this lab set 0 first: toward 127.0.0.1 the default already reuses. It applies to "
              "connect() only, needs timestamps on both ends, and reuses an entry after "
              "tcp_tw_reuse_delay (6.14+, default 1000 ms), or 0-1 s on 4.19-6.13.");
@@ -353,7 +356,7 @@ core::Result<void> run_time_wait(Env& env) {
                                       m.phase2_made, m.phase2_failed, m.recycled)}});
   auto d = diagnose_namespace(false);
   if (!d) return tl::unexpected(d.error());
-  record_checks(env, m);
+  record_checks(env, m, d->kernel);
   lesson(env, d->kernel);
   return {};
 }
