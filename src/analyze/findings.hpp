@@ -72,9 +72,6 @@ struct Diagnosis {
   }
 };
 
-// "4.5 s", "45 s", "5 min 12 s", "2 h 13 min", "3 d 04 h".
-std::string format_duration(double seconds);
-
 // Most severe first, then larger counts, then older, then by id and title for a stable order.
 void sort_findings(std::vector<Finding>& findings);
 

@@ -8,9 +8,9 @@
 
 #include <fmt/format.h>
 
+#include "core/duration.hpp"
 #include "core/tcp_state.hpp"
 #include "render/escape.hpp"
-#include "render/socket_list.hpp"
 
 namespace sockdoctor::render {
 namespace {
@@ -146,7 +146,7 @@ void render_finding(Writer& w, const analyze::Finding& f) {
   if (f.peer) w.labelled("peer", *f.peer);
   if (f.oldest_age_seconds)
     w.labelled("oldest", (f.oldest_age_lower_bound ? "at least " : "") +
-                             format_duration(*f.oldest_age_seconds));
+                             core::compact_duration(*f.oldest_age_seconds));
   std::string ev;
   for (const auto& e : f.evidence)
     if (worth_showing(e)) ev += (ev.empty() ? "" : "; ") + e.label + ": " + value_text(e.value);

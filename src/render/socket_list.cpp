@@ -9,6 +9,7 @@
 #include <string>
 
 #include "analyze/age.hpp"
+#include "core/duration.hpp"
 #include "render/escape.hpp"
 
 namespace sockdoctor::render {
@@ -152,7 +153,7 @@ owner_text(const core::OwnerTable& owners, std::uint32_t inode, bool wide, std::
 std::string age_text(const core::TcpSocket& s, const core::KernelSettings& k) {
   const auto age = analyze::estimate_age(s, k);
   if (!age.seconds) return "-";
-  return (age.lower_bound ? ">" : "") + format_duration(*age.seconds);
+  return (age.lower_bound ? ">" : "") + core::compact_duration(*age.seconds);
 }
 
 void append_row(std::string& out,
@@ -195,15 +196,6 @@ std::string_view netns_name(const core::Snapshot& snap, std::uint32_t inode) {
   for (const auto& ns : snap.namespaces)
     if (ns.inode == inode) return ns.name;
   return {};
-}
-
-std::string format_duration(double seconds) {
-  if (seconds < 0) seconds = 0;
-  const auto t = static_cast<long long>(seconds);
-  if (t < 60) return fmt::format("{}s", t);
-  if (t < 3600) return fmt::format("{}m{:02}s", t / 60, t % 60);
-  if (t < 86400) return fmt::format("{}h{:02}m", t / 3600, (t % 3600) / 60);
-  return fmt::format("{}d{:02}h", t / 86400, (t % 86400) / 3600);
 }
 
 void render_socket_table(std::ostream& out, const SocketListView& v, const TableOptions& opts) {

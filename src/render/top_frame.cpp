@@ -7,8 +7,8 @@
 #include <cmath>
 #include <ctime>
 
+#include "core/duration.hpp"
 #include "render/escape.hpp"
-#include "render/socket_list.hpp"
 
 namespace sockdoctor::render {
 namespace {
@@ -41,7 +41,7 @@ int code_point_cells(std::uint32_t cp) {
 
 std::string age_text(const analyze::Age& a) {
   if (!a.seconds) return "-";
-  return (a.lower_bound ? ">" : "") + format_duration(*a.seconds);
+  return (a.lower_bound ? ">" : "") + core::compact_duration(*a.seconds);
 }
 
 std::string signed_number(double v, int decimals) {
@@ -120,7 +120,7 @@ std::string header_text(const TopModel& m, const TopViewState& v) {
   std::string h = fmt::format("sockdoctor top  {}  every {:g}s  {} sockets", clock_text(m.time),
                               v.interval_seconds, m.total);
   if (m.owners_age_s)
-    h += fmt::format("  owners {} ago", format_duration(*m.owners_age_s));
+    h += fmt::format("  owners {} ago", core::compact_duration(*m.owners_age_s));
   else
     h += "  owners not scanned";
   h += fmt::format("  sort:{}", analyze::sort_name(m.query.sort));
@@ -187,7 +187,7 @@ Section holders_section(const TopModel& m, int cols) {
 
 std::string as_of(const TopModel& m, const TopViewState& v) {
   if (!m.detail_age_s || *m.detail_age_s < v.interval_seconds * 1.5) return "";
-  return fmt::format("  (as of {} ago)", format_duration(*m.detail_age_s));
+  return fmt::format("  (as of {} ago)", core::compact_duration(*m.detail_age_s));
 }
 
 Section time_wait_section(const TopModel& m, const TopViewState& v, int cols) {

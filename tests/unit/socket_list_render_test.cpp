@@ -139,11 +139,3 @@ TEST(SocketJson, EmptyListIsValid) {
   EXPECT_TRUE(doc["sockets"].empty());
   EXPECT_TRUE(doc["summary"]["states"].empty());
 }
-
-TEST(Duration, Formats) {
-  EXPECT_EQ(render::format_duration(0), "0s");
-  EXPECT_EQ(render::format_duration(59.9), "59s");
-  EXPECT_EQ(render::format_duration(125), "2m05s");
-  EXPECT_EQ(render::format_duration(7260), "2h01m");
-  EXPECT_EQ(render::format_duration(90000), "1d01h");
-}
