@@ -16,7 +16,8 @@ void append_escaped_for_terminal(std::string& out, std::string_view raw);
 // backslash; invalid UTF-8 bytes become the text \xNN so the output is always valid UTF-8 JSON.
 void append_json_string_body(std::string& out, std::string_view raw);
 
-// Display width in terminal columns of escaped (valid UTF-8) text: counts code points.
-std::size_t display_width(std::string_view escaped);
+// Bytes of the escape that starts at escaped[i] (\xNN or \\), or 0 if none starts there: what
+// truncate() must never split.
+std::size_t escape_length(std::string_view escaped, std::size_t i);
 
 } // namespace sockdoctor::render

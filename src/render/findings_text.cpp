@@ -11,6 +11,7 @@
 #include "core/duration.hpp"
 #include "core/tcp_state.hpp"
 #include "render/escape.hpp"
+#include "render/text.hpp"
 
 namespace sockdoctor::render {
 namespace {
@@ -29,35 +30,25 @@ public:
     return fmt::format("\x1b[{}m{}\x1b[0m", sgr, text);
   }
 
-  // Appends escaped text word by word; continuation lines start with `indent` spaces.
+  // Appends raw text escaped and word-wrapped; continuation lines start with `indent` spaces.
   void wrap(std::string_view raw, std::size_t col, std::size_t indent) {
-    const std::string text = escape_for_terminal(raw);
-    const auto width = static_cast<std::size_t>(opt_.width > 20 ? opt_.width : 20);
-    std::size_t pos = 0;
-    bool first_word = true;
-    while (pos < text.size()) {
-      const auto end = std::min(text.find(' ', pos), text.size());
-      const std::string_view word(text.data() + pos, end - pos);
-      const std::size_t w = display_width(word);
-      if (!first_word && col + 1 + w > width) {
-        buf_ += '\n';
-        buf_.append(indent, ' ');
-        col = indent;
-      } else if (!first_word) {
-        buf_ += ' ';
-        ++col;
-      }
-      buf_.append(word);
-      col += w;
-      first_word = false;
-      pos = end + 1;
-    }
+    wrap_escaped(escape_for_terminal(raw), col, indent);
+  }
+
+  void wrap_escaped(std::string_view text, std::size_t col, std::size_t indent) {
+    append_wrapped(
+        buf_, text,
+        {.width = width(), .first_column = col, .indent = indent, .collapse_spaces = false});
     buf_ += '\n';
   }
 
   void labelled(std::string_view label, std::string_view raw) {
+    labelled_escaped(label, escape_for_terminal(raw));
+  }
+
+  void labelled_escaped(std::string_view label, std::string_view text) {
     buf_ += fmt::format("  {:<{}}", label, kLabelIndent - 2);
-    wrap(raw, kLabelIndent, kLabelIndent);
+    wrap_escaped(text, kLabelIndent, kLabelIndent);
   }
 
   void bullets(std::string_view label, const std::vector<std::string>& items) {
@@ -74,20 +65,6 @@ private:
   const FindingsTextOptions& opt_;
   std::string buf_;
 };
-
-// A command line on one line: cut the raw text (at a UTF-8 boundary, so no escape is cut in
-// half) until its escaped form fits, then mark the cut.
-std::string shortened(std::string_view raw, std::size_t columns) {
-  if (display_width(escape_for_terminal(raw)) <= columns) return std::string(raw);
-  std::size_t len = std::min(raw.size(), columns);
-  for (;;) {
-    while (len > 0 && len < raw.size() && (static_cast<unsigned char>(raw[len]) & 0xC0) == 0x80)
-      --len;
-    if (len == 0 || display_width(escape_for_terminal(raw.substr(0, len))) + 3 <= columns) break;
-    --len;
-  }
-  return std::string(raw.substr(0, len)) + "...";
-}
 
 const char* severity_sgr(Severity s) {
   switch (s) {
@@ -142,7 +119,9 @@ void render_finding(Writer& w, const analyze::Finding& f) {
   w.buf() += w.paint(fmt::format("{:<{}}", sev, kTitleIndent - 1), severity_sgr(f.severity)) + " ";
   w.wrap(f.title, kTitleIndent, kTitleIndent);
   if (f.process && !f.process->cmdline.empty() && f.process->cmdline != f.process->comm)
-    w.labelled("command", shortened(f.process->cmdline, w.width() - kLabelIndent));
+    w.labelled_escaped(
+        "command", // on one line, cut with an ASCII "..."
+        truncate(escape_for_terminal(f.process->cmdline), w.width() - kLabelIndent, "..."));
   if (f.peer) w.labelled("peer", *f.peer);
   if (f.oldest_age_seconds)
     w.labelled("oldest", (f.oldest_age_lower_bound ? "at least " : "") +
