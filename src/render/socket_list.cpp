@@ -47,7 +47,9 @@ std::size_t format_endpoint(const core::Endpoint& e, char* buf, std::size_t size
 // an endpoint stays visible.
 void append_fitted(std::string& out, std::string_view text, std::size_t width, bool left) {
   const Align align = left ? Align::Left : Align::Right;
-  if (width < 4 || display_width(text) <= width) return append_padded(out, text, width, align);
+  // Cells never outnumber bytes: text.size() <= width fits without measuring.
+  if (width < 4 || text.size() <= width || display_width(text) <= width)
+    return append_padded(out, text, width, align);
   const auto colon = text.rfind(':');
   const std::size_t tail = (colon == std::string_view::npos) ? 0 : text.size() - colon;
   const std::size_t head = width > tail + 1 ? width - tail - 1 : width - 1;

@@ -2,6 +2,9 @@
 #include "render/text.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <cstring>
 
 #include "render/escape.hpp"
 
@@ -91,21 +94,26 @@ int code_point_cells(std::uint32_t cp) {
 std::size_t display_width(std::string_view escaped) {
   std::size_t w = 0;
   for (std::size_t i = 0; i < escaped.size();) {
-    // ASCII needs no decoding: the common case of addresses, numbers and states.
-    if (static_cast<unsigned char>(escaped[i]) < 0x80) {
+    // ASCII, eight bytes at a time: addresses, numbers and states are most of what is measured.
+    std::uint64_t word;
+    if (i + 8 <= escaped.size() &&
+        (std::memcpy(&word, escaped.data() + i, 8), (word & 0x8080808080808080u) == 0)) {
+      w += 8;
+      i += 8;
+    } else if (static_cast<unsigned char>(escaped[i]) < 0x80) {
       ++w;
       ++i;
-      continue;
+    } else {
+      const Unit u = unit_at(escaped, i);
+      w += u.cells;
+      i += u.bytes;
     }
-    const Unit u = unit_at(escaped, i);
-    w += u.cells;
-    i += u.bytes;
   }
   return w;
 }
 
 std::string truncate(std::string_view escaped, std::size_t width, std::string_view marker) {
-  if (display_width(escaped) <= width) return std::string(escaped);
+  if (escaped.size() <= width || display_width(escaped) <= width) return std::string(escaped);
   const std::size_t marker_cells = display_width(marker);
   if (width < marker_cells) return {};
   std::size_t bytes = 0, cells = 0;
@@ -158,6 +166,22 @@ void append_wrapped(std::string& out, std::string_view text, const WrapOptions& 
     col += w;
     line_empty = false;
   }
+}
+
+bool append_trimmed_decimal(std::string& out, double v, int decimals) {
+  char buf[400];
+  if (!std::isfinite(v)) return false;
+  const auto r = std::to_chars(buf, buf + sizeof buf, v, std::chars_format::fixed,
+                               std::clamp(decimals, 0, 20));
+  if (r.ec != std::errc{}) return false;
+  std::string_view s(buf, static_cast<std::size_t>(r.ptr - buf));
+  if (s.find('.') != std::string_view::npos) {
+    while (s.back() == '0')
+      s.remove_suffix(1);
+    if (s.back() == '.') s.remove_suffix(1);
+  }
+  out += s == "-0" ? "0" : s;
+  return true;
 }
 
 std::string wrap_text(std::string_view text, int width, int first_indent, int indent) {

@@ -21,7 +21,7 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i, std::uint32_t& cp);
 // Over-counting is harmless: layouts err on the short side.
 int code_point_cells(std::uint32_t cp);
 
-// Cells escaped text (valid UTF-8, see escape.hpp) takes on a terminal.
+// Cells escaped text (valid UTF-8, see escape.hpp) takes on a terminal; never more than its bytes.
 std::size_t display_width(std::string_view escaped);
 
 // Escaped text cut to at most `width` cells, `marker` ending a cut. An escape (\x1b, \\) is one
@@ -51,6 +51,11 @@ struct WrapOptions {
 // would pass `width`. The first word of a line is placed even when it does not fit, unless
 // split_long_words. No newline is added after the last line.
 void append_wrapped(std::string& out, std::string_view text, const WrapOptions& opt);
+
+// v with at most `decimals` decimals, trailing zeros and a bare point dropped, never "-0"
+// ("0.25", "120"): top's rates in text and JSON. Appends nothing for NaN and infinities and
+// returns false.
+bool append_trimmed_decimal(std::string& out, double v, int decimals);
 
 // A paragraph: first_indent spaces, then text wrapped to max(width, indent + 10) columns with
 // continuation lines indented by `indent`; spaces collapse and over-long words are split.

@@ -187,3 +187,15 @@ TEST(FindingsText, WideNamesWrapByCells) {
   while (std::getline(lines, line))
     EXPECT_LE(render::display_width(line), 80u) << line;
 }
+
+// check --json used to re-encode names through nlohmann, which writes U+009B (C1 CSI) raw; now
+// every JSON renderer escapes through the same function as ls --json.
+TEST(FindingsJson, C1ControlsAreEscapedLikeLs) {
+  std::ostringstream out;
+  render::render_findings_json(out, leaky("csi\xc2\x9b"
+                                          "31m"));
+  EXPECT_EQ(out.str().find("\xc2\x9b"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("csi\\u009b31m"), std::string::npos) << out.str();
+  EXPECT_EQ(nlohmann::json::parse(out.str())["findings"][0]["process"]["comm"], "csi\xc2\x9b"
+                                                                                "31m");
+}
