@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <ostream>
 
 #include "render/text.hpp"
 
@@ -15,6 +16,23 @@ void append_hex_escape(std::string& out, unsigned char c) {
   out += "\\x";
   out += kHex[c >> 4];
   out += kHex[c & 15];
+}
+
+// Four lowercase hex digits of a BMP code point.
+void append_hex4(std::string& out, std::uint32_t cp) {
+  for (int shift = 12; shift >= 0; shift -= 4)
+    out += kHex[(cp >> shift) & 15];
+}
+
+bool is_control(std::uint32_t cp) {
+  return cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F);
+}
+
+// Characters that reorder or hide text (the Unicode bidi controls, zero-width characters,
+// separators and the BOM): shown as \u{XXXX} on terminals, \uXXXX in JSON.
+bool is_bidi_or_invisible(std::uint32_t cp) {
+  return cp == 0x061C || (cp >= 0x200B && cp <= 0x200F) || (cp >= 0x2028 && cp <= 0x202E) ||
+         (cp >= 0x2060 && cp <= 0x2069) || cp == 0xFEFF;
 }
 
 // Bytes that pass unchanged: printable ASCII except '\\' (1), and except '"' as well (2).
@@ -50,9 +68,13 @@ void append_escaped_for_terminal(std::string& out, std::string_view raw) {
       ++i;
       continue;
     }
-    if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F)) {
+    if (is_control(cp)) {
       for (std::size_t k = 0; k < len; ++k)
         append_hex_escape(out, static_cast<unsigned char>(raw[i + k]));
+    } else if (is_bidi_or_invisible(cp)) {
+      out += "\\u{";
+      append_hex4(out, cp);
+      out += '}';
     } else if (cp == '\\') {
       out += "\\\\";
     } else {
@@ -67,6 +89,15 @@ std::string escape_for_terminal(std::string_view raw) {
   out.reserve(raw.size());
   append_escaped_for_terminal(out, raw);
   return out;
+}
+
+void write_notice(std::ostream& out, std::string_view prefix, std::string_view text) {
+  std::string line;
+  line.reserve(prefix.size() + text.size() + 1);
+  append_escaped_for_terminal(line, prefix);
+  append_escaped_for_terminal(line, text);
+  line += '\n';
+  out.write(line.data(), static_cast<std::streamsize>(line.size()));
 }
 
 void append_json_string_body(std::string& out, std::string_view raw) {
@@ -88,10 +119,9 @@ void append_json_string_body(std::string& out, std::string_view raw) {
       out += "\\\"";
     } else if (cp == '\\') {
       out += "\\\\";
-    } else if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp <= 0x9F)) {
-      out += "\\u00";
-      out += kHex[(cp >> 4) & 15];
-      out += kHex[cp & 15];
+    } else if (is_control(cp) || is_bidi_or_invisible(cp)) {
+      out += "\\u";
+      append_hex4(out, cp);
     } else {
       out.append(raw.substr(i, len));
     }
@@ -102,6 +132,10 @@ void append_json_string_body(std::string& out, std::string_view raw) {
 std::size_t escape_length(std::string_view escaped, std::size_t i) {
   if (escaped[i] != '\\' || i + 1 >= escaped.size()) return 0;
   if (escaped[i + 1] == 'x') return std::min<std::size_t>(4, escaped.size() - i);
+  if (escaped.substr(i + 1, 2) == "u{") {
+    const auto close = escaped.find('}', i);
+    if (close != std::string_view::npos && close - i <= 9) return close - i + 1;
+  }
   return 2;
 }
 
