@@ -35,6 +35,8 @@ TEST(Cells, TruncateNeverSplitsAnEscape) {
   EXPECT_EQ(truncate(esc, 9), "evil\\x1b…");
   EXPECT_EQ(truncate("back\\\\slash", 6), "back…");
   EXPECT_EQ(truncate("back\\\\slash", 7), "back\\\\…");
+  EXPECT_EQ(truncate(escape_for_terminal("ab\u202etxt"), 10), "ab…");
+  EXPECT_EQ(truncate(escape_for_terminal("ab\u202etxt"), 11), "ab\\u{202e}…");
   EXPECT_EQ(truncate("short", 5), "short");
   EXPECT_EQ(truncate("abcdef", 5, "..."), "ab...");
   EXPECT_EQ(truncate("abcdef", 2, "..."), "");
