@@ -54,34 +54,45 @@ std::size_t plain_run(std::string_view s, std::size_t i, std::uint8_t kind) {
   return i;
 }
 
-} // namespace
+constexpr std::uint32_t kInvalid = 0xFFFFFFFF; // not a code point: a byte of invalid UTF-8
 
-void append_escaped_for_terminal(std::string& out, std::string_view raw) {
+// The scan both escapers share: runs of plain ASCII are copied, every other unit (a code point,
+// or one invalid byte with cp == kInvalid) goes to write(out, bytes, cp).
+template <typename Write>
+void escape_with(std::string& out, std::string_view raw, std::uint8_t plain, Write&& write) {
   for (std::size_t i = 0; i < raw.size();) {
-    const std::size_t run = plain_run(raw, i, kTerminalPlain);
+    const std::size_t run = plain_run(raw, i, plain);
     out.append(raw.data() + i, run - i);
     if ((i = run) >= raw.size()) break;
     std::uint32_t cp = 0;
-    const std::size_t len = utf8_sequence(raw, i, cp);
+    std::size_t len = utf8_sequence(raw, i, cp);
     if (len == 0) {
-      append_hex_escape(out, static_cast<unsigned char>(raw[i]));
-      ++i;
-      continue;
+      len = 1;
+      cp = kInvalid;
     }
-    if (is_control(cp)) {
-      for (std::size_t k = 0; k < len; ++k)
-        append_hex_escape(out, static_cast<unsigned char>(raw[i + k]));
-    } else if (is_bidi_or_invisible(cp)) {
-      out += "\\u{";
-      append_hex4(out, cp);
-      out += '}';
-    } else if (cp == '\\') {
-      out += "\\\\";
-    } else {
-      out.append(raw.substr(i, len));
-    }
+    write(out, raw.substr(i, len), cp);
     i += len;
   }
+}
+
+} // namespace
+
+void append_escaped_for_terminal(std::string& out, std::string_view raw) {
+  escape_with(out, raw, kTerminalPlain,
+              [](std::string& o, std::string_view bytes, std::uint32_t cp) {
+                if (cp == kInvalid || is_control(cp)) {
+                  for (unsigned char c : bytes)
+                    append_hex_escape(o, c);
+                } else if (is_bidi_or_invisible(cp)) {
+                  o += "\\u{";
+                  append_hex4(o, cp);
+                  o += '}';
+                } else if (cp == '\\') {
+                  o += "\\\\";
+                } else {
+                  o += bytes;
+                }
+              });
 }
 
 std::string escape_for_terminal(std::string_view raw) {
@@ -101,32 +112,20 @@ void write_notice(std::ostream& out, std::string_view prefix, std::string_view t
 }
 
 void append_json_string_body(std::string& out, std::string_view raw) {
-  for (std::size_t i = 0; i < raw.size();) {
-    const std::size_t run = plain_run(raw, i, kJsonPlain);
-    out.append(raw.data() + i, run - i);
-    if ((i = run) >= raw.size()) break;
-    std::uint32_t cp = 0;
-    const std::size_t len = utf8_sequence(raw, i, cp);
-    if (len == 0) {
-      out += "\\\\x"; // the text \xNN, with the backslash JSON-escaped
-      const auto c = static_cast<unsigned char>(raw[i]);
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-      ++i;
-      continue;
-    }
-    if (cp == '"') {
-      out += "\\\"";
-    } else if (cp == '\\') {
-      out += "\\\\";
+  escape_with(out, raw, kJsonPlain, [](std::string& o, std::string_view bytes, std::uint32_t cp) {
+    if (cp == kInvalid) {
+      o += '\\'; // the text \xNN, with its backslash JSON-escaped
+      append_hex_escape(o, static_cast<unsigned char>(bytes[0]));
+    } else if (cp == '"' || cp == '\\') {
+      o += '\\';
+      o += static_cast<char>(cp);
     } else if (is_control(cp) || is_bidi_or_invisible(cp)) {
-      out += "\\u";
-      append_hex4(out, cp);
+      o += "\\u";
+      append_hex4(o, cp);
     } else {
-      out.append(raw.substr(i, len));
+      o += bytes;
     }
-    i += len;
-  }
+  });
 }
 
 std::size_t escape_length(std::string_view escaped, std::size_t i) {

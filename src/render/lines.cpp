@@ -133,57 +133,47 @@ void write_state_map(JsonWriter& w, JsonKey name, const TopModel& m, Value&& val
   w.end_object();
 }
 
-void write_holders(JsonWriter& w, const TopModel& m, std::size_t max) {
-  w.key("holders").begin_array();
-  for (std::size_t i = 0; i < m.holders.size() && i < max; ++i) {
-    const auto& h = m.holders[i];
-    w.begin_object().key("pid").number(h.pid).key("comm").string(h.comm);
+// name: [{...}, ...] for the first `max` rows, each object's members written by `members`.
+template <typename Rows, typename Members>
+void write_rows(JsonWriter& w, JsonKey name, const Rows& rows, std::size_t max, Members&& members) {
+  w.key(name).begin_array();
+  for (std::size_t i = 0; i < rows.size() && i < max; ++i) {
+    w.begin_object();
+    members(rows[i]);
+    w.end_object();
+  }
+  w.end_array();
+}
+
+void write_lists(JsonWriter& w, const TopModel& m, std::size_t max) {
+  write_rows(w, "holders", m.holders, max, [&](const analyze::HolderRow& h) {
+    w.key("pid").number(h.pid).key("comm").string(h.comm);
     w.key("close_wait").number(h.close_wait).key("fin_wait2").number(h.fin_wait2);
     write_age(w.key("oldest_age_s"), h.oldest);
     w.key("age_basis").string(analyze::basis_name(h.oldest.basis));
     w.key("age_lower_bound").boolean(h.oldest.lower_bound);
     write_trend(w.key("trend"), h.trend);
-    w.end_object();
-  }
-  w.end_array();
-}
-
-void write_peers_and_time_wait(JsonWriter& w, const TopModel& m, std::size_t max) {
-  w.key("peers").begin_array();
-  for (std::size_t i = 0; i < m.peers.size() && i < max; ++i) {
-    const auto& p = m.peers[i];
-    w.begin_object().key("peer").string(p.peer).key("close_wait").number(p.close_wait);
+  });
+  write_rows(w, "peers", m.peers, max, [&](const analyze::PeerRow& p) {
+    w.key("peer").string(p.peer).key("close_wait").number(p.close_wait);
     write_age(w.key("oldest_age_s"), p.oldest);
     write_trend(w.key("trend"), p.trend);
-    w.end_object();
-  }
-  w.end_array().key("time_wait").begin_array();
-  for (std::size_t i = 0; i < m.time_wait.size() && i < max; ++i) {
-    const auto& t = m.time_wait[i];
-    w.begin_object().key("pid").number(t.pid).key("comm").string(t.comm);
+  });
+  write_rows(w, "time_wait", m.time_wait, max, [&](const analyze::TimeWaitRow& t) {
+    w.key("pid").number(t.pid).key("comm").string(t.comm);
     w.key("how").string(analyze::attribution_name(t.how)).key("where").string(t.where);
     w.key("time_wait").number(t.time_wait);
     write_age(w.key("oldest_age_s"), t.oldest);
-    w.end_object();
-  }
-  w.end_array();
-}
-
-void write_destinations_and_findings(JsonWriter& w, const TopModel& m, std::size_t max) {
-  w.key("destinations").begin_array();
-  for (std::size_t i = 0; i < m.destinations.size() && i < max; ++i) {
-    const auto& d = m.destinations[i];
-    w.begin_object().key("destination").string(d.destination).key("source").string(d.source);
+  });
+  write_rows(w, "destinations", m.destinations, max, [&](const analyze::DestinationRow& d) {
+    w.key("destination").string(d.destination).key("source").string(d.source);
     w.key("in_use").number(d.in_use).key("time_wait").number(d.time_wait);
     w.key("usable").number(d.usable).key("fraction").number_trimmed(d.fraction, 3);
-    w.end_object();
-  }
-  w.end_array().key("findings").begin_array();
-  for (const auto& f : m.findings) {
-    w.begin_object().key("severity").string(analyze::severity_name(f.severity));
-    w.key("id").string(f.id).key("title").string(f.title).end_object();
-  }
-  w.end_array();
+  });
+  write_rows(w, "findings", m.findings, m.findings.size(), [&](const analyze::FindingLine& f) {
+    w.key("severity").string(analyze::severity_name(f.severity));
+    w.key("id").string(f.id).key("title").string(f.title);
+  });
 }
 
 void write_optional_seconds(JsonWriter& w, JsonKey name, const std::optional<double>& v) {
@@ -208,9 +198,7 @@ std::string format_top_json(const TopModel& m, const LineOptions& o) {
   write_state_map(w, "appeared", m, [](const analyze::StateRow& r) { return r.appeared; });
   write_state_map(w, "departed", m, [](const analyze::StateRow& r) { return r.departed; });
   write_trend(w.key("close_wait"), m.close_wait);
-  write_holders(w, m, o.max_items);
-  write_peers_and_time_wait(w, m, o.max_items);
-  write_destinations_and_findings(w, m, o.max_items);
+  write_lists(w, m, o.max_items);
   write_optional_seconds(w, "detail_age_s", m.detail_age_s);
   write_optional_seconds(w, "owners_age_s", m.owners_age_s);
   w.key("owners_denied").number(m.owners_denied).key("filter");
