@@ -42,9 +42,8 @@ private:
 //
 // Numbers: integers exactly; number(double) the shortest text that reads back as the same double
 // ("302.0", "0.125", "1e-05"; NaN and infinities as null); number_fixed and number_trimmed for
-// the fixed-decimals formats documented by ls and top. Keys and structure are the caller's duty:
-// the writer places commas and indentation, it does not check that objects alternate keys and
-// values.
+// the fixed-decimals formats documented by ls and top. The writer places commas, indentation
+// and the '\n' that ends a document; that objects alternate keys and values is the caller's duty.
 class JsonWriter {
 public:
   static constexpr std::size_t kFlushBytes = 1 << 20;
@@ -81,8 +80,6 @@ public:
   // At most `decimals` decimals, trailing zeros and a bare point dropped ("0.25", "120", never
   // "-0"); NaN and infinities as null.
   JsonWriter& number_trimmed(double v, int decimals);
-  // A value already in JSON form (a number formatted elsewhere): written as given.
-  JsonWriter& raw_value(std::string_view json);
 
   // Writes what is buffered to the stream (stream mode); the document should be complete.
   void finish();
@@ -107,6 +104,7 @@ private:
   void close(char bracket);
   void newline_indent(std::size_t depth);
   void flush_if_full();
+  JsonWriter& raw_value(std::string_view json); // a token already in JSON form
 
   std::ostream* out_ = nullptr;
   JsonLayout layout_;
