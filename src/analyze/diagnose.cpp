@@ -1,6 +1,8 @@
 // Runs the rules over one snapshot; shared lookups (ages, listeners, holders) are built once here.
 #include "analyze/diagnose.hpp"
 
+#include "analyze/knowledge.hpp"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -213,6 +215,9 @@ Diagnosis diagnose(const core::Snapshot& snap,
   rules::fin_wait2(ctx, d.findings);
   rules::queues(ctx, d.findings);
   sort_findings(d.findings);
+  const bool aged = std::any_of(d.findings.begin(), d.findings.end(),
+                                [](const Finding& f) { return f.oldest_age_seconds.has_value(); });
+  if (aged) d.ages_note = age_basis_note(kernel);
   return d;
 }
 

@@ -2,10 +2,7 @@
 #include "analyze/findings.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <tuple>
-
-#include <fmt/format.h>
 
 namespace sockdoctor::analyze {
 
@@ -32,16 +29,6 @@ Severity Diagnosis::worst() const {
   for (const auto& f : findings)
     w = std::max(w, f.severity);
   return w;
-}
-
-std::string format_duration(double seconds) {
-  if (!std::isfinite(seconds) || seconds < 0) seconds = 0;
-  const auto s = static_cast<long long>(std::floor(seconds));
-  if (seconds < 10) return fmt::format("{:.1f} s", seconds);
-  if (s < 100) return fmt::format("{} s", s);
-  if (s < 3600) return fmt::format("{} min {:02} s", s / 60, s % 60);
-  if (s < 86400) return fmt::format("{} h {:02} min", s / 3600, (s % 3600) / 60);
-  return fmt::format("{} d {:02} h", s / 86400, (s % 86400) / 3600);
 }
 
 void sort_findings(std::vector<Finding>& findings) {

@@ -64,6 +64,7 @@ struct Summary {
 struct Diagnosis {
   std::vector<Finding> findings; // most severe first
   Summary summary;
+  std::string ages_note; // where the findings' ages come from, for this kernel ("" if no finding)
 
   // Info when there are no findings.
   Severity worst() const;
@@ -71,9 +72,6 @@ struct Diagnosis {
     return !summary.owners_scanned || summary.owners_denied > 0 || summary.unattributed_sockets > 0;
   }
 };
-
-// "4.5 s", "45 s", "5 min 12 s", "2 h 13 min", "3 d 04 h".
-std::string format_duration(double seconds);
 
 // Most severe first, then larger counts, then older, then by id and title for a stable order.
 void sort_findings(std::vector<Finding>& findings);

@@ -269,4 +269,14 @@ std::string timer_slack_clause(const core::KernelSettings& k, double timeout_sec
                      text(timer_slack_seconds(timeout_seconds, 1000)));
 }
 
+std::string age_basis_note(const core::KernelSettings& k) {
+  return fmt::format(
+      "Ages: a TIME_WAIT age is its timer's length minus the time left, a lower bound (an "
+      "in-window ACK or a rejected segment restarts the timer, and it can fire late by {}); an "
+      "orphaned FIN_WAIT2 age is an estimate (its timer is max(tcp_fin_timeout, 3.5 x RTO), or "
+      "TCP_LINGER2); CLOSE_WAIT and half-closed FIN_WAIT2 ages are the time since the last ACK "
+      "received. \"at least\" marks a lower bound.",
+      timer_slack_clause(k, time_wait_seconds(k)));
+}
+
 } // namespace sockdoctor::analyze

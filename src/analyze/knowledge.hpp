@@ -109,6 +109,10 @@ std::string orphan_limit_sentence(const core::KernelSettings& k);
 // kernel's HZ is unknown: ...)". Never a silent HZ=1000.
 std::string timer_slack_clause(const core::KernelSettings& k, double timeout_seconds);
 
+// Where the ages of findings come from and how far to trust them, for this kernel: TIME_WAIT
+// from its timer (a lower bound), orphaned FIN_WAIT2 an estimate, CLOSE_WAIT from the last ACK.
+std::string age_basis_note(const core::KernelSettings& k);
+
 // ---- Formatting helpers shared by the sentences and the renderers.
 // "60 s", "7200 s (2 h)", "7875 s (2 h 11 min)", "924.6 s (15 min)".
 std::string format_seconds(double seconds);

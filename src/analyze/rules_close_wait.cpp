@@ -8,6 +8,7 @@
 #include "analyze/diagnose.hpp"
 #include "analyze/kernel_model.hpp"
 #include "analyze/knowledge.hpp"
+#include "core/duration.hpp"
 
 namespace sockdoctor::analyze::rules {
 namespace {
@@ -173,10 +174,10 @@ std::string age_sentence(const Group& g) {
   if (!g.oldest) return "Their age is unknown: this data source has no tcp_info.";
   std::string out = fmt::format("The oldest has been in CLOSE_WAIT for at least {} (since the last "
                                 "ACK from the peer, normally its FIN)",
-                                format_duration(*g.oldest));
+                                core::prose_duration(*g.oldest));
   if (g.oldest_upper > *g.oldest + 1)
     out += fmt::format(" and at most {} (since the last data received)",
-                       format_duration(g.oldest_upper));
+                       core::prose_duration(g.oldest_upper));
   out += '.';
   if (g.unknown_age > 0) out += fmt::format(" {} have no age information.", g.unknown_age);
   return out;

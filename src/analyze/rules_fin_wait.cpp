@@ -8,6 +8,7 @@
 
 #include "analyze/diagnose.hpp"
 #include "analyze/kernel_model.hpp"
+#include "core/duration.hpp"
 
 namespace sockdoctor::analyze::rules {
 namespace {
@@ -139,7 +140,7 @@ Finding held_finding(const RuleContext& ctx, const Group& g) {
   if (g.oldest)
     f.explanation += fmt::format(" The oldest has waited at least {} (since the last ACK "
                                  "received).",
-                                 format_duration(*g.oldest));
+                                 core::prose_duration(*g.oldest));
   f.explanation += local_peer_sentence(g);
   f.remedies.push_back(g.local_peers.empty()
                            ? std::string("Make the peer close its side when it reads EOF.")

@@ -15,6 +15,7 @@
 #include "collect/sock_diag.hpp"
 #include "lab/lab.hpp"
 #include "render/escape.hpp"
+#include "render/text.hpp"
 
 namespace sockdoctor::lab {
 
@@ -70,28 +71,8 @@ std::string seconds_text(double s) {
 std::string
 wrap_text(std::string_view text, std::size_t width, std::size_t indent, std::size_t first_column) {
   std::string out;
-  std::size_t col = first_column;
-  bool first_word = true;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    auto end = text.find(' ', pos);
-    if (end == std::string_view::npos) end = text.size();
-    const std::string_view word = text.substr(pos, end - pos);
-    pos = end + 1;
-    if (word.empty()) continue;
-    const std::size_t w = render::display_width(word);
-    if (!first_word && col + 1 + w > width) {
-      out += '\n';
-      out.append(indent, ' ');
-      col = indent;
-    } else if (!first_word) {
-      out += ' ';
-      ++col;
-    }
-    out.append(word);
-    col += w;
-    first_word = false;
-  }
+  render::append_wrapped(out, text,
+                         {.width = width, .first_column = first_column, .indent = indent});
   return out;
 }
 

@@ -3,43 +3,48 @@
 
 #include <ostream>
 
-#include <nlohmann/json.hpp>
+#include "render/json_writer.hpp"
 
 namespace sockdoctor::render {
 namespace {
 
-// ordered_json keeps schema_version first and fields in the documented order.
-using json = nlohmann::ordered_json;
-
-json setting_json(const analyze::SettingInfo& s) {
-  json value = nullptr;
-  if (s.present) value = s.number ? json(*s.number) : json(s.value_text);
-  return {{"name", s.name}, {"value", value}, {"meaning", s.meaning}};
+void write_setting(JsonWriter& w, const analyze::SettingInfo& s) {
+  w.begin_object().key("name").string(s.name).key("value");
+  if (!s.present)
+    w.null();
+  else if (s.number)
+    w.number(*s.number);
+  else
+    w.string(s.value_text);
+  w.key("meaning").string(s.meaning).end_object();
 }
 
-json figure_json(const analyze::Figure& f) {
-  return {{"id", f.id},
-          {"name", f.name},
-          {"value", f.value ? json(*f.value) : json(nullptr)},
-          {"unit", f.unit},
-          {"basis", f.basis}};
+void write_figure(JsonWriter& w, const analyze::Figure& f) {
+  w.begin_object().key("id").string(f.id).key("name").string(f.name).key("value");
+  if (f.value)
+    w.number(*f.value);
+  else
+    w.null();
+  w.key("unit").string(f.unit).key("basis").string(f.basis).end_object();
 }
 
-json topic_json(const analyze::Topic& t) {
-  json j = {{"id", t.id}, {"title", t.title}, {"summary", t.summary}};
-  j["settings"] = json::array();
+void write_topic(JsonWriter& w, const analyze::Topic& t) {
+  w.begin_object().key("id").string(t.id).key("title").string(t.title);
+  w.key("summary").string(t.summary).key("settings").begin_array();
   for (const auto& s : t.settings)
-    j["settings"].push_back(setting_json(s));
-  j["figures"] = json::array();
+    write_setting(w, s);
+  w.end_array().key("figures").begin_array();
   for (const auto& f : t.figures)
-    j["figures"].push_back(figure_json(f));
-  j["facts"] = json::array();
+    write_figure(w, f);
+  w.end_array().key("facts").begin_array();
   for (const auto& f : t.facts)
-    j["facts"].push_back({{"text", f.text}, {"source", f.source}});
-  j["myths"] = json::array();
-  for (const auto& m : t.myths)
-    j["myths"].push_back({{"myth", m.myth}, {"truth", m.truth}, {"source", m.source}});
-  return j;
+    w.begin_object().key("text").string(f.text).key("source").string(f.source).end_object();
+  w.end_array().key("myths").begin_array();
+  for (const auto& m : t.myths) {
+    w.begin_object().key("myth").string(m.myth).key("truth").string(m.truth);
+    w.key("source").string(m.source).end_object();
+  }
+  w.end_array().end_object();
 }
 
 } // namespace
@@ -47,15 +52,19 @@ json topic_json(const analyze::Topic& t) {
 void render_explain_json(std::ostream& out,
                          const core::KernelSettings& k,
                          const std::vector<analyze::Topic>& topics) {
-  json doc = {{"schema_version", 1}};
-  doc["kernel"] = {{"release", k.kernel_release},
-                   {"major", k.kernel_major > 0 ? json(k.kernel_major) : json(nullptr)},
-                   {"minor", k.kernel_major > 0 ? json(k.kernel_minor) : json(nullptr)}};
-  doc["topics"] = json::array();
+  JsonWriter w(out, JsonLayout::Indented);
+  w.begin_object().key("schema_version").number(1);
+  // A recorded osrelease may hold any bytes: the writer turns invalid UTF-8 into \xNN text.
+  w.key("kernel").begin_object().key("release").string(k.kernel_release).key("major");
+  if (k.kernel_major > 0)
+    w.number(k.kernel_major).key("minor").number(k.kernel_minor);
+  else
+    w.null().key("minor").null();
+  w.end_object().key("topics").begin_array();
   for (const auto& t : topics)
-    doc["topics"].push_back(topic_json(t));
-  // A recorded osrelease may hold any bytes: replace invalid UTF-8 instead of throwing.
-  out << doc.dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+    write_topic(w, t);
+  w.end_array().end_object();
+  w.finish();
 }
 
 } // namespace sockdoctor::render

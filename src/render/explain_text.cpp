@@ -5,6 +5,7 @@
 #include <ostream>
 
 #include "render/escape.hpp"
+#include "render/text.hpp"
 
 namespace sockdoctor::render {
 namespace {
@@ -90,45 +91,6 @@ void render_topic(std::ostream& out,
 }
 
 } // namespace
-
-std::string wrap_text(std::string_view text, int width, int first_indent, int indent) {
-  std::string out(static_cast<std::size_t>(std::max(first_indent, 0)), ' ');
-  std::size_t col = out.size();
-  const std::size_t limit = static_cast<std::size_t>(std::max(width, indent + 10));
-  const std::string pad(static_cast<std::size_t>(std::max(indent, 0)), ' ');
-  bool line_empty = true;
-  std::size_t pos = 0;
-  while (pos < text.size()) {
-    while (pos < text.size() && text[pos] == ' ')
-      ++pos;
-    if (pos >= text.size()) break;
-    const std::size_t end = std::min(text.find(' ', pos), text.size());
-    std::string_view word = text.substr(pos, end - pos);
-    pos = end;
-    while (!word.empty()) {
-      const std::size_t need = word.size() + (line_empty ? 0 : 1);
-      if (col + need <= limit) {
-        if (!line_empty) out += ' ';
-        out += word;
-        col += need;
-        line_empty = false;
-        break;
-      }
-      if (!line_empty) { // start a new line and retry the word there
-        out += '\n' + pad;
-        col = pad.size();
-        line_empty = true;
-        continue;
-      }
-      const std::size_t take = limit > col ? limit - col : 1; // split an over-long word
-      out += word.substr(0, take);
-      word.remove_prefix(std::min(take, word.size()));
-      out += '\n' + pad;
-      col = pad.size();
-    }
-  }
-  return out;
-}
 
 void render_explain_topics(std::ostream& out,
                            const core::KernelSettings& k,

@@ -2,8 +2,6 @@
 #pragma once
 
 #include <iosfwd>
-#include <string>
-#include <string_view>
 #include <vector>
 
 #include "analyze/knowledge.hpp"
@@ -28,9 +26,5 @@ void render_explain_overview(std::ostream& out,
                              const core::KernelSettings& k,
                              const std::vector<analyze::Topic>& topics,
                              const ExplainTextOptions& opt);
-
-// Word-wraps text to width columns; every line starts with indent spaces except the first,
-// which starts with first_indent spaces. Words longer than a line are split.
-std::string wrap_text(std::string_view text, int width, int first_indent, int indent);
 
 } // namespace sockdoctor::render

@@ -1,101 +1,103 @@
-// JSON report for `sockdoctor check --json`, schema_version 1.
+// JSON report for `sockdoctor check --json`, schema_version 1, two-space indented.
 #include "render/findings_json.hpp"
 
 #include <ostream>
-#include <string>
 #include <variant>
 
-#include <nlohmann/json.hpp>
-
 #include "core/tcp_state.hpp"
-#include "render/escape.hpp"
+#include "render/json_writer.hpp"
 
 namespace sockdoctor::render {
 namespace {
 
-using Json = nlohmann::ordered_json;
-
-// Valid UTF-8 passes unchanged; anything else becomes the same \xNN text `ls --json` uses.
-std::string utf8(std::string_view raw) {
-  std::string body;
-  append_json_string_body(body, raw);
-  return Json::parse("\"" + body + "\"").get<std::string>();
-}
-
-Json value_json(const analyze::EvidenceValue& v) {
+void write_value(JsonWriter& w, const analyze::EvidenceValue& v) {
   struct Visit {
-    Json operator()(bool b) const { return b; }
-    Json operator()(std::int64_t i) const { return i; }
-    Json operator()(double d) const { return d; }
-    Json operator()(const std::string& s) const { return utf8(s); }
-    Json operator()(const std::vector<std::string>& l) const {
-      Json a = Json::array();
+    JsonWriter& w;
+    void operator()(bool b) const { w.boolean(b); }
+    void operator()(std::int64_t i) const { w.number(i); }
+    void operator()(double d) const { w.number(d); }
+    void operator()(const std::string& s) const { w.string(s); }
+    void operator()(const std::vector<std::string>& l) const {
+      w.begin_array();
       for (const auto& s : l)
-        a.push_back(utf8(s));
-      return a;
+        w.string(s);
+      w.end_array();
     }
   };
-  return std::visit(Visit{}, v);
+  std::visit(Visit{w}, v);
 }
 
-Json finding_json(const analyze::Finding& f) {
-  Json j;
-  j["id"] = f.id;
-  j["severity"] = std::string(analyze::severity_name(f.severity));
-  j["title"] = utf8(f.title);
+// One member per key, in first-seen order, holding the last value given for it: a JSON object
+// never repeats a key.
+void write_evidence(JsonWriter& w, const std::vector<analyze::EvidenceItem>& items) {
+  w.key("evidence").begin_object();
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    bool seen = false;
+    for (std::size_t j = 0; j < i && !seen; ++j)
+      seen = items[j].key == items[i].key;
+    if (seen) continue;
+    std::size_t last = i;
+    for (std::size_t j = i + 1; j < items.size(); ++j)
+      if (items[j].key == items[i].key) last = j;
+    write_value(w.key_escaped(items[i].key), items[last].value);
+  }
+  w.end_object();
+}
+
+void write_finding(JsonWriter& w, const analyze::Finding& f) {
+  w.begin_object().key("id").string(f.id);
+  w.key("severity").string(analyze::severity_name(f.severity)).key("title").string(f.title);
+  w.key("process");
   if (f.process)
-    j["process"] = Json{{"pid", f.process->pid},
-                        {"comm", utf8(f.process->comm)},
-                        {"cmdline", utf8(f.process->cmdline)}};
+    w.begin_object()
+        .key("pid")
+        .number(f.process->pid)
+        .key("comm")
+        .string(f.process->comm)
+        .key("cmdline")
+        .string(f.process->cmdline)
+        .end_object();
   else
-    j["process"] = nullptr;
-  j["peer"] = f.peer ? Json(utf8(*f.peer)) : Json(nullptr);
-  j["count"] = f.count;
-  j["oldest_age_seconds"] = f.oldest_age_seconds ? Json(*f.oldest_age_seconds) : Json(nullptr);
-  j["oldest_age_lower_bound"] = f.oldest_age_lower_bound;
-  Json ev = Json::object();
-  for (const auto& e : f.evidence)
-    ev[e.key] = value_json(e.value);
-  j["evidence"] = std::move(ev);
-  j["explanation"] = utf8(f.explanation);
-  Json rem = Json::array();
+    w.null();
+  w.key("peer");
+  f.peer ? w.string(*f.peer) : w.null();
+  w.key("count").number(f.count).key("oldest_age_seconds");
+  f.oldest_age_seconds ? w.number(*f.oldest_age_seconds) : w.null();
+  w.key("oldest_age_lower_bound").boolean(f.oldest_age_lower_bound);
+  write_evidence(w, f.evidence);
+  w.key("explanation").string(f.explanation).key("remedies").begin_array();
   for (const auto& r : f.remedies)
-    rem.push_back(utf8(r));
-  j["remedies"] = std::move(rem);
-  return j;
+    w.string(r);
+  w.end_array().end_object();
 }
 
-Json summary_json(const analyze::Diagnosis& d) {
+void write_summary(JsonWriter& w, const analyze::Diagnosis& d) {
   const auto& s = d.summary;
-  Json states = Json::object();
-  for (auto st : core::kAllStates)
-    states[std::string(core::snake_name(st))] = s.per_state[static_cast<std::size_t>(st)];
-  Json j;
   // Info findings do not change the verdict (exit status 0).
-  j["status"] = d.worst() == analyze::Severity::Info
-                    ? std::string("ok")
-                    : std::string(analyze::severity_name(d.worst()));
-  j["total_sockets"] = s.total_sockets;
-  j["states"] = std::move(states);
-  j["owners"] = Json{{"scanned", s.owners_scanned},
-                     {"complete", !d.owners_incomplete()},
-                     {"denied_processes", s.owners_denied},
-                     {"vanished_processes", s.owners_vanished},
-                     {"unattributed_sockets", s.unattributed_sockets}};
-  return j;
+  w.key("summary").begin_object().key("status");
+  w.string(d.worst() == analyze::Severity::Info ? "ok" : analyze::severity_name(d.worst()));
+  w.key("total_sockets").number(s.total_sockets).key("states").begin_object();
+  for (auto st : core::kAllStates)
+    w.key_escaped(core::snake_name(st)).number(s.per_state[static_cast<std::size_t>(st)]);
+  w.end_object().key("owners").begin_object();
+  w.key("scanned").boolean(s.owners_scanned).key("complete").boolean(!d.owners_incomplete());
+  w.key("denied_processes").number(s.owners_denied);
+  w.key("vanished_processes").number(s.owners_vanished);
+  w.key("unattributed_sockets").number(s.unattributed_sockets);
+  w.end_object().end_object();
 }
 
 } // namespace
 
 void render_findings_json(std::ostream& out, const analyze::Diagnosis& d) {
-  Json doc;
-  doc["schema_version"] = 1;
-  Json findings = Json::array();
+  JsonWriter w(out, JsonLayout::Indented);
+  w.begin_object().key("schema_version").number(1).key("findings").begin_array();
   for (const auto& f : d.findings)
-    findings.push_back(finding_json(f));
-  doc["findings"] = std::move(findings);
-  doc["summary"] = summary_json(d);
-  out << doc.dump(2) << '\n';
+    write_finding(w, f);
+  w.end_array();
+  write_summary(w, d);
+  w.end_object();
+  w.finish();
 }
 
 } // namespace sockdoctor::render

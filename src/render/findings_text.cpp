@@ -8,9 +8,10 @@
 
 #include <fmt/format.h>
 
+#include "core/duration.hpp"
 #include "core/tcp_state.hpp"
 #include "render/escape.hpp"
-#include "render/socket_list.hpp"
+#include "render/text.hpp"
 
 namespace sockdoctor::render {
 namespace {
@@ -29,35 +30,25 @@ public:
     return fmt::format("\x1b[{}m{}\x1b[0m", sgr, text);
   }
 
-  // Appends escaped text word by word; continuation lines start with `indent` spaces.
+  // Appends raw text escaped and word-wrapped; continuation lines start with `indent` spaces.
   void wrap(std::string_view raw, std::size_t col, std::size_t indent) {
-    const std::string text = escape_for_terminal(raw);
-    const auto width = static_cast<std::size_t>(opt_.width > 20 ? opt_.width : 20);
-    std::size_t pos = 0;
-    bool first_word = true;
-    while (pos < text.size()) {
-      const auto end = std::min(text.find(' ', pos), text.size());
-      const std::string_view word(text.data() + pos, end - pos);
-      const std::size_t w = display_width(word);
-      if (!first_word && col + 1 + w > width) {
-        buf_ += '\n';
-        buf_.append(indent, ' ');
-        col = indent;
-      } else if (!first_word) {
-        buf_ += ' ';
-        ++col;
-      }
-      buf_.append(word);
-      col += w;
-      first_word = false;
-      pos = end + 1;
-    }
+    wrap_escaped(escape_for_terminal(raw), col, indent);
+  }
+
+  void wrap_escaped(std::string_view text, std::size_t col, std::size_t indent) {
+    append_wrapped(
+        buf_, text,
+        {.width = width(), .first_column = col, .indent = indent, .collapse_spaces = false});
     buf_ += '\n';
   }
 
   void labelled(std::string_view label, std::string_view raw) {
+    labelled_escaped(label, escape_for_terminal(raw));
+  }
+
+  void labelled_escaped(std::string_view label, std::string_view text) {
     buf_ += fmt::format("  {:<{}}", label, kLabelIndent - 2);
-    wrap(raw, kLabelIndent, kLabelIndent);
+    wrap_escaped(text, kLabelIndent, kLabelIndent);
   }
 
   void bullets(std::string_view label, const std::vector<std::string>& items) {
@@ -74,20 +65,6 @@ private:
   const FindingsTextOptions& opt_;
   std::string buf_;
 };
-
-// A command line on one line: cut the raw text (at a UTF-8 boundary, so no escape is cut in
-// half) until its escaped form fits, then mark the cut.
-std::string shortened(std::string_view raw, std::size_t columns) {
-  if (display_width(escape_for_terminal(raw)) <= columns) return std::string(raw);
-  std::size_t len = std::min(raw.size(), columns);
-  for (;;) {
-    while (len > 0 && len < raw.size() && (static_cast<unsigned char>(raw[len]) & 0xC0) == 0x80)
-      --len;
-    if (len == 0 || display_width(escape_for_terminal(raw.substr(0, len))) + 3 <= columns) break;
-    --len;
-  }
-  return std::string(raw.substr(0, len)) + "...";
-}
 
 const char* severity_sgr(Severity s) {
   switch (s) {
@@ -142,11 +119,13 @@ void render_finding(Writer& w, const analyze::Finding& f) {
   w.buf() += w.paint(fmt::format("{:<{}}", sev, kTitleIndent - 1), severity_sgr(f.severity)) + " ";
   w.wrap(f.title, kTitleIndent, kTitleIndent);
   if (f.process && !f.process->cmdline.empty() && f.process->cmdline != f.process->comm)
-    w.labelled("command", shortened(f.process->cmdline, w.width() - kLabelIndent));
+    w.labelled_escaped(
+        "command", // on one line, cut with an ASCII "..."
+        truncate(escape_for_terminal(f.process->cmdline), w.width() - kLabelIndent, "..."));
   if (f.peer) w.labelled("peer", *f.peer);
   if (f.oldest_age_seconds)
     w.labelled("oldest", (f.oldest_age_lower_bound ? "at least " : "") +
-                             format_duration(*f.oldest_age_seconds));
+                             core::compact_duration(*f.oldest_age_seconds));
   std::string ev;
   for (const auto& e : f.evidence)
     if (worth_showing(e)) ev += (ev.empty() ? "" : "; ") + e.label + ": " + value_text(e.value);
@@ -205,12 +184,6 @@ void header(Writer& w, const analyze::Diagnosis& d) {
   if (auto note = owners_note(d.summary); !note.empty()) w.labelled("note", note);
 }
 
-bool any_age(const analyze::Diagnosis& d) {
-  for (const auto& f : d.findings)
-    if (f.oldest_age_seconds) return true;
-  return false;
-}
-
 } // namespace
 
 void render_findings_text(std::ostream& out,
@@ -222,13 +195,9 @@ void render_findings_text(std::ostream& out,
     w.buf() += '\n';
     render_finding(w, f);
   }
-  if (any_age(d)) {
+  if (!d.ages_note.empty()) {
     w.buf() += '\n';
-    w.wrap("Ages: TIME_WAIT and orphaned FIN_WAIT2 ages come from the kernel timer (every segment "
-           "received in TIME_WAIT restarts its 60 s, and timer slack can add up to about 4 s); "
-           "CLOSE_WAIT and half-closed FIN_WAIT2 ages are the time since the last ACK received. "
-           "\"at least\" marks a lower bound.",
-           0, 0);
+    w.wrap(d.ages_note, 0, 0);
   }
   out << w.buf();
 }

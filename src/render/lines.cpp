@@ -4,10 +4,11 @@
 
 #include <fmt/format.h>
 
-#include <cmath>
 #include <ctime>
 
 #include "render/escape.hpp"
+#include "render/json_writer.hpp"
+#include "render/text.hpp"
 
 namespace sockdoctor::render {
 namespace {
@@ -18,65 +19,32 @@ std::string snake(core::TcpState s) {
   return std::string(core::snake_name(s));
 }
 
-// Up to 3 decimals, no trailing zeros; finite numbers only.
+// Up to 3 decimals, no trailing zeros ("120", "0.25").
 std::string num(double v) {
-  if (!std::isfinite(v)) return "null";
-  std::string s = fmt::format("{:.3f}", v);
-  while (s.back() == '0')
-    s.pop_back();
-  if (s.back() == '.') s.pop_back();
-  return s == "-0" ? "0" : s;
+  std::string s;
+  if (!append_trimmed_decimal(s, v, 3)) s = "null";
+  return s;
 }
 
-std::string json_string(std::string_view raw) {
-  std::string out = "\"";
-  append_json_string_body(out, raw);
-  out += '"';
-  return out;
+void write_age(JsonWriter& w, const analyze::Age& a) {
+  if (a.seconds)
+    w.number_trimmed(*a.seconds, 3);
+  else
+    w.null();
 }
 
-std::string json_age(const analyze::Age& a) {
-  return a.seconds ? num(*a.seconds) : "null";
-}
-
-std::string json_trend(const analyze::Trend& t) {
-  return fmt::format(
-      "{{\"count\":{},\"long_lived\":{},\"growth_per_min\":{},\"arrivals_per_min\":{},"
-      "\"departures_per_min\":{},\"retained\":{},\"window_s\":{},\"trend\":\"{}\"}}",
-      t.count, t.long_lived, num(t.growth_per_min), num(t.arrivals_per_min),
-      num(t.departures_per_min), num(t.retained), num(t.window_seconds),
-      analyze::trend_name(t.kind));
-}
-
-template <typename Rows, typename Fn>
-std::string json_list(const Rows& rows, std::size_t max, Fn&& item) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < rows.size() && i < max; ++i) {
-    if (i) out += ',';
-    out += item(rows[i]);
+void write_trend(JsonWriter& w, const std::optional<analyze::Trend>& t) {
+  if (!t) {
+    w.null();
+    return;
   }
-  return out + "]";
-}
-
-std::string json_holder(const analyze::HolderRow& h) {
-  return fmt::format("{{\"pid\":{},\"comm\":{},\"close_wait\":{},\"fin_wait2\":{},"
-                     "\"oldest_age_s\":{},\"age_basis\":\"{}\",\"age_lower_bound\":{},"
-                     "\"trend\":{}}}",
-                     h.pid, json_string(h.comm), h.close_wait, h.fin_wait2, json_age(h.oldest),
-                     analyze::basis_name(h.oldest.basis), h.oldest.lower_bound,
-                     h.trend ? json_trend(*h.trend) : "null");
-}
-
-std::string json_state_map(const TopModel& m, auto&& value) {
-  std::string out = "{";
-  bool first = true;
-  for (const auto& r : m.states) {
-    const auto v = value(r);
-    if (!v) continue;
-    out += fmt::format("{}\"{}\":{}", first ? "" : ",", snake(r.state), *v);
-    first = false;
-  }
-  return out + "}";
+  w.begin_object().key("count").number(t->count).key("long_lived").number(t->long_lived);
+  w.key("growth_per_min").number_trimmed(t->growth_per_min, 3);
+  w.key("arrivals_per_min").number_trimmed(t->arrivals_per_min, 3);
+  w.key("departures_per_min").number_trimmed(t->departures_per_min, 3);
+  w.key("retained").number_trimmed(t->retained, 3);
+  w.key("window_s").number_trimmed(t->window_seconds, 3);
+  w.key("trend").string(analyze::trend_name(t->kind)).end_object();
 }
 
 std::string text_changes(const TopModel& m) {
@@ -140,68 +108,106 @@ std::string format_top_line(const TopModel& m, const LineOptions& o) {
   return out;
 }
 
-std::string format_top_json(const TopModel& m, const LineOptions& o) {
-  std::string out = fmt::format("{{\"schema_version\":1,\"time\":\"{}\",\"sample\":{},"
-                                "\"interval_s\":{},\"total\":{}",
-                                iso_time(m.time), m.sample, num(o.interval_seconds), m.total);
-  out += ",\"states\":{";
-  for (std::size_t i = 0; i < core::kAllStates.size(); ++i) {
-    const auto s = core::kAllStates[i];
+namespace {
+
+void write_states(JsonWriter& w, const TopModel& m) {
+  w.key("states").begin_object();
+  for (const auto s : core::kAllStates) {
     std::uint64_t count = 0;
     for (const auto& r : m.states)
       if (r.state == s) count = r.count;
-    out += fmt::format("{}\"{}\":{}", i ? "," : "", snake(s), count);
+    w.key_escaped(core::snake_name(s)).number(count);
   }
-  out += "},\"listed_states\":[";
-  bool first = true;
-  for (const auto& r : m.states) {
-    if (!r.listed) continue;
-    out += fmt::format("{}\"{}\"", first ? "" : ",", snake(r.state));
-    first = false;
+  w.end_object().key("listed_states").begin_array();
+  for (const auto& r : m.states)
+    if (r.listed) w.string(core::snake_name(r.state));
+  w.end_array();
+}
+
+// {state: n} for the states where n (of a listed change) is not zero.
+template <typename Value>
+void write_state_map(JsonWriter& w, JsonKey name, const TopModel& m, Value&& value) {
+  w.key(name).begin_object();
+  for (const auto& r : m.states)
+    if (const auto v = value(r); v != 0) w.key_escaped(core::snake_name(r.state)).number(v);
+  w.end_object();
+}
+
+// name: [{...}, ...] for the first `max` rows, each object's members written by `members`.
+template <typename Rows, typename Members>
+void write_rows(JsonWriter& w, JsonKey name, const Rows& rows, std::size_t max, Members&& members) {
+  w.key(name).begin_array();
+  for (std::size_t i = 0; i < rows.size() && i < max; ++i) {
+    w.begin_object();
+    members(rows[i]);
+    w.end_object();
   }
-  out += "]";
-  using Opt = std::optional<std::string>;
-  out += ",\"changed\":" + json_state_map(m, [&](const analyze::StateRow& r) -> Opt {
-           if (m.sample <= 1 || r.changed == 0) return std::nullopt;
-           return std::to_string(r.changed);
-         });
-  out += ",\"appeared\":" + json_state_map(m, [](const analyze::StateRow& r) -> Opt {
-           return r.appeared ? Opt(std::to_string(r.appeared)) : std::nullopt;
-         });
-  out += ",\"departed\":" + json_state_map(m, [](const analyze::StateRow& r) -> Opt {
-           return r.departed ? Opt(std::to_string(r.departed)) : std::nullopt;
-         });
-  out += ",\"close_wait\":" + json_trend(m.close_wait);
-  out += ",\"holders\":" + json_list(m.holders, o.max_items, json_holder);
-  out += ",\"peers\":" + json_list(m.peers, o.max_items, [](const analyze::PeerRow& p) {
-           return fmt::format("{{\"peer\":{},\"close_wait\":{},\"oldest_age_s\":{},\"trend\":{}}}",
-                              json_string(p.peer), p.close_wait, json_age(p.oldest),
-                              p.trend ? json_trend(*p.trend) : "null");
-         });
-  out += ",\"time_wait\":" + json_list(m.time_wait, o.max_items, [](const auto& t) {
-           return fmt::format("{{\"pid\":{},\"comm\":{},\"how\":\"{}\",\"where\":{},"
-                              "\"time_wait\":{},\"oldest_age_s\":{}}}",
-                              t.pid, json_string(t.comm), analyze::attribution_name(t.how),
-                              json_string(t.where), t.time_wait, json_age(t.oldest));
-         });
-  out += ",\"destinations\":" + json_list(m.destinations, o.max_items, [](const auto& d) {
-           return fmt::format("{{\"destination\":{},\"source\":{},\"in_use\":{},\"time_wait\":{},"
-                              "\"usable\":{},\"fraction\":{}}}",
-                              json_string(d.destination), json_string(d.source), d.in_use,
-                              d.time_wait, d.usable, num(d.fraction));
-         });
-  out += ",\"findings\":" + json_list(m.findings, m.findings.size(), [](const auto& f) {
-           return fmt::format("{{\"severity\":\"{}\",\"id\":{},\"title\":{}}}",
-                              analyze::severity_name(f.severity), json_string(f.id),
-                              json_string(f.title));
-         });
-  out +=
-      fmt::format(",\"detail_age_s\":{},\"owners_age_s\":{},\"owners_denied\":{},\"filter\":{}}}",
-                  m.detail_age_s ? num(*m.detail_age_s) : "null",
-                  m.owners_age_s ? num(*m.owners_age_s) : "null", m.owners_denied,
-                  m.query.filter.empty() ? "null" : json_string(m.query.filter.describe()));
-  out += '\n';
-  return out;
+  w.end_array();
+}
+
+void write_lists(JsonWriter& w, const TopModel& m, std::size_t max) {
+  write_rows(w, "holders", m.holders, max, [&](const analyze::HolderRow& h) {
+    w.key("pid").number(h.pid).key("comm").string(h.comm);
+    w.key("close_wait").number(h.close_wait).key("fin_wait2").number(h.fin_wait2);
+    write_age(w.key("oldest_age_s"), h.oldest);
+    w.key("age_basis").string(analyze::basis_name(h.oldest.basis));
+    w.key("age_lower_bound").boolean(h.oldest.lower_bound);
+    write_trend(w.key("trend"), h.trend);
+  });
+  write_rows(w, "peers", m.peers, max, [&](const analyze::PeerRow& p) {
+    w.key("peer").string(p.peer).key("close_wait").number(p.close_wait);
+    write_age(w.key("oldest_age_s"), p.oldest);
+    write_trend(w.key("trend"), p.trend);
+  });
+  write_rows(w, "time_wait", m.time_wait, max, [&](const analyze::TimeWaitRow& t) {
+    w.key("pid").number(t.pid).key("comm").string(t.comm);
+    w.key("how").string(analyze::attribution_name(t.how)).key("where").string(t.where);
+    w.key("time_wait").number(t.time_wait);
+    write_age(w.key("oldest_age_s"), t.oldest);
+  });
+  write_rows(w, "destinations", m.destinations, max, [&](const analyze::DestinationRow& d) {
+    w.key("destination").string(d.destination).key("source").string(d.source);
+    w.key("in_use").number(d.in_use).key("time_wait").number(d.time_wait);
+    w.key("usable").number(d.usable).key("fraction").number_trimmed(d.fraction, 3);
+  });
+  write_rows(w, "findings", m.findings, m.findings.size(), [&](const analyze::FindingLine& f) {
+    w.key("severity").string(analyze::severity_name(f.severity));
+    w.key("id").string(f.id).key("title").string(f.title);
+  });
+}
+
+void write_optional_seconds(JsonWriter& w, JsonKey name, const std::optional<double>& v) {
+  w.key(name);
+  if (v)
+    w.number_trimmed(*v, 3);
+  else
+    w.null();
+}
+
+} // namespace
+
+std::string format_top_json(const TopModel& m, const LineOptions& o) {
+  JsonWriter w;
+  w.begin_object().key("schema_version").number(1).key("time").string(iso_time(m.time));
+  w.key("sample").number(m.sample).key("interval_s").number_trimmed(o.interval_seconds, 3);
+  w.key("total").number(m.total);
+  write_states(w, m);
+  write_state_map(w, "changed", m, [&](const analyze::StateRow& r) -> std::int64_t {
+    return m.sample <= 1 ? 0 : r.changed;
+  });
+  write_state_map(w, "appeared", m, [](const analyze::StateRow& r) { return r.appeared; });
+  write_state_map(w, "departed", m, [](const analyze::StateRow& r) { return r.departed; });
+  write_trend(w.key("close_wait"), m.close_wait);
+  write_lists(w, m, o.max_items);
+  write_optional_seconds(w, "detail_age_s", m.detail_age_s);
+  write_optional_seconds(w, "owners_age_s", m.owners_age_s);
+  w.key("owners_denied").number(m.owners_denied).key("filter");
+  if (m.query.filter.empty())
+    w.null();
+  else
+    w.string(m.query.filter.describe());
+  w.end_object();
+  return w.take();
 }
 
 } // namespace sockdoctor::render

@@ -3,8 +3,6 @@
 
 #include <fmt/format.h>
 
-#include <ostream>
-
 #include "render/escape.hpp"
 
 namespace sockdoctor::render {
@@ -21,10 +19,6 @@ std::string hidden_owners_note(std::uint32_t denied, bool root) {
 
 std::string notice_line(std::string_view text) {
   return "sockdoctor: " + escape_for_terminal(text);
-}
-
-void write_notice(std::ostream& out, std::string_view text) {
-  out << notice_line(text) << "\n";
 }
 
 } // namespace sockdoctor::render

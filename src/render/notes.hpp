@@ -2,7 +2,6 @@
 #pragma once
 
 #include <cstdint>
-#include <iosfwd>
 #include <string>
 #include <string_view>
 
@@ -13,8 +12,7 @@ namespace sockdoctor::render {
 std::string hidden_owners_note(std::uint32_t denied, bool root);
 
 // "sockdoctor: <text>" with text escaped for a terminal (it may carry paths, process names and
-// kernel messages); write_notice writes it and a newline.
+// kernel messages), for a status line; to write one to a stream, render::write_notice.
 std::string notice_line(std::string_view text);
-void write_notice(std::ostream& out, std::string_view text);
 
 } // namespace sockdoctor::render

@@ -1,139 +1,114 @@
 // Streamed JSON for `sockdoctor ls --json`: one document, written in chunks, no object tree.
-#include <fmt/format.h>
-
 #include <array>
+#include <charconv>
 #include <ostream>
-#include <string>
 
 #include "analyze/age.hpp"
-#include "render/escape.hpp"
+#include "render/json_writer.hpp"
 #include "render/socket_list.hpp"
 
 namespace sockdoctor::render {
 namespace {
 
-void append_quoted(std::string& out, std::string_view raw) {
-  out += '"';
-  append_json_string_body(out, raw);
-  out += '"';
-}
-
-void append_endpoint(std::string& out, const core::Endpoint& e) {
+void write_endpoint(JsonWriter& w, const core::Endpoint& e) {
   char addr[64];
   const auto n = core::format_address(e.addr, addr, sizeof addr);
-  out += "{\"addr\":\"";
-  out.append(addr, n);
-  fmt::format_to(std::back_inserter(out), "\",\"port\":{}}}", e.port);
+  w.begin_object().key("addr").string({addr, n}).key("port").number(e.port).end_object();
 }
 
-void append_owners(std::string& out, const core::OwnerTable& owners, std::uint32_t inode) {
-  out += '[';
-  bool first = true;
+void write_owners(JsonWriter& w, const core::OwnerTable& owners, std::uint32_t inode) {
+  w.begin_array();
   for (const auto& ref : owners.owners_of(inode)) {
     const auto& p = owners.process(ref.process_index);
-    if (!first) out += ',';
-    first = false;
-    fmt::format_to(std::back_inserter(out), "{{\"pid\":{},\"fd\":{},\"uid\":{},\"comm\":", p.pid,
-                   ref.fd, p.uid);
-    append_quoted(out, p.comm);
-    out += ",\"cmdline\":";
-    append_quoted(out, p.cmdline);
-    out += '}';
+    w.begin_object().key("pid").number(p.pid).key("fd").number(ref.fd).key("uid").number(p.uid);
+    w.key("comm").string(p.comm).key("cmdline").string(p.cmdline).end_object();
   }
-  out += ']';
+  w.end_array();
 }
 
-void append_age(std::string& out, const analyze::Age& age) {
-  out += ",\"age\":{\"seconds\":";
+void write_age(JsonWriter& w, const analyze::Age& age) {
+  w.key("age").begin_object().key("seconds");
   if (age.seconds)
-    fmt::format_to(std::back_inserter(out), "{:.3f}", *age.seconds);
+    w.number_fixed(*age.seconds, 3);
   else
-    out += "null";
-  fmt::format_to(std::back_inserter(out), ",\"basis\":\"{}\",\"lower_bound\":{}}}",
-                 analyze::basis_name(age.basis), age.lower_bound);
+    w.null();
+  w.key("basis").string(analyze::basis_name(age.basis));
+  w.key("lower_bound").boolean(age.lower_bound).end_object();
 }
 
-void append_socket(std::string& out, const SocketListView& v, const core::TcpSocket& s) {
-  fmt::format_to(std::back_inserter(out), "{{\"family\":\"{}\",\"state\":\"{}\",\"local\":",
-                 s.family() == core::Family::Ipv6 ? "ipv6" : "ipv4", core::snake_name(s.state));
-  append_endpoint(out, s.local);
-  out += ",\"peer\":";
-  append_endpoint(out, s.peer);
-  fmt::format_to(std::back_inserter(out),
-                 ",\"recv_q\":{},\"send_q\":{},\"timer\":{{\"kind\":\"{}\",\"remaining_ms\":{},"
-                 "\"retrans\":{}}},\"uid\":{},\"inode\":{},\"cookie\":\"{}\"",
-                 s.recv_q, s.send_q, core::timer_name(s.timer), s.timer_remaining_ms, s.retrans,
-                 s.uid, s.inode, s.cookie);
-  if (s.netns_ino != 0) {
-    fmt::format_to(std::back_inserter(out), ",\"netns\":{{\"inode\":{},\"name\":", s.netns_ino);
-    const auto name = netns_name(*v.snapshot, s.netns_ino);
-    if (name.empty())
-      out += "null";
-    else
-      append_quoted(out, name);
-    out += '}';
-  }
-  if (s.has_info) {
-    const auto& i = s.info;
-    fmt::format_to(std::back_inserter(out),
-                   ",\"tcp_info\":{{\"last_data_recv_ms\":{},\"last_ack_recv_ms\":{},"
-                   "\"last_data_sent_ms\":{},\"rtt_us\":{},\"rttvar_us\":{},\"rto_us\":{},"
-                   "\"timestamps\":{},\"probes\":{},\"retransmits\":{}}}",
-                   i.last_data_recv_ms, i.last_ack_recv_ms, i.last_data_sent_ms, i.rtt_us,
-                   i.rttvar_us, i.rto_us, (i.options & core::kTcpiOptTimestamps) != 0, i.probes,
-                   i.retransmits);
-  }
-  if (v.has_ages()) append_age(out, v.age_of(s));
-  out += ",\"owners\":";
-  append_owners(out, v.snapshot->owners, s.inode);
-  out += '}';
+void write_tcp_info(JsonWriter& w, const core::TcpInfoLite& i) {
+  w.key("tcp_info").begin_object();
+  w.key("last_data_recv_ms").number(i.last_data_recv_ms);
+  w.key("last_ack_recv_ms").number(i.last_ack_recv_ms);
+  w.key("last_data_sent_ms").number(i.last_data_sent_ms);
+  w.key("rtt_us").number(i.rtt_us).key("rttvar_us").number(i.rttvar_us);
+  w.key("rto_us").number(i.rto_us);
+  w.key("timestamps").boolean((i.options & core::kTcpiOptTimestamps) != 0);
+  w.key("probes").number(i.probes).key("retransmits").number(i.retransmits);
+  w.end_object();
 }
 
-void append_summary(std::string& out, const SocketListView& v) {
+void write_netns(JsonWriter& w, const SocketListView& v, std::uint32_t inode) {
+  w.key("netns").begin_object().key("inode").number(inode).key("name");
+  const auto name = netns_name(*v.snapshot, inode);
+  if (name.empty())
+    w.null();
+  else
+    w.string(name);
+  w.end_object();
+}
+
+void write_socket(JsonWriter& w, const SocketListView& v, const core::TcpSocket& s) {
+  w.begin_object();
+  w.key("family").string(s.family() == core::Family::Ipv6 ? "ipv6" : "ipv4");
+  w.key("state").string(core::snake_name(s.state));
+  write_endpoint(w.key("local"), s.local);
+  write_endpoint(w.key("peer"), s.peer);
+  w.key("recv_q").number(s.recv_q).key("send_q").number(s.send_q);
+  w.key("timer").begin_object().key("kind").string(core::timer_name(s.timer));
+  w.key("remaining_ms").number(s.timer_remaining_ms).key("retrans").number(s.retrans);
+  w.end_object();
+  w.key("uid").number(s.uid).key("inode").number(s.inode);
+  char cookie[24]; // a string: 64 bits do not survive a JavaScript number
+  w.key("cookie").string(
+      {cookie, static_cast<std::size_t>(
+                   std::to_chars(cookie, cookie + sizeof cookie, s.cookie).ptr - cookie)});
+  if (s.netns_ino != 0) write_netns(w, v, s.netns_ino);
+  if (s.has_info) write_tcp_info(w, s.info);
+  if (v.has_ages()) write_age(w, v.age_of(s));
+  write_owners(w.key("owners"), v.snapshot->owners, s.inode);
+  w.end_object();
+}
+
+void write_summary(JsonWriter& w, const SocketListView& v) {
   std::array<std::uint64_t, core::kMaxTcpState + 1> counts{};
   for (auto idx : v.rows) {
     const auto st = static_cast<std::size_t>(v.snapshot->sockets[idx].state);
     if (st < counts.size()) ++counts[st];
   }
-  out += "\"summary\":{\"states\":{";
-  bool first = true;
-  for (auto st : core::kAllStates) {
-    const auto n = counts[static_cast<std::size_t>(st)];
-    if (n == 0) continue;
-    fmt::format_to(std::back_inserter(out), "{}\"{}\":{}", first ? "" : ",", core::snake_name(st),
-                   n);
-    first = false;
-  }
+  w.key("summary").begin_object().key("states").begin_object();
+  for (auto st : core::kAllStates)
+    if (const auto n = counts[static_cast<std::size_t>(st)]; n != 0)
+      w.key_escaped(core::snake_name(st)).number(n);
+  w.end_object();
   const auto& o = v.snapshot->owners;
-  fmt::format_to(std::back_inserter(out), "}},\"total\":{},\"source\":", v.rows.size());
-  append_quoted(out, v.snapshot->source);
-  fmt::format_to(
-      std::back_inserter(out),
-      ",\"owners\":{{\"scanned\":{},\"processes_vanished\":{},\"processes_denied\":{}}}}}",
-      v.owners_scanned && o.scanned, o.vanished, o.denied);
+  w.key("total").number(v.rows.size()).key("source").string(v.snapshot->source);
+  w.key("owners").begin_object().key("scanned").boolean(v.owners_scanned && o.scanned);
+  w.key("processes_vanished").number(o.vanished).key("processes_denied").number(o.denied);
+  w.end_object().end_object();
 }
 
 } // namespace
 
 void render_socket_json(std::ostream& out, const SocketListView& v) {
-  std::string buf;
-  buf.reserve((1 << 20) + 4096);
-  buf += "{\"schema_version\":1,\"sockets\":[";
-  bool first = true;
-  for (auto idx : v.rows) {
-    if (!first) buf += ',';
-    first = false;
-    buf += '\n';
-    append_socket(buf, v, v.snapshot->sockets[idx]);
-    if (buf.size() >= (1 << 20)) {
-      out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
-      buf.clear();
-    }
-  }
-  buf += "\n],";
-  append_summary(buf, v);
-  buf += "}\n";
-  out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
+  JsonWriter w(out);
+  w.begin_object().key("schema_version").number(1).key("sockets").begin_array(true);
+  for (auto idx : v.rows)
+    write_socket(w, v, v.snapshot->sockets[idx]);
+  w.end_array();
+  write_summary(w, v);
+  w.end_object();
+  w.finish();
 }
 
 } // namespace sockdoctor::render

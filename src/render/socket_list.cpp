@@ -9,7 +9,9 @@
 #include <string>
 
 #include "analyze/age.hpp"
+#include "core/duration.hpp"
 #include "render/escape.hpp"
+#include "render/text.hpp"
 
 namespace sockdoctor::render {
 namespace {
@@ -41,23 +43,19 @@ std::size_t format_endpoint(const core::Endpoint& e, char* buf, std::size_t size
   return n;
 }
 
-// Middle-elides an endpoint to `width` columns, keeping the ":port" end visible.
+// Pads text to `width` cells; text that is too wide is middle-elided so that the ":port" end of
+// an endpoint stays visible.
 void append_fitted(std::string& out, std::string_view text, std::size_t width, bool left) {
-  if (text.size() > width && width >= 4) {
-    const auto colon = text.rfind(':');
-    const std::size_t tail = (colon == std::string_view::npos) ? 0 : text.size() - colon;
-    const std::size_t head = width > tail + 1 ? width - tail - 1 : width - 1;
-    std::string s(text.substr(0, head));
-    s += "\xe2\x80\xa6"; // one column: "…"
-    if (tail + head + 1 <= width) s += text.substr(text.size() - tail);
-    out += s;
-    const std::size_t shown = display_width(s);
-    if (shown < width) out.append(width - shown, ' ');
-    return;
-  }
-  if (!left && text.size() < width) out.append(width - text.size(), ' ');
-  out += text;
-  if (left && text.size() < width) out.append(width - text.size(), ' ');
+  const Align align = left ? Align::Left : Align::Right;
+  // Cells never outnumber bytes: text.size() <= width fits without measuring.
+  if (width < 4 || text.size() <= width || display_width(text) <= width)
+    return append_padded(out, text, width, align);
+  const auto colon = text.rfind(':');
+  const std::size_t tail = (colon == std::string_view::npos) ? 0 : text.size() - colon;
+  const std::size_t head = width > tail + 1 ? width - tail - 1 : width - 1;
+  std::string s = truncate(text, head + 1);
+  if (tail + head + 1 <= width) s += text.substr(text.size() - tail);
+  append_padded(out, s, width, Align::Left);
 }
 
 // "pid/comm" of the first owner, ",+N" for the others; wide mode lists all with their fds.
@@ -77,25 +75,6 @@ struct Widths {
   std::size_t process = 0; // 0 = unlimited (wide)
 };
 
-// Cuts escaped (valid UTF-8) text to `width` columns, marking the cut with "…". An escape such
-// as \x1b or \\ is never split, so what is shown stays unambiguous.
-void truncate_columns(std::string& s, std::size_t width) {
-  if (width == 0 || display_width(s) <= width) return;
-  std::size_t cols = 0, i = 0;
-  while (i < s.size()) {
-    std::size_t unit = 1;
-    if (s[i] == '\\' && i + 1 < s.size()) unit = s[i + 1] == 'x' ? 4 : 2;
-    while (i + unit < s.size() && (static_cast<unsigned char>(s[i + unit]) & 0xC0) == 0x80)
-      ++unit;
-    const std::size_t unit_cols = s[i] == '\\' ? unit : 1;
-    if (cols + unit_cols > width - 1) break;
-    cols += unit_cols;
-    i += unit;
-  }
-  s.resize(i);
-  s += "\xe2\x80\xa6";
-}
-
 Widths measure(const SocketListView& v) {
   Widths w;
   char buf[64];
@@ -105,7 +84,8 @@ Widths measure(const SocketListView& v) {
     w.peer = std::max(w.peer, format_endpoint(s.peer, buf, sizeof buf));
     w.recv_q = std::max(w.recv_q, fmt::formatted_size("{}", s.recv_q));
     w.send_q = std::max(w.send_q, fmt::formatted_size("{}", s.send_q));
-    if (s.netns_ino != 0) w.netns = std::max(w.netns, netns_label(*v.snapshot, s.netns_ino).size());
+    if (s.netns_ino != 0)
+      w.netns = std::max(w.netns, display_width(netns_label(*v.snapshot, s.netns_ino)));
   }
   if (w.netns != 0) w.netns = std::max<std::size_t>(w.netns, 5);
   return w;
@@ -140,18 +120,15 @@ owner_text(const core::OwnerTable& owners, std::uint32_t inode, bool wide, std::
     append_escaped_for_terminal(s, p.comm);
     if (wide) s += fmt::format("(fd {})", refs[i].fd);
   }
-  if (wide || refs.size() < 2) {
-    if (!wide) truncate_columns(s, width);
-    return s;
-  }
+  if (wide) return s;
+  if (refs.size() < 2) return truncate(s, width);
   const std::string more = fmt::format(",+{}", refs.size() - 1);
-  truncate_columns(s, width > more.size() + 4 ? width - more.size() : 4);
-  return s + more;
+  return truncate(s, width > more.size() + 4 ? width - more.size() : 4) + more;
 }
 
 std::string age_text(const analyze::Age& age) {
   if (!age.seconds) return "-";
-  return (age.lower_bound ? ">" : "") + format_duration(*age.seconds);
+  return (age.lower_bound ? ">" : "") + core::compact_duration(*age.seconds);
 }
 
 void append_row(std::string& out,
@@ -194,15 +171,6 @@ std::string_view netns_name(const core::Snapshot& snap, std::uint32_t inode) {
   for (const auto& ns : snap.namespaces)
     if (ns.inode == inode) return ns.name;
   return {};
-}
-
-std::string format_duration(double seconds) {
-  if (seconds < 0) seconds = 0;
-  const auto t = static_cast<long long>(seconds);
-  if (t < 60) return fmt::format("{}s", t);
-  if (t < 3600) return fmt::format("{}m{:02}s", t / 60, t % 60);
-  if (t < 86400) return fmt::format("{}h{:02}m", t / 3600, (t % 3600) / 60);
-  return fmt::format("{}d{:02}h", t / 86400, (t % 86400) / 3600);
 }
 
 void render_socket_table(std::ostream& out, const SocketListView& v, const TableOptions& opts) {

@@ -38,7 +38,4 @@ void render_socket_json(std::ostream& out, const SocketListView& view);
 // Name of a network namespace in the snapshot ("" when it has none, or is unknown).
 std::string_view netns_name(const core::Snapshot& snap, std::uint32_t inode);
 
-// "59s", "4m10s", "2h03m", "3d04h"; used by every text renderer for ages.
-std::string format_duration(double seconds);
-
 } // namespace sockdoctor::render

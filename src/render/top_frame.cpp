@@ -7,41 +7,23 @@
 #include <cmath>
 #include <ctime>
 
+#include "core/duration.hpp"
 #include "render/escape.hpp"
-#include "render/socket_list.hpp"
+#include "render/text.hpp"
 
 namespace sockdoctor::render {
 namespace {
 
 using analyze::TopModel;
 
-// ---- cells ------------------------------------------------------------------------------------
-
-// Decodes the code point at s[i] of valid UTF-8 (escaped text is); returns its length.
-std::size_t decode(std::string_view s, std::size_t i, std::uint32_t& cp) {
-  const auto b = static_cast<unsigned char>(s[i]);
-  std::size_t len = b < 0x80 ? 1 : (b & 0xE0) == 0xC0 ? 2 : (b & 0xF0) == 0xE0 ? 3 : 4;
-  len = std::min(len, s.size() - i);
-  cp = len == 1 ? b : b & (0x7F >> len);
-  for (std::size_t k = 1; k < len; ++k)
-    cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-  return len;
-}
-
-int code_point_cells(std::uint32_t cp) {
-  // East Asian Wide / Fullwidth blocks and emoji: two cells. Over-counting is harmless.
-  if ((cp >= 0x1100 && cp <= 0x115F) || (cp >= 0x2E80 && cp <= 0xA4CF) ||
-      (cp >= 0xAC00 && cp <= 0xD7A3) || (cp >= 0xF900 && cp <= 0xFAFF) ||
-      (cp >= 0xFE30 && cp <= 0xFE4F) || (cp >= 0xFF00 && cp <= 0xFF60) ||
-      (cp >= 0xFFE0 && cp <= 0xFFE6) || (cp >= 0x1F300 && cp <= 0x1FAFF) ||
-      (cp >= 0x20000 && cp <= 0x3FFFD))
-    return 2;
-  return 1;
+// Exactly `width` cells of escaped text (none for a width below 1).
+std::string fit_cells(std::string_view text, int width, Align align = Align::Left) {
+  return fit(text, static_cast<std::size_t>(std::max(width, 0)), align);
 }
 
 std::string age_text(const analyze::Age& a) {
   if (!a.seconds) return "-";
-  return (a.lower_bound ? ">" : "") + format_duration(*a.seconds);
+  return (a.lower_bound ? ">" : "") + core::compact_duration(*a.seconds);
 }
 
 std::string signed_number(double v, int decimals) {
@@ -93,7 +75,7 @@ std::string row(const std::vector<Col>& cols, const std::vector<std::string>& ce
   std::string out;
   for (std::size_t i = 0; i < cols.size(); ++i) {
     const int w = cols[i].width > 0 ? cols[i].width : std::max(1, total - fixed + 1);
-    out += fit_cells(cells[i], w, cols[i].right);
+    out += fit_cells(cells[i], w, cols[i].right ? Align::Right : Align::Left);
     if (i + 1 < cols.size()) out += ' ';
   }
   return fit_cells(out, total);
@@ -120,7 +102,7 @@ std::string header_text(const TopModel& m, const TopViewState& v) {
   std::string h = fmt::format("sockdoctor top  {}  every {:g}s  {} sockets", clock_text(m.time),
                               v.interval_seconds, m.total);
   if (m.owners_age_s)
-    h += fmt::format("  owners {} ago", format_duration(*m.owners_age_s));
+    h += fmt::format("  owners {} ago", core::compact_duration(*m.owners_age_s));
   else
     h += "  owners not scanned";
   h += fmt::format("  sort:{}", analyze::sort_name(m.query.sort));
@@ -187,7 +169,7 @@ Section holders_section(const TopModel& m, int cols) {
 
 std::string as_of(const TopModel& m, const TopViewState& v) {
   if (!m.detail_age_s || *m.detail_age_s < v.interval_seconds * 1.5) return "";
-  return fmt::format("  (as of {} ago)", format_duration(*m.detail_age_s));
+  return fmt::format("  (as of {} ago)", core::compact_duration(*m.detail_age_s));
 }
 
 Section time_wait_section(const TopModel& m, const TopViewState& v, int cols) {
@@ -336,40 +318,6 @@ void place_sections(std::vector<ScreenLine>& out, const std::vector<Section>& se
 
 } // namespace
 
-int cell_width(std::string_view text) {
-  int w = 0;
-  std::uint32_t cp = 0;
-  for (std::size_t i = 0; i < text.size();) {
-    i += decode(text, i, cp);
-    w += code_point_cells(cp);
-  }
-  return w;
-}
-
-std::string fit_cells(std::string_view text, int width, bool align_right) {
-  if (width <= 0) return "";
-  const int w = cell_width(text);
-  if (w <= width) {
-    const std::string pad(static_cast<std::size_t>(width - w), ' ');
-    return align_right ? pad + std::string(text) : std::string(text) + pad;
-  }
-  std::string out;
-  int used = 0;
-  std::uint32_t cp = 0;
-  for (std::size_t i = 0; i < text.size();) {
-    const std::size_t len = decode(text, i, cp);
-    const int cw = code_point_cells(cp);
-    if (used + cw > width - 1) break;
-    out.append(text.substr(i, len));
-    used += cw;
-    i += len;
-  }
-  out += "\u2026";
-  ++used;
-  out.append(static_cast<std::size_t>(width - used), ' ');
-  return out;
-}
-
 std::string sparkline(std::span<const std::uint64_t> values, int width) {
   static constexpr const char* kBlocks[] = {"\u2581", "\u2582", "\u2583", "\u2584",
                                             "\u2585", "\u2586", "\u2587", "\u2588"};
@@ -515,7 +463,7 @@ std::string compose_frame(const std::vector<ScreenLine>& lines, TermSize size, b
       on = color ? "\x1b[2m" : "";
       break;
     }
-    const int w = cell_width(l.text);
+    const int w = static_cast<int>(display_width(l.text));
     out += on;
     out += l.text;
     // A reverse-video bar spans the row; elsewhere erase what the last frame left. Never erase

@@ -66,10 +66,4 @@ render_top_frame(const analyze::TopModel& m, const TopViewState& v, TermSize siz
 // padded with spaces on the left; zero is a space.
 std::string sparkline(std::span<const std::uint64_t> values, int width);
 
-// Cells a string of escaped (valid UTF-8) text takes; wide (East Asian, emoji) code points count
-// two, so layouts err on the short side.
-int cell_width(std::string_view text);
-// Cuts or pads text to exactly `width` cells ("…" marks a cut).
-std::string fit_cells(std::string_view text, int width, bool align_right = false);
-
 } // namespace sockdoctor::render

@@ -10,9 +10,9 @@
 
 #include "analyze/knowledge.hpp"
 #include "collect/kernel_settings.hpp"
-#include "render/escape.hpp"
 #include "render/explain_json.hpp"
 #include "render/explain_text.hpp"
+#include "render/text.hpp"
 
 namespace an = sockdoctor::analyze;
 namespace rd = sockdoctor::render;

@@ -9,6 +9,7 @@
 #include "analyze/diagnose.hpp"
 #include "render/findings_json.hpp"
 #include "render/findings_text.hpp"
+#include "render/text.hpp"
 
 using namespace sockdoctor;
 using core::TcpState;
@@ -175,4 +176,26 @@ TEST(FindingsText, LongCommandLinesAreCutToOneLine) {
   const auto line = out.substr(at, out.find('\n', at) - at);
   EXPECT_LE(line.size(), 80u) << line;
   EXPECT_EQ(line.substr(line.size() - 3), "...") << line;
+}
+
+// Prose is wrapped by terminal cells: a wide process name used to push lines past 80 cells.
+TEST(FindingsText, WideNamesWrapByCells) {
+  const auto out =
+      text(leaky("\u65e5\u672c\u8a9e\u30b5\u30fc\u30d0\u30fc\u30d7\u30ed\u30bb\u30b9"));
+  std::istringstream lines(out);
+  std::string line;
+  while (std::getline(lines, line))
+    EXPECT_LE(render::display_width(line), 80u) << line;
+}
+
+// check --json used to re-encode names through nlohmann, which writes U+009B (C1 CSI) raw; now
+// every JSON renderer escapes through the same function as ls --json.
+TEST(FindingsJson, C1ControlsAreEscapedLikeLs) {
+  std::ostringstream out;
+  render::render_findings_json(out, leaky("csi\xc2\x9b"
+                                          "31m"));
+  EXPECT_EQ(out.str().find("\xc2\x9b"), std::string::npos) << out.str();
+  EXPECT_NE(out.str().find("csi\\u009b31m"), std::string::npos) << out.str();
+  EXPECT_EQ(nlohmann::json::parse(out.str())["findings"][0]["process"]["comm"], "csi\xc2\x9b"
+                                                                                "31m");
 }

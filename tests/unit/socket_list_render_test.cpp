@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "render/socket_list.hpp"
+#include "render/text.hpp"
 
 #include "analyze/age.hpp"
 
@@ -145,10 +146,25 @@ TEST(SocketJson, EmptyListIsValid) {
   EXPECT_TRUE(doc["summary"]["states"].empty());
 }
 
-TEST(Duration, Formats) {
-  EXPECT_EQ(render::format_duration(0), "0s");
-  EXPECT_EQ(render::format_duration(59.9), "59s");
-  EXPECT_EQ(render::format_duration(125), "2m05s");
-  EXPECT_EQ(render::format_duration(7260), "2h01m");
-  EXPECT_EQ(render::format_duration(90000), "1d01h");
+// Until the renderers shared one width function, the Netns column was measured in bytes and the
+// Process column cut by code points: wide names misaligned the table and overflowed 80 cells.
+TEST(SocketTable, WideGlyphsCountTwoCells) {
+  Fixture f;
+  f.snap.namespaces = {{1, "\u5bb9\u5668-ns"}, {2, "plain"}}; // 容器-ns: 7 cells, 9 bytes
+  f.snap.sockets[0].netns_ino = 1;
+  f.snap.sockets[1].netns_ino = 2;
+  f.snap.sockets[2].netns_ino = 2;
+  f.snap.owners.mutable_processes()[0].comm = "\u65e5\u672c\u8a9e\u30b5\u30fc\u30d0\u30fc";
+  std::ostringstream out;
+  render::render_socket_table(out, f.view(), {});
+  std::istringstream lines(out.str());
+  std::string line;
+  while (std::getline(lines, line)) {
+    EXPECT_LE(render::display_width(line), 80u) << line;
+    const auto state = line.find_first_of("SCLTE"); // State, CLOSE-WAIT, LISTEN, TIME-WAIT, ESTAB
+    ASSERT_NE(state, std::string::npos) << line;
+    EXPECT_EQ(render::display_width(line.substr(0, state)), 8u) << "State column aligned:\n"
+                                                                << out.str();
+  }
+  EXPECT_NE(out.str().find("4242/\u65e5\u2026,+1"), std::string::npos) << out.str();
 }

@@ -7,8 +7,10 @@
 #include <cstdlib>
 #include <ctime>
 #include <fstream>
+#include <regex>
 #include <sstream>
 
+#include "render/text.hpp"
 #include "top_scene.hpp"
 
 namespace sockdoctor::render {
@@ -56,7 +58,7 @@ void check_golden(const std::string& name, const std::string& got) {
 void check_fits(const std::vector<ScreenLine>& lines, TermSize size) {
   ASSERT_EQ(static_cast<int>(lines.size()), size.rows);
   for (const auto& l : lines) {
-    EXPECT_LE(cell_width(l.text), size.cols) << l.text;
+    EXPECT_LE(display_width(l.text), static_cast<std::size_t>(size.cols)) << l.text;
     EXPECT_EQ(l.text.find('\x1b'), std::string::npos) << "raw escape reached the screen";
   }
 }
@@ -88,6 +90,17 @@ TEST_F(TopFrameTest, HostileProcessNameIsEscaped) {
   const auto m = testing::scene_view(3).model();
   const auto text = screen_text(layout_top_screen(m, view(), {120, 40}));
   EXPECT_NE(text.find("evil\\x1b]0;pwned\\x07"), std::string::npos) << text;
+}
+
+TEST_F(TopFrameTest, CutsNeverSplitAnEscape) {
+  const auto m = testing::scene_view(3).model();
+  for (int cols = 40; cols <= 140; ++cols) { // every width: some cut inside the hostile name
+    const auto text = screen_text(layout_top_screen(m, view(), {cols, 40}));
+    // "\x…", "\x1…" or "\…": half an escape, then the cut mark (the name has no backslash).
+    EXPECT_FALSE(std::regex_search(text, std::regex("\\\\(x[0-9a-f]?)?\u2026")))
+        << cols << " columns\n"
+        << text;
+  }
 }
 
 TEST_F(TopFrameTest, TooSmallSaysSo) {
@@ -191,16 +204,6 @@ TEST(Sparkline, ScalesToTheMaximumNewestRight) {
   EXPECT_EQ(sparkline(std::vector<std::uint64_t>{5, 5}, 4), "  ██");
   EXPECT_EQ(sparkline(std::vector<std::uint64_t>{}, 2), "  ");
   EXPECT_EQ(sparkline(std::vector<std::uint64_t>{100000, 99999}, 2), "██");
-}
-
-TEST(Cells, FitCutsAndPadsByCell) {
-  EXPECT_EQ(fit_cells("abc", 5), "abc  ");
-  EXPECT_EQ(fit_cells("abc", 5, true), "  abc");
-  EXPECT_EQ(fit_cells("abcdef", 4), "abc…");
-  EXPECT_EQ(cell_width("日本"), 4);
-  EXPECT_EQ(fit_cells("日本語", 4), "日… ");
-  EXPECT_EQ(cell_width(fit_cells("日本語", 4)), 4);
-  EXPECT_EQ(fit_cells("x", 0), "");
 }
 
 } // namespace
