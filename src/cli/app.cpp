@@ -9,6 +9,7 @@
 #include <map>
 
 #include "cli/commands.hpp"
+#include "render/escape.hpp"
 
 namespace sockdoctor::cli {
 namespace {
@@ -92,12 +93,20 @@ int run(int argc, char** argv) {
 
   try {
     app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e, *ctx.out, *ctx.err) == 0 ? kExitOk : kExitUsage;
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e, *ctx.out, *ctx.err) == 0 ? kExitOk : kExitUsage;
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e, *ctx.out, *ctx.err) == 0 ? kExitOk : kExitUsage;
   } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e, *ctx.out, *ctx.err);
-    return rc == 0 ? kExitOk : kExitUsage;
+    // The message quotes what was typed (`--state $'\e[2J'`): escaped like every terminal write.
+    render::write_notice(*ctx.err, "", e.what());
+    *ctx.err << "Run with --help for more information.\n";
+    return kExitUsage;
   }
   if (!ctx.global.replay_file.empty() && ctx.global.source == "proc") {
-    *ctx.err << "sockdoctor: --replay and --source proc exclude each other\n";
+    error_line(ctx, "", "--replay and --source proc exclude each other");
     return kExitUsage;
   }
   const auto chosen = app.get_subcommands();
@@ -105,7 +114,7 @@ int run(int argc, char** argv) {
   try {
     return runners.at(name)(ctx);
   } catch (const std::bad_alloc&) {
-    *ctx.err << "sockdoctor: out of memory\n";
+    error_line(ctx, "", "out of memory");
     return kExitUnknown;
   }
 }

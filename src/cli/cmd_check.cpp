@@ -54,19 +54,19 @@ int run_check(Context& ctx, const CheckOptions& o) {
   req.owners = !o.no_owners;
   auto sample = take_sample(ctx, req, /*quiet_owners=*/true); // the report's summary says it
   if (!sample) {
-    *ctx.err << "sockdoctor check: " << sample.error().message << "\n";
+    error_line(ctx, "check", sample.error().message);
     return kExitUnknown;
   }
   const auto* kernel_status = sample->collector("kernel");
   if (!sample->kernel) {
     // The rules still work with the kernel defaults; say that the numbers are assumed.
-    *ctx.err << "sockdoctor check: " << kernel_status->error->message
-             << "; assuming kernel defaults for sysctls\n";
+    error_line(ctx, "check",
+               kernel_status->error->message + "; assuming kernel defaults for sysctls");
     sample->kernel = core::KernelSettings{};
   }
   if (ctx.global.verbose > 0)
     for (const auto& p : kernel_status->notes)
-      *ctx.err << "sockdoctor check: " << p << "\n";
+      error_line(ctx, "check", p);
   if (ctx.global.all_netns && ctx.global.verbose > 0)
     *ctx.err << "sockdoctor check: sysctls and counters are those of sockdoctor's own network "
                 "namespace\n";

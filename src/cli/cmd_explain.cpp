@@ -7,7 +7,6 @@
 #include "analyze/knowledge.hpp"
 #include "cli/commands.hpp"
 #include "collect/kernel_settings.hpp"
-#include "render/escape.hpp"
 #include "render/explain_json.hpp"
 #include "render/explain_text.hpp"
 
@@ -45,19 +44,18 @@ int run_explain(const ExplainOptions& opts, Context& ctx) {
   const std::string word = opts.topic.empty() ? "all" : opts.topic;
   const auto topic = analyze::normalize_topic(word);
   if (!topic) {
-    *ctx.err << "sockdoctor explain: unknown topic '" << render::escape_for_terminal(word)
-             << "'; valid topics: " << valid_topics() << "\n";
+    error_line(ctx, "explain", "unknown topic '" + word + "'; valid topics: " + valid_topics());
     return kExitUsage;
   }
   std::vector<std::string> problems;
   auto settings = collect::read_kernel_settings(ctx.global.root, &problems);
   if (!settings) {
-    *ctx.err << "sockdoctor explain: " << settings.error().message << "\n";
+    error_line(ctx, "explain", settings.error().message);
     return kExitUnknown;
   }
   if (ctx.global.verbose > 0)
     for (const auto& p : problems)
-      *ctx.err << "sockdoctor explain: " << p << "\n";
+      error_line(ctx, "explain", p);
 
   std::vector<analyze::Topic> topics;
   if (*topic == "all")

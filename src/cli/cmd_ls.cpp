@@ -71,7 +71,7 @@ core::Result<analyze::SocketFilter> build_filter(const LsOptions& o) {
 int run_ls(Context& ctx, const LsOptions& o) {
   auto filter = build_filter(o);
   if (!filter) {
-    *ctx.err << "sockdoctor ls: " << filter.error().message << "\n";
+    error_line(ctx, "ls", filter.error().message);
     return kExitUsage;
   }
   if (o.no_owners && filter->needs_owners()) {
@@ -85,7 +85,7 @@ int run_ls(Context& ctx, const LsOptions& o) {
   req.owners = !o.no_owners;
   auto sample = take_sample(ctx, req);
   if (!sample) {
-    *ctx.err << "sockdoctor ls: " << sample.error().message << "\n";
+    error_line(ctx, "ls", sample.error().message);
     return kExitUnknown;
   }
   const bool ages = sample->kernel.has_value(); // no settings: no AGE column

@@ -242,7 +242,7 @@ int run_lines(Context& ctx, const TopOptions& o, const analyze::TopQuery& q) {
     deadline = next_deadline(deadline, o.interval);
     if (r && !r->empty()) *ctx.err << *r << "\n";
     if (!r) {
-      *ctx.err << "sockdoctor top: " << r.error().message << "\n";
+      error_line(ctx, "top", r.error().message);
       if (live.empty() || ++failures >= 3) return kExitUnknown;
       continue;
     }
@@ -378,7 +378,7 @@ int run_screen(Context& ctx, const TopOptions& o, const analyze::TopQuery& q) {
   } // the terminal is back from here on
   if (!screen.error().empty()) error = screen.error();
   if (!error.empty()) {
-    *ctx.err << "sockdoctor top: " << error << "\n";
+    error_line(ctx, "top", error);
     return kExitUnknown;
   }
   return rc;
@@ -391,7 +391,7 @@ int run_top(Context& ctx, const TopOptions& o) {
   }
   auto q = initial_query(o);
   if (!q) {
-    *ctx.err << "sockdoctor top: " << q.error().message << "\n";
+    error_line(ctx, "top", q.error().message);
     return kExitUsage;
   }
   if (o.lines || o.json || !ctx.out_is_tty) return run_lines(ctx, o, *q);

@@ -5,6 +5,7 @@
 #include <functional>
 #include <iosfwd>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "collect/sampler.hpp"
@@ -45,6 +46,10 @@ struct Context {
   bool out_is_tty = false;
   bool color = false; // out is a terminal and NO_COLOR is unset
 };
+
+// "sockdoctor CMD: message" on ctx.err, escaped like every terminal write (messages carry
+// paths, process names and what the user typed). cmd "" gives "sockdoctor: message".
+void error_line(const Context& ctx, std::string_view cmd, std::string_view message);
 
 // The sampler's options from the global command-line options.
 collect::SamplerOptions sampler_options(const GlobalOptions& g);

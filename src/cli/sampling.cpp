@@ -1,12 +1,20 @@
-// From the global options to a collect::Sampler, and the stderr notes of what a sample missed.
+// From the global options to a collect::Sampler; the stderr notes of what a sample missed, and
+// the one way cli writes an error line.
 #include <unistd.h>
 
 #include <ostream>
 
 #include "cli/context.hpp"
+#include "render/escape.hpp"
 #include "render/notes.hpp"
 
 namespace sockdoctor::cli {
+
+void error_line(const Context& ctx, std::string_view cmd, std::string_view message) {
+  const std::string prefix =
+      cmd.empty() ? std::string("sockdoctor: ") : "sockdoctor " + std::string(cmd) + ": ";
+  render::write_notice(*ctx.err, prefix, message);
+}
 
 collect::SamplerOptions sampler_options(const GlobalOptions& g) {
   collect::SamplerOptions o;

@@ -109,13 +109,13 @@ Outcome run(const Options& o) {
   }
   auto server = choose_server(o);
   if (!server) {
-    *o.err << "sockdoctor lab " << o.scenario << ": " << server.error().message << "\n";
+    render::write_notice(*o.err, "sockdoctor lab " + o.scenario + ": ", server.error().message);
     return {Status::NotPermitted};
   }
   SignalGuard signals;
   if (auto ns = enter_private_netns(); !ns) {
-    *o.err << "sockdoctor lab: cannot create a private network namespace: " << ns.error().message
-           << "\n";
+    render::write_notice(
+        *o.err, "sockdoctor lab: cannot create a private network namespace: ", ns.error().message);
     return {ns.error().sys_errno == EPERM ? Status::NotPermitted : Status::CouldNotRun};
   }
 
@@ -148,9 +148,7 @@ Outcome run(const Options& o) {
   if (!ran) result.error = ran.error().message;
   rec.finish(*o.out);
   if (!ran) {
-    if (o.json)
-      *o.err << "sockdoctor lab " << o.scenario << ": " << render::escape_for_terminal(result.error)
-             << "\n";
+    if (o.json) render::write_notice(*o.err, "sockdoctor lab " + o.scenario + ": ", result.error);
     return {Status::CouldNotRun};
   }
   return {result.passed() ? Status::Passed : Status::ChecksFailed};
