@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "cli/commands.hpp"
+#include "cli/top_keys.hpp"
 #include "collect/live_sampler.hpp"
 #include "render/lines.hpp"
 #include "render/top_frame.hpp"
@@ -328,10 +329,10 @@ private:
     // a key (it cancels the prompt).
     if (buf[0] == 27 && n > 1) return -1;
     for (ssize_t i = 0; i < n; ++i) {
-      switch (render::apply_key(view_, buf[i])) {
-      case render::KeyAction::Quit:
+      switch (apply_key(view_, buf[i])) {
+      case KeyAction::Quit:
         return kExitOk;
-      case render::KeyAction::QueryChanged:
+      case KeyAction::QueryChanged:
         live_.set_query(view_.query);
         break;
       default:

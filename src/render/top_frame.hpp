@@ -18,7 +18,7 @@ struct TermSize {
 // Smallest screen the layout supports; smaller ones get a one-line notice.
 inline constexpr TermSize kMinTermSize{40, 10};
 
-// What the keys change. cmd_top owns one; apply_key() is the only writer besides the loop.
+// What the keys change. cmd_top owns one; cli::apply_key() is the only writer besides the loop.
 struct TopViewState {
   bool paused = false;
   bool help = false;
@@ -29,18 +29,6 @@ struct TopViewState {
   analyze::TopQuery query;
   double interval_seconds = 1;
 };
-
-enum class KeyAction : std::uint8_t {
-  None,         // nothing changed
-  Redraw,       // the view changed (help, prompt, message)
-  Quit,         // q, Ctrl-C
-  QueryChanged, // sort or filter: rebuild the model
-  PauseChanged,
-};
-
-// Applies one key (a byte; 27 = Esc, 127 or 8 = backspace, 10 or 13 = Enter). Escape sequences
-// (arrows) must be dropped by the caller.
-KeyAction apply_key(TopViewState& v, unsigned char key);
 
 enum class LineStyle : std::uint8_t { Normal, Header, Title, Critical, Warning, Dim };
 
