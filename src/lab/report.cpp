@@ -5,19 +5,15 @@
 #include <algorithm>
 #include <cmath>
 #include <ostream>
-#include <sstream>
-
-#include <nlohmann/json.hpp>
 
 #include "lab/lab.hpp"
 #include "render/escape.hpp"
 #include "render/findings_json.hpp"
 #include "render/findings_text.hpp"
+#include "render/json_writer.hpp"
 
 namespace sockdoctor::lab {
 namespace {
-
-using Json = nlohmann::ordered_json;
 
 constexpr std::size_t kWidth = 100;
 
@@ -25,88 +21,103 @@ std::string esc(std::string_view raw) {
   return render::escape_for_terminal(raw);
 }
 
-// Valid UTF-8 passes unchanged; anything else becomes \xNN text, so the document stays valid.
-std::string utf8(std::string_view raw) {
-  std::string body;
-  render::append_json_string_body(body, raw);
-  return Json::parse("\"" + body + "\"").get<std::string>();
+using render::JsonWriter;
+
+void optional_string(JsonWriter& w, const std::string& s) {
+  if (s.empty())
+    w.null();
+  else
+    w.string(s);
 }
 
-Json entry_json(const TimelineEntry& e) {
-  Json states = Json::object();
+void write_entry(JsonWriter& w, const TimelineEntry& e) {
+  w.begin_object().key("t").number(std::round(e.t * 1000) / 1000).key("time").string(e.clock);
+  w.key("states").begin_object();
   for (const auto& [k, v] : e.states)
-    states[k] = v;
-  Json counts = Json::object();
+    w.key_escaped(k).string(v);
+  w.end_object().key("counts").begin_object();
   for (const auto& [k, v] : e.counts)
-    counts[k] = v;
-  Json events = Json::array();
+    w.key_escaped(k).number(v);
+  w.end_object().key("events").begin_array();
   for (const auto& ev : e.events)
-    events.push_back(Json{{"kind", ev.kind}, {"text", utf8(ev.text)}});
-  return Json{{"t", std::round(e.t * 1000) / 1000},
-              {"time", e.clock},
-              {"states", std::move(states)},
-              {"counts", std::move(counts)},
-              {"events", std::move(events)}};
+    w.begin_object().key("kind").string(ev.kind).key("text").string(ev.text).end_object();
+  w.end_array().end_object();
 }
 
-Json diagnosis_json(const LabDiagnosis& d) {
-  std::ostringstream s;
-  render::render_findings_json(s, d.diagnosis);
-  Json doc = Json::parse(s.str());
-  return Json{{"t", std::round(d.t * 1000) / 1000},
-              {"time", d.clock},
-              {"label", utf8(d.label)},
-              {"findings", std::move(doc["findings"])},
-              {"summary", std::move(doc["summary"])}};
+void write_diagnosis(JsonWriter& w, const LabDiagnosis& d) {
+  w.begin_object().key("t").number(std::round(d.t * 1000) / 1000).key("time").string(d.clock);
+  w.key("label").string(d.label);
+  render::write_diagnosis_members(w, d.diagnosis);
+  w.end_object();
 }
 
-Json result_json(const Result& r) {
-  Json j;
-  j["schema_version"] = 1;
-  j["scenario"] = r.scenario;
-  j["title"] = r.title;
-  j["fast"] = r.fast;
-  j["kernel_release"] = utf8(r.kernel_release);
-  j["netns_inode"] = r.netns_inode;
-  j["server"] = r.server.empty() ? Json(nullptr) : Json(r.server);
-  j["server_detail"] = r.server_detail.empty() ? Json(nullptr) : Json(utf8(r.server_detail));
-  Json sysctls = Json::object();
+void write_setup(JsonWriter& w, const Result& r) {
+  w.key("sysctls").begin_object();
   for (const auto& [k, v] : r.sysctls)
-    sysctls[k] = v;
-  j["sysctls"] = std::move(sysctls);
-  j["setup"] = Json::array();
-  for (const auto& s : r.setup)
-    j["setup"].push_back(utf8(s));
-  j["processes"] = Json::array();
-  for (const auto& p : r.processes)
-    j["processes"].push_back(Json{{"role", p.role}, {"pid", p.pid}, {"comm", utf8(p.comm)}});
-  j["ends"] = Json::array();
-  for (const auto& e : r.ends)
-    j["ends"].push_back(
-        Json{{"key", e.key}, {"label", e.label}, {"description", utf8(e.description)}});
-  j["timeline"] = Json::array();
+    w.key_escaped(k).string(v);
+  w.end_object().key("setup").begin_array();
+  for (const auto& line : r.setup)
+    w.string(line);
+  w.end_array().key("processes").begin_array();
+  for (const auto& p : r.processes) {
+    w.begin_object().key("role").string(p.role).key("pid").number(p.pid);
+    w.key("comm").string(p.comm).end_object();
+  }
+  w.end_array().key("ends").begin_array();
+  for (const auto& e : r.ends) {
+    w.begin_object().key("key").string(e.key).key("label").string(e.label);
+    w.key("description").string(e.description).end_object();
+  }
+  w.end_array();
+}
+
+void write_outcome(JsonWriter& w, const Result& r) {
+  w.key("checks").begin_array();
+  for (const auto& c : r.checks) {
+    w.begin_object().key("id").string(c.id).key("expectation").string(c.expectation);
+    w.key("observed").string(c.observed).key("ok").boolean(c.ok).end_object();
+  }
+  w.end_array().key("lesson").begin_array();
+  for (const auto& l : r.lesson) {
+    w.begin_object().key("text").string(l.text).key("corrects");
+    if (l.claim.empty())
+      w.null();
+    else
+      w.begin_object()
+          .key("claim")
+          .string(l.claim)
+          .key("source")
+          .string(l.claim_source)
+          .end_object();
+    w.end_object();
+  }
+  w.end_array().key("passed").boolean(r.passed()).key("error");
+  optional_string(w, r.error);
+  w.key("duration_seconds").number(std::round(r.duration_seconds * 10) / 10);
+}
+
+// The whole run as one indented document (schema_version 1). Strings go through the one JSON
+// escaper: invalid UTF-8 becomes \xNN text, C1 and bidi controls \uXXXX.
+void write_result(std::ostream& out, const Result& r) {
+  JsonWriter w(out, render::JsonLayout::Indented);
+  w.begin_object().key("schema_version").number(1).key("scenario").string(r.scenario);
+  w.key("title").string(r.title).key("fast").boolean(r.fast);
+  w.key("kernel_release").string(r.kernel_release).key("netns_inode").number(r.netns_inode);
+  w.key("server");
+  optional_string(w, r.server);
+  w.key("server_detail");
+  optional_string(w, r.server_detail);
+  write_setup(w, r);
+  w.key("timeline").begin_array();
   for (const auto& e : r.timeline)
-    j["timeline"].push_back(entry_json(e));
-  j["diagnoses"] = Json::array();
+    write_entry(w, e);
+  w.end_array().key("diagnoses").begin_array();
   for (const auto& d : r.diagnoses)
-    j["diagnoses"].push_back(diagnosis_json(d));
-  j["checks"] = Json::array();
-  for (const auto& c : r.checks)
-    j["checks"].push_back(Json{{"id", c.id},
-                               {"expectation", utf8(c.expectation)},
-                               {"observed", utf8(c.observed)},
-                               {"ok", c.ok}});
-  j["lesson"] = Json::array();
-  for (const auto& l : r.lesson)
-    j["lesson"].push_back(
-        Json{{"text", utf8(l.text)},
-             {"corrects", l.claim.empty()
-                              ? Json(nullptr)
-                              : Json{{"claim", utf8(l.claim)}, {"source", utf8(l.claim_source)}}}});
-  j["passed"] = r.passed();
-  j["error"] = r.error.empty() ? Json(nullptr) : Json(utf8(r.error));
-  j["duration_seconds"] = std::round(r.duration_seconds * 10) / 10;
-  return j;
+    write_diagnosis(w, d);
+  w.end_array();
+  write_outcome(w, r);
+  w.end_object();
+  w.finish();
 }
 
 } // namespace
@@ -216,7 +227,7 @@ void Recorder::lesson(std::string text, std::string claim, std::string_view sour
 
 void Recorder::finish(std::ostream& out) {
   if (live_ == nullptr) {
-    out << result_json(r_).dump(2) << "\n";
+    write_result(out, r_);
     out.flush();
     return;
   }

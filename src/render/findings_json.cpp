@@ -89,13 +89,18 @@ void write_summary(JsonWriter& w, const analyze::Diagnosis& d) {
 
 } // namespace
 
-void render_findings_json(std::ostream& out, const analyze::Diagnosis& d) {
-  JsonWriter w(out, JsonLayout::Indented);
-  w.begin_object().key("schema_version").number(1).key("findings").begin_array();
+void write_diagnosis_members(JsonWriter& w, const analyze::Diagnosis& d) {
+  w.key("findings").begin_array();
   for (const auto& f : d.findings)
     write_finding(w, f);
   w.end_array();
   write_summary(w, d);
+}
+
+void render_findings_json(std::ostream& out, const analyze::Diagnosis& d) {
+  JsonWriter w(out, JsonLayout::Indented);
+  w.begin_object().key("schema_version").number(1);
+  write_diagnosis_members(w, d);
   w.end_object();
   w.finish();
 }
