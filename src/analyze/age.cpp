@@ -29,9 +29,10 @@ Age time_wait_age(const core::TcpSocket& s, const core::KernelSettings& k) {
 // lived through the first half.
 Age fin_wait2_mini_age(const core::TcpSocket& s, const core::KernelSettings& k) {
   const int tmo = k.tcp_fin_timeout.value_or(kTimeWaitSeconds);
-  if (tmo <= kTimeWaitSeconds) return from_timer(tmo, s, false);
-  const double mini = tmo - kTimeWaitSeconds;
-  return from_timer(2 * mini, s, false);
+  const double length = tmo <= kTimeWaitSeconds ? tmo : 2.0 * (tmo - kTimeWaitSeconds);
+  Age a = from_timer(length, s, false);
+  a.estimate = true;
+  return a;
 }
 
 Age last_ack_age(const core::TcpSocket& s) {

@@ -27,13 +27,16 @@ struct Age {
   std::optional<double> seconds;
   AgeBasis basis = AgeBasis::Unknown;
   bool lower_bound = false; // the true age may be larger
+  bool estimate = false;    // neither exact nor a bound: rests on an assumption (see below)
 };
 
 // Age of s in its current state from what one snapshot shows.
-// - TIME_WAIT: 60 s (or Alibaba's tcp_tw_timeout) minus the remaining timer. A lower bound: each
-//   segment received in TIME_WAIT restarts the full 60 s.
-// - Orphaned FIN_WAIT2 mini-socket: its timer length (from tcp_fin_timeout) minus the remaining
-//   timer; assumes the socket used the sysctl, not a per-socket TCP_LINGER2.
+// - TIME_WAIT: 60 s (or Alibaba's tcp_tw_timeout) minus the remaining timer. A lower bound: an
+//   in-window ACK, or a rejected segment that carries an ACK, restarts the full 60 s
+//   (tcp_timewait_state_process); a RST never does.
+// - Orphaned FIN_WAIT2 mini-socket: its timer length from tcp_fin_timeout minus the remaining
+//   timer. An estimate: the kernel's length is max(tcp_fin_timeout, 3.5 x RTO) (tcp_fin_time), or
+//   a per-socket TCP_LINGER2, neither of which the dump shows.
 // - CLOSE_WAIT, FIN_WAIT2 held by a process: tcpi_last_ack_recv, a lower bound (anything the peer
 //   sends later, even an ACK for our data, makes it smaller).
 // - Everything else: unknown.

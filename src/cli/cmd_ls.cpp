@@ -32,7 +32,9 @@ comma lists, and the groups all, connected, synchronized, bucket, big. The state
 the kernel, so `--state close-wait` stays fast on hosts with a million sockets.
 
 Age: how long the socket has been in its state, with its basis: TIME_WAIT and orphaned FIN_WAIT2
-from the kernel timer, CLOSE_WAIT from the last ACK received (">" marks a lower bound).
+from the kernel timer, CLOSE_WAIT from the last ACK received. ">" marks a lower bound (TIME_WAIT,
+CLOSE_WAIT), "~" an estimate (orphaned FIN_WAIT2: its timer may be 3.5 x RTO or TCP_LINGER2
+rather than tcp_fin_timeout); in --json, "lower_bound": true and "estimate": true.
 
 Examples:
   sockdoctor ls --state close-wait          # CLOSE_WAIT sockets and who holds them

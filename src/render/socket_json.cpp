@@ -33,7 +33,9 @@ void write_age(JsonWriter& w, const analyze::Age& age) {
   else
     w.null();
   w.key("basis").string(analyze::basis_name(age.basis));
-  w.key("lower_bound").boolean(age.lower_bound).end_object();
+  w.key("lower_bound").boolean(age.lower_bound);
+  if (age.estimate) w.key("estimate").boolean(true); // documented: present only when true
+  w.end_object();
 }
 
 void write_tcp_info(JsonWriter& w, const core::TcpInfoLite& i) {

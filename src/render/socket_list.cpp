@@ -128,7 +128,7 @@ owner_text(const core::OwnerTable& owners, std::uint32_t inode, bool wide, std::
 
 std::string age_text(const analyze::Age& age) {
   if (!age.seconds) return "-";
-  return (age.lower_bound ? ">" : "") + core::compact_duration(*age.seconds);
+  return std::string(age_mark(age)) + core::compact_duration(*age.seconds);
 }
 
 void append_row(std::string& out,

@@ -6,7 +6,14 @@
 #include <string>
 #include <string_view>
 
+#include "analyze/age.hpp"
+
 namespace sockdoctor::render {
+
+// The mark before an age in a table: ">" a lower bound, "~" an estimate, "" exact.
+inline std::string_view age_mark(const analyze::Age& a) {
+  return a.lower_bound ? ">" : a.estimate ? "~" : "";
+}
 
 // One cell: marks where text was cut.
 inline constexpr std::string_view kEllipsis = "\u2026";

@@ -23,7 +23,7 @@ std::string fit_cells(std::string_view text, int width, Align align = Align::Lef
 
 std::string age_text(const analyze::Age& a) {
   if (!a.seconds) return "-";
-  return (a.lower_bound ? ">" : "") + core::compact_duration(*a.seconds);
+  return std::string(age_mark(a)) + core::compact_duration(*a.seconds);
 }
 
 std::string signed_number(double v, int decimals) {

@@ -78,6 +78,16 @@ TEST(Age, OrphanedFinWait2UsesFinTimeout) {
   EXPECT_DOUBLE_EQ(*tuned.seconds, 5.0);
 }
 
+TEST(Age, OrphanedFinWait2IsAnEstimateTimeWaitIsNot) {
+  // The mini-socket's timer may be 3.5 x RTO or TCP_LINGER2 instead of tcp_fin_timeout.
+  core::KernelSettings k;
+  EXPECT_TRUE(estimate_age(make(TcpState::FinWait2, TimerKind::TimeWait, 40'000), k).estimate);
+  EXPECT_FALSE(estimate_age(make(TcpState::TimeWait, TimerKind::TimeWait, 40'000), k).estimate);
+  auto cw = make(TcpState::CloseWait, TimerKind::Off, 0, 1234);
+  cw.has_info = true;
+  EXPECT_FALSE(estimate_age(cw, k).estimate);
+}
+
 TEST(Age, OrphanedFinWait2AboveSixtySecondsWasFirstAFullSocket) {
   core::KernelSettings k;
   k.tcp_fin_timeout = 100; // 40 s on the keepalive timer, then a 40 s mini-socket
