@@ -89,6 +89,7 @@ int run(int argc, char** argv) {
   runners["explain"] = add_explain_command(app, ctx);
   runners["top"] = add_top_command(app, ctx);
   runners["lab"] = add_lab_command(app, ctx);
+  runners["trace"] = add_trace_command(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -44,7 +44,7 @@ bool has_effective_cap(unsigned cap) {
 struct BpfLog {
   std::mutex mu;
   std::deque<std::string> lines; // bounded: kMaxLines
-  bool verbose = std::getenv("SOCKDOCTOR_BPF_DEBUG") != nullptr;
+  int verbosity = std::getenv("SOCKDOCTOR_BPF_DEBUG") != nullptr ? 2 : 0;
   static constexpr std::size_t kMaxLines = 256;
 };
 
@@ -67,8 +67,9 @@ libbpf_log(enum libbpf_print_level level, const char* format, va_list args) {
   while (!line.empty() && line.back() == '\n')
     line.pop_back();
   std::lock_guard lock(log.mu);
-  (void)level; // all levels are kept: a debug line often explains the warning after it
-  if (log.verbose) std::fprintf(stderr, "%s\n", line.c_str());
+  // Every level is kept: a debug line often explains the warning after it.
+  if (log.verbosity >= 2 || (log.verbosity == 1 && level != LIBBPF_DEBUG))
+    std::fprintf(stderr, "%s\n", line.c_str());
   if (log.lines.size() == BpfLog::kMaxLines) log.lines.pop_front();
   log.lines.push_back(std::move(line));
   return 0;
@@ -135,10 +136,10 @@ void install_bpf_log() {
 #endif
 }
 
-void set_bpf_verbose(bool on) {
+void set_bpf_verbosity(int level) {
   BpfLog& log = the_log();
   std::lock_guard lock(log.mu);
-  log.verbose = on || std::getenv("SOCKDOCTOR_BPF_DEBUG") != nullptr;
+  log.verbosity = std::getenv("SOCKDOCTOR_BPF_DEBUG") != nullptr ? 2 : level;
 }
 
 std::vector<std::string> bpf_log_tail(std::size_t max_lines) {
@@ -218,7 +219,8 @@ core::Result<void> pin_object(int fd, const std::string& path, mode_t mode) {
 }
 
 core::Result<UniqueFd> open_pinned_object(const std::string& path, bool read_only) {
-  LIBBPF_OPTS(bpf_obj_get_opts, opts, .file_flags = read_only ? static_cast<__u32>(BPF_F_RDONLY) : 0u);
+  LIBBPF_OPTS(bpf_obj_get_opts, opts,
+              .file_flags = read_only ? static_cast<__u32>(BPF_F_RDONLY) : 0u);
   const int fd = bpf_obj_get_opts(path.c_str(), &opts);
   if (fd < 0) {
     const int e = errno;

@@ -37,9 +37,10 @@ core::Result<void> bpf_usable();
 std::string missing_bpf_capabilities();
 
 // libbpf messages go to a bounded in-memory log; they are printed to stderr as they come only
-// when SOCKDOCTOR_BPF_DEBUG=1 or set_bpf_verbose(true) (-v). Installing is idempotent.
+// when asked: set_bpf_verbosity(1) (-v) prints warnings and notes, 2 (-vv) or
+// SOCKDOCTOR_BPF_DEBUG=1 everything, the verifier's log included. Installing is idempotent.
 void install_bpf_log();
-void set_bpf_verbose(bool on);
+void set_bpf_verbosity(int level);
 // The last `max_lines` libbpf messages (oldest first), to explain a failed load.
 std::vector<std::string> bpf_log_tail(std::size_t max_lines);
 
