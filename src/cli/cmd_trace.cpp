@@ -1,6 +1,7 @@
 // `sockdoctor trace`: a live stream of TCP state changes from the eBPF state register.
 #include <fmt/format.h>
 
+#include <poll.h>
 #include <sys/stat.h>
 
 #include <atomic>
@@ -37,6 +38,7 @@ struct TraceOptions {
   bool quiet = false;
   bool pin = false;
   bool no_header = false;
+  bool register_only = false; // host the register, stream nothing (what `serve` will do)
 };
 
 constexpr const char* kTraceFooter = R"(
@@ -207,6 +209,12 @@ struct Session {
   }
 };
 
+// The wait of --register-only: a signal ends it early (EINTR), like the ring's poll.
+core::Result<int> sleep_ms(int ms) {
+  ::poll(nullptr, 0, ms);
+  return 0;
+}
+
 int stream(Session& s) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
@@ -228,7 +236,7 @@ int stream(Session& s) {
       if (left.count() <= 0) break;
       timeout_ms = static_cast<int>(std::min<long long>(timeout_ms, left.count()));
     }
-    auto n = s.reg.poll(timeout_ms, sink);
+    auto n = s.opts.register_only ? sleep_ms(timeout_ms) : s.reg.poll(timeout_ms, sink);
     if (!n) {
       *s.ctx.err << "sockdoctor trace: " << n.error().message << "\n";
       rc = kExitUnknown;
@@ -245,7 +253,7 @@ int stream(Session& s) {
     }
     if (s.opts.count != 0 && s.shown >= s.opts.count) break;
   }
-  (void)s.reg.poll(0, sink); // what is already in the ring
+  if (!s.opts.register_only) (void)s.reg.poll(0, sink); // what is already in the ring
   if (!s.pending.empty() && *s.ctx.out) *s.ctx.out << s.pending;
   s.report_drops();
   const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
@@ -273,7 +281,7 @@ int run_trace(Context& ctx, const TraceOptions& o) {
   collect::set_bpf_verbosity(ctx.global.verbose);
   collect::StateRegisterOptions ro;
   ro.max_entries = o.entries;
-  ro.stream = true;
+  ro.stream = !o.register_only;
   ro.ring_bytes = *ring;
   ro.filter_netns = filter->netns_ino.value_or(0);
   ro.filter_port = o.ports.size() == 1 ? o.ports.front() : 0;
@@ -333,6 +341,8 @@ CommandRunner add_trace_command(CLI::App& app, Context&) {
   t->add_flag("--pin", o->pin,
               "Also host the register for other commands (pins its maps on bpffs)");
   t->add_option("--pin-root", o->pin_root, "bpffs directory for --pin")->capture_default_str();
+  t->add_flag("--register-only", o->register_only,
+              "Stream nothing, only keep the register (with --pin: host it for `ls`, `check`)");
   return [o](Context& ctx) { return run_trace(ctx, *o); };
 }
 

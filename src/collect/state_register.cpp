@@ -8,7 +8,9 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <future>
 #include <optional>
+#include <vector>
 
 #include "collect/bpf_runtime.hpp"
 #include "collect/state_register_decode.hpp"
@@ -57,20 +59,45 @@ std::uint32_t ring_size(std::uint32_t want) {
   return size;
 }
 
-// tw_timer_handler's address, or the reason TIME_WAIT cannot be traced.
-std::uint64_t find_tw_timer_handler(const core::FsRoot& root, std::string& note) {
-  auto text = core::read_text_file(root.proc_path("kallsyms"));
-  if (!text) {
-    note = "TIME_WAIT is not traced: " + text.error().message;
-    return 0;
+struct TimerHandler {
+  std::uint64_t addr = 0; // 0: not found or hidden
+  std::string note;       // why TIME_WAIT is not traced
+  std::uint64_t us = 0;
+};
+
+// tw_timer_handler's address from kallsyms, read in big chunks and only up to the symbol: the
+// kernel formats every line it is asked for, which is the whole cost.
+TimerHandler find_tw_timer_handler(const core::FsRoot& root) {
+  const auto start = std::chrono::steady_clock::now();
+  TimerHandler out;
+  const std::string path = root.proc_path("kallsyms");
+  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  std::optional<std::uint64_t> addr;
+  if (!fd.valid()) {
+    out.note = "TIME_WAIT is not traced: " + path + ": " + std::strerror(errno);
+    return out;
   }
-  const auto addr = find_kallsyms_text(*text, "tw_timer_handler");
+  std::string buf;
+  std::vector<char> chunk(1 << 20);
+  for (;;) {
+    const ssize_t n = ::read(fd.get(), chunk.data(), chunk.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    buf.append(chunk.data(), static_cast<std::size_t>(n));
+    const std::size_t last_line = buf.rfind('\n');
+    if (last_line == std::string::npos) continue;
+    addr = find_kallsyms_text(std::string_view(buf).substr(0, last_line + 1), "tw_timer_handler");
+    if (addr) break;
+    buf.erase(0, last_line + 1);
+  }
   if (!addr)
-    note = "TIME_WAIT is not traced: tw_timer_handler is not in /proc/kallsyms";
+    out.note = "TIME_WAIT is not traced: tw_timer_handler is not in " + path;
   else if (*addr == 0)
-    note = "TIME_WAIT is not traced: /proc/kallsyms hides kernel addresses (needs CAP_SYSLOG, "
-           "or kernel.kptr_restrict=0)";
-  return addr.value_or(0);
+    out.note = "TIME_WAIT is not traced: /proc/kallsyms hides kernel addresses (needs CAP_SYSLOG, "
+               "or kernel.kptr_restrict=0)";
+  out.addr = addr.value_or(0);
+  out.us = micros_since(start);
+  return out;
 }
 
 core::Result<void> update_info(int fd, const core::RegisterInfo& info) {
@@ -98,6 +125,7 @@ struct StateRegister::Impl {
   std::string pinned_dir;
   std::uint64_t malformed = 0;
   const Sink* sink = nullptr;
+  RawSink raw;
   int delivered = 0;
 
   ~Impl() { stop(); }
@@ -112,6 +140,7 @@ struct StateRegister::Impl {
 
   static int on_sample(void* ctx, void* data, std::size_t size) {
     auto* self = static_cast<Impl*>(ctx);
+    if (self->raw) self->raw(std::span(static_cast<const std::byte*>(data), size));
     auto t = decode_register_event(std::span(static_cast<const std::byte*>(data), size));
     if (!t) {
       ++self->malformed;
@@ -122,9 +151,8 @@ struct StateRegister::Impl {
     return 0;
   }
 
-  core::Result<void> configure(const StateRegisterOptions& o, std::uint64_t tw_fn) {
+  core::Result<void> configure(const StateRegisterOptions& o) {
     state_register_bpf* s = skel->get();
-    s->rodata->tw_timer_fn = tw_fn;
     s->rodata->stream_events = o.stream ? 1 : 0;
     s->rodata->filter_netns = o.filter_netns;
     s->rodata->filter_port = o.filter_port;
@@ -133,8 +161,33 @@ struct StateRegister::Impl {
       err = bpf_map__set_max_entries(s->maps.events, ring_size(o.stream ? o.ring_bytes : 0));
     for (bpf_program* p :
          {s->progs.on_timer_start, s->progs.on_timer_cancel, s->progs.on_timer_expire})
-      if (err == 0 && tw_fn == 0) err = bpf_program__set_autoload(p, false);
+      if (err == 0 && !o.time_wait) err = bpf_program__set_autoload(p, false);
     if (err != 0) return tl::unexpected(skel->error("configure", -err));
+    return {};
+  }
+
+  // The socket programs always; the timer ones only once tw_timer_handler is known (they run
+  // for every timer of the host, so they are not attached to wait for nothing).
+  core::Result<void> attach(std::uint64_t tw_fn) {
+    state_register_bpf* s = skel->get();
+    s->bss->tw_timer_fn = tw_fn;
+    struct Prog {
+      bpf_program* prog;
+      bpf_link** link;
+      bool timer;
+    };
+    const Prog progs[] = {{s->progs.on_set_state, &s->links.on_set_state, false},
+                          {s->progs.on_destroy, &s->links.on_destroy, false},
+                          {s->progs.on_timer_start, &s->links.on_timer_start, true},
+                          {s->progs.on_timer_cancel, &s->links.on_timer_cancel, true},
+                          {s->progs.on_timer_expire, &s->links.on_timer_expire, true}};
+    for (const Prog& p : progs) {
+      if (p.timer && tw_fn == 0) continue;
+      *p.link = bpf_program__attach(p.prog); // the skeleton's destroy detaches it
+      if (*p.link == nullptr)
+        return tl::unexpected(
+            skel->error(std::string("attach ") + bpf_program__name(p.prog), errno));
+    }
     return {};
   }
 
@@ -175,22 +228,24 @@ core::Result<StateRegister> StateRegister::start(const StateRegisterOptions& o) 
   if (o.max_entries == 0) return core::fail(core::ErrorCode::Usage, "register size must be > 0");
   auto impl = std::make_unique<Impl>();
 
-  const auto ksyms_start = std::chrono::steady_clock::now();
-  std::uint64_t tw_fn = 0;
-  if (o.time_wait)
-    tw_fn = find_tw_timer_handler(o.root, impl->report.time_wait_note);
-  else
-    impl->report.time_wait_note = "TIME_WAIT is not traced (turned off)";
-  impl->report.kallsyms_us = micros_since(ksyms_start);
-
   const auto load_start = std::chrono::steady_clock::now();
+  std::future<TimerHandler> handler;
+  if (o.time_wait) handler = std::async(std::launch::async, find_tw_timer_handler, o.root);
   auto skel = Skeleton::open(kOps, "state register", kKernelHint);
   if (!skel) return tl::unexpected(skel.error());
   impl->skel.emplace(std::move(*skel));
-  if (auto c = impl->configure(o, tw_fn); !c) return tl::unexpected(c.error());
+  if (auto c = impl->configure(o); !c) return tl::unexpected(c.error());
   if (auto l = impl->skel->load(); !l) return tl::unexpected(l.error());
-  if (auto a = impl->skel->attach(); !a) return tl::unexpected(a.error());
+  TimerHandler tw;
+  if (handler.valid())
+    tw = handler.get();
+  else
+    tw.note = "TIME_WAIT is not traced (turned off)";
+  impl->report.time_wait_note = tw.note;
+  impl->report.kallsyms_us = tw.us;
+  if (auto a = impl->attach(tw.addr); !a) return tl::unexpected(a.error());
   impl->report.load_us = micros_since(load_start);
+  const std::uint64_t tw_fn = tw.addr;
 
   core::RegisterInfo& info = impl->info;
   info.host_pid = ::getpid();
@@ -295,6 +350,14 @@ const RegisterStartReport& StateRegister::report() const {
 
 std::uint64_t StateRegister::malformed_events() const {
   return impl_->malformed;
+}
+
+void StateRegister::set_raw_sink(RawSink raw) {
+#ifdef SOCKDOCTOR_HAVE_BPF
+  impl_->raw = std::move(raw);
+#else
+  (void)raw;
+#endif
 }
 
 } // namespace sockdoctor::collect

@@ -10,6 +10,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "collect/unique_fd.hpp"
@@ -41,8 +42,8 @@ struct StateRegisterOptions {
 
 // What the host found while starting (for -v and the trace header).
 struct RegisterStartReport {
-  std::uint64_t load_us = 0;     // open + load + attach
-  std::uint64_t kallsyms_us = 0; // finding tw_timer_handler
+  std::uint64_t load_us = 0;     // open + load + attach (start-up of the register)
+  std::uint64_t kallsyms_us = 0; // finding tw_timer_handler, in parallel with the load
   std::string time_wait_note;    // why TIME_WAIT is not traced, "" if it is
   std::string pin_dir;           // where the maps are pinned, "" if not
   std::string replaced_pin_note; // "replaced the pins of pid N (gone)", "" if none
@@ -69,6 +70,9 @@ public:
   using Sink = std::function<void(const core::SocketTransition&)>;
   core::Result<int> poll(int timeout_ms, const Sink& sink);
   std::uint64_t malformed_events() const;
+  // Also hands every ring record, undecoded, to `raw` (recording fixtures; empty: off).
+  using RawSink = std::function<void(std::span<const std::byte>)>;
+  void set_raw_sink(RawSink raw);
 
   core::Result<core::RegisterCounters> counters() const;
   // Entries in the socket map now (walks the map: costs ~1 ms per 10k entries).
@@ -101,6 +105,12 @@ public:
 
   core::Result<core::RegisterCounters> counters() const;
   core::Result<std::uint64_t> count_entries() const;
+  // Every entry as the kernel stores it (cookie, struct sr_entry bytes), for fixtures and
+  // for callers that want the whole register rather than some cookies.
+  using RawVisitor = std::function<void(std::uint64_t cookie, std::span<const std::byte> entry)>;
+  core::Result<void> for_each_raw(const RawVisitor& visit) const;
+  // The per-CPU counters as the kernel stores them, and the number of CPUs they are for.
+  core::Result<std::pair<std::vector<std::byte>, std::size_t>> raw_counters() const;
 
   // The host still runs (its pid exists with the same start time). A reader keeps working
   // after the host exits, but the entries no longer change.

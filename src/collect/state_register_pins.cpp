@@ -90,7 +90,8 @@ core::Result<core::RegisterInfo> read_pinned_info(const std::string& dir) {
 
 core::Result<void>
 pin_register(int sockets_fd, int counters_fd, int info_fd, const std::string& dir, mode_t mode) {
-  const std::string tmp = dir + ".new." + std::to_string(::getpid());
+  // bpffs refuses names with a dot.
+  const std::string tmp = dir + "-new-" + std::to_string(::getpid());
   (void)remove_register_pins(tmp); // left by an earlier crash of a host with our pid
   if (::mkdir(tmp.c_str(), 0755) != 0) {
     const int e = errno;

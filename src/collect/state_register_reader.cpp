@@ -130,6 +130,21 @@ core::Result<std::uint64_t> RegisterReader::count_entries() const {
   return count_register_entries(sockets_.get());
 }
 
+core::Result<void> RegisterReader::for_each_raw(const RawVisitor& visit) const {
+  return walk_register_map(sockets_.get(), visit);
+}
+
+core::Result<std::pair<std::vector<std::byte>, std::size_t>> RegisterReader::raw_counters() const {
+  const int cpus = libbpf_num_possible_cpus();
+  if (cpus <= 0) return tl::unexpected(map_error("possible CPUs", -cpus));
+  std::vector<std::byte> buf(static_cast<std::size_t>(cpus) *
+                             ((kRegisterCountersSize + 7) / 8 * 8));
+  std::uint32_t zero = 0;
+  if (bpf_map_lookup_elem(counters_.get(), &zero, buf.data()) != 0)
+    return tl::unexpected(map_error("counters", errno));
+  return std::pair{std::move(buf), static_cast<std::size_t>(cpus)};
+}
+
 core::Result<RegisterReader> open_pinned_register(const std::string& pin_root,
                                                   const core::FsRoot& root) {
   if (auto usable = bpf_usable(); !usable && usable.error().code == core::ErrorCode::Unavailable)
@@ -165,6 +180,14 @@ core::Result<core::RegisterCounters> RegisterReader::counters() const {
 }
 
 core::Result<std::uint64_t> RegisterReader::count_entries() const {
+  return core::fail(core::ErrorCode::Unavailable, "state register: built without eBPF");
+}
+
+core::Result<void> RegisterReader::for_each_raw(const RawVisitor&) const {
+  return core::fail(core::ErrorCode::Unavailable, "state register: built without eBPF");
+}
+
+core::Result<std::pair<std::vector<std::byte>, std::size_t>> RegisterReader::raw_counters() const {
   return core::fail(core::ErrorCode::Unavailable, "state register: built without eBPF");
 }
 

@@ -27,8 +27,11 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* TCP_ESTABLISHED ... TCP_CLOSING come from vmlinux.h (enum in include/net/tcp_states.h). */
 
+/* &tw_timer_handler from /proc/kallsyms. In .bss, not .rodata: user space reads kallsyms
+ * (100+ ms) while the programs load, and sets it before attaching the timer programs. */
+volatile __u64 tw_timer_fn;
+
 /* Set by user space before load. */
-const volatile __u64 tw_timer_fn = 0;  /* &tw_timer_handler from /proc/kallsyms */
 const volatile __u32 stream_events = 0; /* 1: write transitions to `events` */
 const volatile __u32 filter_netns = 0;  /* stream only this netns inode (0 = all) */
 const volatile __u16 filter_port = 0;   /* stream only this local or remote port (0 = all) */
