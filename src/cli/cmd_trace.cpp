@@ -333,8 +333,8 @@ CommandRunner add_trace_command(CLI::App& app, Context&) {
       ->check(CLI::NonNegativeNumber);
   t->add_option("--count", o->count, "Stop after N shown transitions");
   t->add_option("--entries", o->entries,
-                "Sockets the register tracks at once (LRU; ~"
-                "110 bytes of kernel memory each)")
+                "Sockets the register tracks at once (LRU, 120 bytes of kernel memory each: "
+                "15 MiB at the default)")
       ->capture_default_str();
   t->add_option("--ring-size", o->ring, "Ring buffer for transitions (bytes, K or M suffix)")
       ->capture_default_str();

@@ -11,8 +11,8 @@
 
 /* Default capacity of the socket map (LRU hash). docs/tracing.md gives its kernel memory. */
 #define SR_DEFAULT_ENTRIES 131072
-#define SR_LISTENER_ENTRIES 16384
-#define SR_FW2_ENTRIES 65536 /* FIN_WAIT2 mini-sockets watched for their peer's FIN */
+#define SR_LISTENER_ENTRIES 4096
+#define SR_FW2_ENTRIES 16384 /* FIN_WAIT2 mini-sockets watched for their peer's FIN */
 #define SR_MAX_CPUS 512 /* pending tw-timer cancels are kept per CPU in .bss */
 
 /* How the owner of an entry was learned. Only transitions that run in the syscall of the
