@@ -212,4 +212,5 @@ prog_stats() {
   fi
   echo
   echo "raw runs: $RAW"
-} | tee "$REPORT"
+} >"$REPORT" # not a pipeline: a subshell would hide TRACER from the cleanup trap
+cat "$REPORT"

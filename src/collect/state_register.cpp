@@ -156,6 +156,7 @@ struct StateRegister::Impl {
     s->rodata->stream_events = o.stream ? 1 : 0;
     s->rodata->filter_netns = o.filter_netns;
     s->rodata->filter_port = o.filter_port;
+    s->rodata->wakeup_bytes = ring_size(o.stream ? o.ring_bytes : 0) / 4;
     int err = bpf_map__set_max_entries(s->maps.sockets, o.max_entries);
     if (err == 0)
       err = bpf_map__set_max_entries(s->maps.events, ring_size(o.stream ? o.ring_bytes : 0));
@@ -275,7 +276,12 @@ core::Result<int> StateRegister::poll(int timeout_ms, const Sink& sink) {
     return core::fail(core::ErrorCode::Usage, "state register: not streaming");
   impl_->sink = &sink;
   impl_->delivered = 0;
-  const int rc = ring_buffer__poll(impl_->ring, timeout_ms);
+  int rc = ring_buffer__poll(impl_->ring, timeout_ms);
+  // The programs wake us only for a quarter-full ring: what came without a wakeup is read here.
+  if (rc >= 0 || rc == -EINTR) {
+    const int more = ring_buffer__consume(impl_->ring);
+    if (more < 0 && rc >= 0) rc = more;
+  }
   impl_->sink = nullptr;
   if (rc == -EINTR) return impl_->delivered;
   if (rc < 0) return tl::unexpected(bpf_error("state register: poll", -rc));

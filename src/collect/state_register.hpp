@@ -64,7 +64,9 @@ public:
   const core::RegisterInfo& info() const;
   const RegisterStartReport& report() const;
 
-  // Waits up to timeout_ms for streamed transitions and hands each decoded one to `sink`;
+  // Waits up to timeout_ms for streamed transitions and hands each decoded one to `sink`
+  // (the kernel wakes the reader early only for a quarter-full ring, so call it at least every
+  // 100 ms or so for a live display);
   // returns how many. A record that does not decode is counted in malformed_events(). EINTR
   // returns 0 so a signal handler's flag can be checked.
   using Sink = std::function<void(const core::SocketTransition&)>;

@@ -35,6 +35,9 @@ volatile __u64 tw_timer_fn;
 const volatile __u32 stream_events = 0; /* 1: write transitions to `events` */
 const volatile __u32 filter_netns = 0;  /* stream only this netns inode (0 = all) */
 const volatile __u16 filter_port = 0;   /* stream only this local or remote port (0 = all) */
+/* Wake the reader only once this much is queued: a wakeup per record costs the traced
+ * connections an irq_work each and the reader a context switch; it polls every 100 ms anyway. */
+const volatile __u64 wakeup_bytes = 0;
 
 extern int CONFIG_HZ __kconfig __weak;
 
@@ -129,41 +132,45 @@ static __always_inline void fill_owner(struct sr_owner *o)
 	bpf_get_current_comm(o->comm, sizeof(o->comm));
 }
 
-/* Addresses and ports of a full socket or a mini-socket (both start with sock_common). */
-static __always_inline void fill_tuple(struct sr_event *ev, struct sock_common *skc, __u16 sport_be)
+/* Addresses and ports from a sock_common: the full socket's own (a BTF pointer: plain loads,
+ * no helper calls) or a stack copy of a mini-socket's (one probe read, see emit_tw()). */
+static __always_inline void fill_tuple(struct sr_event *ev, const struct sock_common *c,
+				       __u32 netns, __u16 sport)
 {
-	ev->family = BPF_CORE_READ(skc, skc_family);
-	ev->netns = BPF_CORE_READ(skc, skc_net.net, ns.inum);
-	ev->sport = bpf_ntohs(sport_be);
-	ev->dport = bpf_ntohs(BPF_CORE_READ(skc, skc_dport));
+	ev->family = c->skc_family;
+	ev->netns = netns;
+	ev->sport = sport;
+	ev->dport = bpf_ntohs(c->skc_dport);
 	if (ev->family == AF_INET6) {
-		BPF_CORE_READ_INTO(&ev->saddr, skc, skc_v6_rcv_saddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(&ev->daddr, skc, skc_v6_daddr.in6_u.u6_addr8);
+		__builtin_memcpy(ev->saddr, &c->skc_v6_rcv_saddr, 16);
+		__builtin_memcpy(ev->daddr, &c->skc_v6_daddr, 16);
 	} else {
-		BPF_CORE_READ_INTO((__u32 *)ev->saddr, skc, skc_rcv_saddr);
-		BPF_CORE_READ_INTO((__u32 *)ev->daddr, skc, skc_daddr);
+		__u32 saddr = c->skc_rcv_saddr, daddr = c->skc_daddr;
+
+		__builtin_memcpy(ev->saddr, &saddr, 4);
+		__builtin_memcpy(ev->daddr, &daddr, 4);
 	}
 }
 
-static __always_inline bool stream_wanted(struct sock_common *skc, __u16 sport_be)
+static __always_inline bool stream_wanted(const struct sock_common *c, __u32 netns, __u16 sport)
 {
 	if (!stream_events)
 		return false;
-	if (filter_netns && BPF_CORE_READ(skc, skc_net.net, ns.inum) != filter_netns)
+	if (filter_netns && netns != filter_netns)
 		return false;
-	if (filter_port && bpf_ntohs(sport_be) != filter_port &&
-	    bpf_ntohs(BPF_CORE_READ(skc, skc_dport)) != filter_port)
+	if (filter_port && sport != filter_port && bpf_ntohs(c->skc_dport) != filter_port)
 		return false;
 	return true;
 }
 
-static __always_inline void emit(struct sock_common *skc, __u16 sport_be, __u64 now, __u64 cookie,
-				 const struct sr_entry *e, __u8 old_state, __u8 new_state, __u8 kind,
-				 __u64 old_entered, __u8 flags)
+/* sport in host byte order. */
+static __always_inline void emit(const struct sock_common *c, __u32 netns, __u16 sport, __u64 now,
+				 __u64 cookie, const struct sr_entry *e, __u8 old_state,
+				 __u8 new_state, __u8 kind, __u64 old_entered, __u8 flags)
 {
 	struct sr_event *ev;
 
-	if (!stream_wanted(skc, sport_be))
+	if (!stream_wanted(c, netns, sport))
 		return;
 	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev) {
@@ -186,8 +193,34 @@ static __always_inline void emit(struct sock_common *skc, __u16 sport_be, __u64 
 	} else {
 		ev->flags |= SR_EVF_NO_ENTRY;
 	}
-	fill_tuple(ev, skc, sport_be);
-	bpf_ringbuf_submit(ev, 0);
+	fill_tuple(ev, c, netns, sport);
+	bpf_ringbuf_submit(ev, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes
+				       ? BPF_RB_FORCE_WAKEUP
+				       : BPF_RB_NO_WAKEUP);
+}
+
+/* A mini-socket is reached by pointer arithmetic from its timer, not as a BTF pointer: copy
+ * its sock_common once (tw_num is the local port in host order), only when streaming. */
+static __always_inline void emit_tw(struct inet_timewait_sock *tw, __u64 now, __u64 cookie,
+				    const struct sr_entry *e, __u8 old_state, __u8 new_state,
+				    __u8 kind, __u64 old_entered, __u8 flags)
+{
+	struct sock_common copy;
+	__u32 netns;
+
+	if (!stream_events)
+		return;
+	if (bpf_probe_read_kernel(&copy, sizeof(copy), &tw->__tw_common))
+		return;
+	netns = BPF_CORE_READ((struct net *)copy.skc_net.net, ns.inum);
+	emit(&copy, netns, copy.skc_num, now, cookie, e, old_state, new_state, kind, old_entered,
+	     flags);
+}
+
+/* The full socket's netns inode and local port (host order; 0 before connect() picked one). */
+static __always_inline __u32 sk_netns(const struct sock *sk)
+{
+	return sk->__sk_common.skc_net.net->ns.inum;
 }
 
 static __always_inline __u8 old_flags(const struct sr_entry *e)
@@ -277,8 +310,7 @@ static long sweep_one(struct bpf_map *map, __u64 *key, struct fw2_value *val,
 	if (!tflags)
 		e->entered_ns = now; /* HZ unknown: the sweep time, not exact */
 	COUNT(tw_swept);
-	emit(&tw->__tw_common, BPF_CORE_READ(tw, tw_sport), at, cookie, e, old, sub, SR_EV_STATE,
-	     old_entered, oflags | tflags);
+	emit_tw(tw, at, cookie, e, old, sub, SR_EV_STATE, old_entered, oflags | tflags);
 	return 0;
 }
 
@@ -337,8 +369,6 @@ static __always_inline void tw_gone(struct inet_timewait_sock *tw, struct timer_
 				    __u64 cookie, __u64 now, __u8 kind)
 {
 	struct sr_entry *e = bpf_map_lookup_elem(&sockets, &cookie);
-	struct sock_common *skc = &tw->__tw_common;
-	__u16 sport = BPF_CORE_READ(tw, tw_sport);
 
 	unwatch_fw2(tw);
 	if (kind == SR_EV_TW_EXPIRE)
@@ -347,11 +377,11 @@ static __always_inline void tw_gone(struct inet_timewait_sock *tw, struct timer_
 		COUNT(tw_kills);
 	if (!e) {
 		COUNT(tw_untracked);
-		emit(skc, sport, now, cookie, 0, BPF_CORE_READ(tw, tw_substate), TCP_CLOSE, kind, 0, 0);
+		emit_tw(tw, now, cookie, 0, BPF_CORE_READ(tw, tw_substate), TCP_CLOSE, kind, 0, 0);
 		return;
 	}
 	catch_up_substate(e, tw, timer ? timer : timer_of(tw), now);
-	emit(skc, sport, now, cookie, e, e->state, TCP_CLOSE, kind, e->entered_ns, old_flags(e));
+	emit_tw(tw, now, cookie, e, e->state, TCP_CLOSE, kind, e->entered_ns, old_flags(e));
 	if (bpf_map_delete_elem(&sockets, &cookie) == 0)
 		COUNT(deletes);
 }
@@ -398,29 +428,33 @@ static __always_inline __u8 role_of(int old, int new)
 	return SR_ROLE_CLOSE;
 }
 
-static __always_inline void on_close(const struct sock *sk, struct sock_common *skc, __u16 sport,
-				     __u64 now, __u64 cookie, int old)
+static __always_inline void on_close(const struct sock *sk, __u64 now, __u64 cookie, int old)
 {
 	struct sr_entry *e = bpf_map_lookup_elem(&sockets, &cookie);
+	__u32 netns = sk_netns(sk);
+	__u16 sport = 0;
 
 	if (e && (e->flags & SR_F_MINISOCK)) {
 		/* tcp_time_wait() handed the connection to a mini-socket before tcp_done(). */
 		COUNT(superseded);
 		return;
 	}
+	/* inet_put_port() zeroed skc_num before this tracepoint; inet_sport still has it. */
+	if (stream_events || old == TCP_LISTEN)
+		sport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
 	if (old == TCP_LISTEN) {
-		struct listener_key lk = { .netns = BPF_CORE_READ(skc, skc_net.net, ns.inum),
-					   .port = bpf_ntohs(sport) };
+		struct listener_key lk = { .netns = netns, .port = sport };
+
 		bpf_map_delete_elem(&listeners, &lk);
 	}
-	emit(skc, sport, now, cookie, e, old, TCP_CLOSE, SR_EV_STATE, e ? e->entered_ns : 0,
-	     old_flags(e));
+	emit(&sk->__sk_common, netns, sport, now, cookie, e, old, TCP_CLOSE, SR_EV_STATE,
+	     e ? e->entered_ns : 0, old_flags(e));
 	if (e && bpf_map_delete_elem(&sockets, &cookie) == 0)
 		COUNT(deletes);
 }
 
-static __always_inline void new_entry(struct sock_common *skc, __u16 sport, __u64 cookie,
-				      __u64 now, int old, int new)
+static __always_inline void new_entry(const struct sock *sk, __u32 netns, __u16 sport,
+				      __u64 cookie, __u64 now, int old, int new)
 {
 	struct sr_entry n = { .entered_ns = now, .state = new, .flags = SR_F_ENTRY_SEEN };
 
@@ -432,8 +466,7 @@ static __always_inline void new_entry(struct sock_common *skc, __u16 sport, __u6
 	if (old == TCP_CLOSE && (new == TCP_SYN_SENT || new == TCP_LISTEN))
 		n.flags |= SR_F_BORN_TRACED;
 	if (old == TCP_LISTEN && new == TCP_SYN_RECV) {
-		struct listener_key lk = { .netns = BPF_CORE_READ(skc, skc_net.net, ns.inum),
-					   .port = bpf_ntohs(sport) };
+		struct listener_key lk = { .netns = netns, .port = sport };
 		struct sr_owner *lo = bpf_map_lookup_elem(&listeners, &lk);
 
 		n.flags |= SR_F_BORN_TRACED;
@@ -448,15 +481,15 @@ static __always_inline void new_entry(struct sock_common *skc, __u16 sport, __u6
 		COUNT(inserts);
 	else
 		COUNT(insert_failures);
-	emit(skc, sport, now, cookie, &n, old, new, SR_EV_STATE, 0, 0);
+	emit(&sk->__sk_common, netns, sport, now, cookie, &n, old, new, SR_EV_STATE, 0, 0);
 }
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int newstate)
 {
-	struct sock_common *skc = (struct sock_common *)&sk->__sk_common;
 	struct sr_entry *e;
 	__u64 now, cookie, old_entered;
+	__u32 netns;
 	__u16 sport;
 	__u8 oflags;
 
@@ -466,23 +499,23 @@ int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int 
 	settle_pending(0, now);
 	COUNT(transitions);
 	cookie = bpf_get_socket_cookie((void *)sk);
-	sport = BPF_CORE_READ((struct inet_sock *)sk, inet_sport);
-
 	if (newstate == TCP_CLOSE) {
-		on_close(sk, skc, sport, now, cookie, oldstate);
+		on_close(sk, now, cookie, oldstate);
 		return 0;
 	}
+	netns = sk_netns(sk);
+	sport = sk->__sk_common.skc_num;
 	if (oldstate == TCP_CLOSE || oldstate == TCP_LISTEN) {
 		/* A birth; a stale entry of a reused cookie cannot exist (cookies are unique). */
 		e = bpf_map_lookup_elem(&sockets, &cookie);
 		if (!e) {
-			new_entry(skc, sport, cookie, now, oldstate, newstate);
+			new_entry(sk, netns, sport, cookie, now, oldstate, newstate);
 			goto listener;
 		}
 	} else {
 		e = bpf_map_lookup_elem(&sockets, &cookie);
 		if (!e) { /* older than the register, or evicted: the new state's start is exact */
-			new_entry(skc, sport, cookie, now, oldstate, newstate);
+			new_entry(sk, netns, sport, cookie, now, oldstate, newstate);
 			return 0;
 		}
 	}
@@ -496,11 +529,11 @@ int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int 
 		e->role = role_of(oldstate, newstate);
 		COUNT(owners_learned);
 	}
-	emit(skc, sport, now, cookie, e, oldstate, newstate, SR_EV_STATE, old_entered, oflags);
+	emit(&sk->__sk_common, netns, sport, now, cookie, e, oldstate, newstate, SR_EV_STATE,
+	     old_entered, oflags);
 listener:
 	if (newstate == TCP_LISTEN) {
-		struct listener_key lk = { .netns = BPF_CORE_READ(skc, skc_net.net, ns.inum),
-					   .port = bpf_ntohs(sport) };
+		struct listener_key lk = { .netns = netns, .port = sport };
 		struct sr_owner o = {};
 
 		fill_owner(&o);
@@ -516,7 +549,10 @@ int BPF_PROG(on_destroy, struct sock *sk)
 	__u64 cookie;
 
 	settle_pending(0, bpf_ktime_get_boot_ns());
-	cookie = bpf_get_socket_cookie(sk);
+	/* Read, not bpf_get_socket_cookie(): that would make a cookie for every socket freed. */
+	cookie = sk->__sk_common.skc_cookie.counter;
+	if (!cookie)
+		return 0;
 	e = bpf_map_lookup_elem(&sockets, &cookie);
 	if (e && !(e->flags & SR_F_MINISOCK) && bpf_map_delete_elem(&sockets, &cookie) == 0)
 		COUNT(deletes);
@@ -529,7 +565,6 @@ int BPF_PROG(on_timer_start, struct timer_list *timer, unsigned long expires)
 	struct inet_timewait_sock *tw;
 	struct sr_entry *e;
 	__u64 now, cookie, old_entered;
-	__u16 sport;
 	__u8 sub, old, oflags;
 	bool rearm;
 
@@ -544,7 +579,6 @@ int BPF_PROG(on_timer_start, struct timer_list *timer, unsigned long expires)
 		return 0;
 	}
 	sub = BPF_CORE_READ(tw, tw_substate);
-	sport = BPF_CORE_READ(tw, tw_sport);
 	e = bpf_map_lookup_elem(&sockets, &cookie);
 	if (!e) {
 		struct sr_entry n = { .entered_ns = now, .state = sub, .flags = SR_F_MINISOCK };
@@ -560,8 +594,7 @@ int BPF_PROG(on_timer_start, struct timer_list *timer, unsigned long expires)
 			COUNT(insert_failures);
 		if (sub == TCP_FIN_WAIT2)
 			watch_fw2(tw, cookie);
-		emit(&tw->__tw_common, sport, now, cookie, &n, sub, sub,
-		     rearm ? SR_EV_TW_RESTART : SR_EV_TW_START, 0, 0);
+		emit_tw(tw, now, cookie, &n, sub, sub, rearm ? SR_EV_TW_RESTART : SR_EV_TW_START, 0, 0);
 		return 0;
 	}
 	old = e->state;
@@ -577,8 +610,7 @@ int BPF_PROG(on_timer_start, struct timer_list *timer, unsigned long expires)
 		}
 		if (sub == TCP_FIN_WAIT2)
 			watch_fw2(tw, cookie);
-		emit(&tw->__tw_common, sport, now, cookie, e, old, sub, SR_EV_TW_START, old_entered,
-		     oflags);
+		emit_tw(tw, now, cookie, e, old, sub, SR_EV_TW_START, old_entered, oflags);
 		return 0;
 	}
 	if (sub != old) { /* FIN_WAIT2 mini-socket got the peer's FIN: TIME_WAIT from now */
@@ -586,12 +618,11 @@ int BPF_PROG(on_timer_start, struct timer_list *timer, unsigned long expires)
 		e->state = sub;
 		e->entered_ns = now;
 		e->flags = (e->flags & ~SR_F_FROM_TIMER) | SR_F_ENTRY_SEEN;
-		emit(&tw->__tw_common, sport, now, cookie, e, old, sub, SR_EV_STATE, old_entered,
-		     oflags);
+		emit_tw(tw, now, cookie, e, old, sub, SR_EV_STATE, old_entered, oflags);
 		return 0;
 	}
 	COUNT(tw_restarts);
-	emit(&tw->__tw_common, sport, now, cookie, e, old, sub, SR_EV_TW_RESTART, old_entered, oflags);
+	emit_tw(tw, now, cookie, e, old, sub, SR_EV_TW_RESTART, old_entered, oflags);
 	return 0;
 }
 
