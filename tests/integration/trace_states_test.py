@@ -157,7 +157,7 @@ def body(args, checks):
         check_stream(checks, tracer.json_lines(), want)
         checks.check(not os.path.exists(os.path.join(pin_root, "register")),
                      "the pins are removed on exit", str(os.listdir(pin_root)))
-        checks.equal(prog_tracekit.still_loaded(ids), set(), "every program is detached")
+        checks.equal(tracekit.still_loaded(prog_ids), set(), "every program is detached")
     finally:
         if tracer:
             tracer.cleanup()
