@@ -61,7 +61,8 @@ start_tracer() {
     print) args=() ;;
     *) die "unknown variant $1" ;;
   esac
-  "$SD" -v trace "${args[@]}" >"$TMP/out" 2>"$TMP/err" &
+  : >"$TMP/err" # before the start: an old "register loaded" must not count
+  "$SD" -v trace "${args[@]}" >"$TMP/out" 2>>"$TMP/err" &
   TRACER=$!
   for _ in $(seq 200); do
     grep -q "register loaded" "$TMP/err" 2>/dev/null && return
@@ -85,29 +86,39 @@ stop_tracer() {
   TRACER=
 }
 
-# churn_once PORT: one bounded run in a fresh namespace; prints the rate (connections/s).
+# busy_ticks: CPU time of the whole host so far (all CPUs, every category but idle and iowait),
+# in USER_HZ ticks: softirq time is not charged to the churning process itself.
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9}' /proc/stat; }
+
+# churn_once PORT: one bounded run in a fresh namespace; prints
+# "rate churn_cpu_us_per_conn host_busy_us_per_conn".
 churn_once() {
-  unshare -n sh -c "ip link set lo up && \
+  local b0 b1 out
+  b0=$(busy_ticks)
+  out=$(unshare -n sh -c "ip link set lo up && \
     sysctl -q -w net.ipv4.ip_local_port_range='10000 65000' net.ipv4.tcp_tw_reuse=1 && \
-    exec $CHURN --port $1 --clients $CLIENTS --seconds $RUN_SECONDS --connections 2000000" |
-    sed -n 's/.*rate=\([0-9]*\).*/\1/p'
+    exec $CHURN --port $1 --clients $CLIENTS --seconds $RUN_SECONDS --connections 2000000")
+  b1=$(busy_ticks)
+  awk -v out="$out" -v busy=$((b1 - b0)) -v hz="$(getconf CLK_TCK)" 'BEGIN {
+    split(out, f, "[ =]"); n = f[2]; rate = f[6]; per = f[10]
+    printf "%s %s %.2f\n", rate, per, (n > 0 ? busy / hz * 1e6 / n : 0) }'
 }
 
 median() { sort -n | awk '{a[NR] = $1} END {if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
-echo -e "round\tvariant\trate_per_s\ttracer_cpu_s\ttracer_rss_kib" >"$RAW"
+echo -e "round\tvariant\trate_per_s\tchurn_cpu_us_per_conn\ttracer_cpu_s\ttracer_rss_kib\thost_busy_us_per_conn" >"$RAW"
 read -r -a variants <<<"$VARIANTS"
 n=${#variants[@]}
 for round in $(seq "$ROUNDS"); do
   for i in $(seq 0 $((n - 1))); do # rotate the order every round: no variant always goes first
     v=${variants[$(((i + round) % n))]}
     start_tracer "$v"
-    rate=$(churn_once $((9400 + i)))
+    read -r rate percon hostper <<<"$(churn_once $((9400 + i)))"
     cpu=-; rss=-
     if [ -n "$TRACER" ]; then cpu=$(tracer_cpu); rss=$(tracer_rss); fi
     stop_tracer
-    echo -e "$round\t$v\t$rate\t$cpu\t$rss" >>"$RAW"
-    echo "round $round: $v $rate conn/s (tracer CPU $cpu s, RSS $rss KiB)" >&2
+    echo -e "$round\t$v\t$rate\t$percon\t$cpu\t$rss\t$hostper" >>"$RAW"
+    echo "round $round: $v $rate conn/s, churn $percon / host $hostper us CPU per conn (tracer CPU $cpu s, RSS $rss KiB)" >&2
   done
 done
 
@@ -162,7 +173,7 @@ prog_stats() {
   before=$(bpftool -j prog show | python3 -c 'import json,sys; print(max([p["id"] for p in json.load(sys.stdin)] or [0]))')
   echo 1 >/proc/sys/kernel/bpf_stats_enabled
   start_tracer register
-  rate=$(churn_once 9499)
+  read -r rate _ _ <<<"$(churn_once 9499)"
   bpftool -j prog show | python3 "$TMP/stats.py" "$before" "$(awk -v r="$rate" -v s="$RUN_SECONDS" 'BEGIN {print r * s}')"
   stop_tracer
   echo "$STATS_WAS" >/proc/sys/kernel/bpf_stats_enabled
@@ -173,22 +184,34 @@ prog_stats() {
   echo "churn: $CLIENTS client threads, server closes first, ${RUN_SECONDS} s per run, $ROUNDS rounds, fresh netns per run"
   echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
   echo
-  printf "%-10s %12s %10s %14s %12s\n" variant "median c/s" "vs none" "tracer CPU s" "RSS KiB"
+  printf "%-10s %11s %8s %17s %8s %13s %9s\n" variant "median c/s" "vs none" "churn CPU us/conn" \
+    "vs none" "tracer CPU s" "RSS KiB"
   base=$(awk -F'\t' '$2 == "none" {print $3}' "$RAW" | median)
+  base_cpu=$(awk -F'\t' '$2 == "none" {print $4}' "$RAW" | median)
   for v in "${variants[@]}"; do
     med=$(awk -F'\t' -v v="$v" '$2 == v {print $3}' "$RAW" | median)
-    cpu=$(awk -F'\t' -v v="$v" '$2 == v && $4 != "-" {print $4}' "$RAW" | median)
-    rss=$(awk -F'\t' -v v="$v" '$2 == v && $5 != "-" {print $5}' "$RAW" | sort -n | tail -1)
+    per=$(awk -F'\t' -v v="$v" '$2 == v {print $4}' "$RAW" | median)
+    cpu=$(awk -F'\t' -v v="$v" '$2 == v && $5 != "-" {print $5}' "$RAW" | median)
+    rss=$(awk -F'\t' -v v="$v" '$2 == v && $6 != "-" {print $6}' "$RAW" | sort -n | tail -1)
     ratio=$(awk -v a="$med" -v b="$base" 'BEGIN {if (b > 0) printf "%.3f", a / b; else print "nan"}')
-    printf "%-10s %12s %10s %14s %12s\n" "$v" "$med" "$ratio" "${cpu:-nan}" "${rss:--}"
+    cratio=$(awk -v a="$per" -v b="$base_cpu" 'BEGIN {if (b > 0) printf "%.3f", a / b; else print "nan"}')
+    printf "%-10s %11s %8s %17s %8s %13s %9s\n" "$v" "$med" "$ratio" "$per" "$cratio" "${cpu:-nan}" \
+      "${rss:--}"
   done
   echo
-  echo "per-round ratio to the same round's none (median over rounds):"
+  echo "host busy CPU per connection (all CPUs, incl. softirq and other tenants), median:"
+  for v in "${variants[@]}"; do
+    echo "  $v: $(awk -F'\t' -v v="$v" '$2 == v {print $7}' "$RAW" | median) us"
+  done
+  echo
+  echo "per-round ratios to the same round's none (median over rounds): rate, churn CPU/conn"
   for v in "${variants[@]}"; do
     [ "$v" = none ] && continue
     r=$(awk -F'\t' -v v="$v" '$2 == "none" {b[$1] = $3} $2 == v {x[$1] = $3}
           END {for (k in x) if (b[k] > 0) print x[k] / b[k]}' "$RAW" | median)
-    echo "  $v: $r"
+    c=$(awk -F'\t' -v v="$v" '$2 == "none" {b[$1] = $4} $2 == v {x[$1] = $4}
+          END {for (k in x) if (b[k] > 0) print x[k] / b[k]}' "$RAW" | median)
+    echo "  $v: rate $r, CPU/conn $c"
   done
   echo
   echo "start-up, $STARTS runs (median): whole process $(cut -d' ' -f1 "$starts" | median) ms," \

@@ -124,12 +124,17 @@ struct sr_pending_cancel pending[SR_MAX_CPUS];
 			__sync_fetch_and_add(&c->field, 1);               \
 	} while (0)
 
+/* Plain loads from the current task (a trusted BTF pointer): about a quarter of the cost of
+ * the four helpers (pid_tgid, uid_gid, cgroup_id, comm) measured here. cgroup_id() of the
+ * default hierarchy is its kernfs node id, as bpf_get_current_cgroup_id() returns. */
 static __always_inline void fill_owner(struct sr_owner *o)
 {
-	o->pid = bpf_get_current_pid_tgid() >> 32;
-	o->uid = (__u32)bpf_get_current_uid_gid();
-	o->cgroup_id = bpf_get_current_cgroup_id();
-	bpf_get_current_comm(o->comm, sizeof(o->comm));
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	o->pid = t->tgid;
+	o->uid = t->cred->uid.val;
+	o->cgroup_id = t->cgroups->dfl_cgrp->kn->id;
+	__builtin_memcpy(o->comm, t->comm, sizeof(o->comm));
 }
 
 /* Addresses and ports from a sock_common: the full socket's own (a BTF pointer: plain loads,
