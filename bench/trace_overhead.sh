@@ -5,7 +5,7 @@
 # ROUNDS times; then start-up time, RSS, and the kernel memory of the register's maps.
 #
 # Usage (root, one benchmark at a time on a shared machine):
-#   flock /work/locks/farm.lock bench/trace_overhead.sh
+#   bench/trace_overhead.sh
 # Knobs (environment):
 #   ROUNDS=7 RUN_SECONDS=3 CLIENTS=2   churn runs per variant, seconds each, client threads
 #   VARIANTS="none register trace"     also "print": `trace` with its table to /dev/null
@@ -104,6 +104,19 @@ churn_once() {
     printf "%s %s %.2f\n", rate, per, (n > 0 ? busy / hz * 1e6 / n : 0) }'
 }
 
+# quiesce: waits (at most 30 s) until the TIME_WAIT sockets of the namespaces of earlier runs
+# are freed; the kernel purges them from a work queue when the namespace goes, which would
+# otherwise take CPU from the next run (whichever variant it is).
+tw_objects() { awk '$1 == "tw_sock_TCP" || $1 == "tw_sock_TCPv6" {n += $2} END {print n + 0}' /proc/slabinfo; }
+TW_BASE=$(tw_objects)
+quiesce() {
+  for _ in $(seq 300); do
+    [ "$(tw_objects)" -le $((TW_BASE + 2000)) ] && { sleep 0.5; return; }
+    sleep 0.1
+  done
+  echo "trace_overhead: TIME_WAIT sockets of earlier runs still not freed after 30 s" >&2
+}
+
 median() { sort -n | awk '{a[NR] = $1} END {if (NR == 0) print "nan"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.1f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 echo -e "round\tvariant\trate_per_s\tchurn_cpu_us_per_conn\ttracer_cpu_s\ttracer_rss_kib\thost_busy_us_per_conn" >"$RAW"
@@ -112,6 +125,7 @@ n=${#variants[@]}
 for round in $(seq "$ROUNDS"); do
   for i in $(seq 0 $((n - 1))); do # rotate the order every round: no variant always goes first
     v=${variants[$(((i + round) % n))]}
+    quiesce
     start_tracer "$v"
     read -r rate percon hostper <<<"$(churn_once $((9400 + i)))"
     cpu=-; rss=-
