@@ -23,12 +23,13 @@ function(bpf_skeleton name source)
     add_custom_target(sockdoctor_vmlinux_h DEPENDS ${vmlinux})
   endif()
   get_filename_component(src_dir ${source} DIRECTORY)
+  file(GLOB abi_headers CONFIGURE_DEPENDS ${src_dir}/*.h) # map values and records: rebuild on change
   add_custom_command(OUTPUT ${out}/${name}.skel.h
     COMMAND ${BPF_CLANG_EXE} -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror
             -I${out} -I${src_dir} -c ${source} -o ${out}/${name}.bpf.o
     COMMAND ${BPFTOOL_EXE} gen object ${out}/${name}.bpf.lo ${out}/${name}.bpf.o
     COMMAND sh -c "${BPFTOOL_EXE} gen skeleton ${out}/${name}.bpf.lo name ${name}_bpf > ${out}/${name}.skel.h"
-    DEPENDS ${source} ${vmlinux}
+    DEPENDS ${source} ${abi_headers} ${vmlinux}
     VERBATIM COMMENT "Building BPF skeleton ${name}")
   add_custom_target(${name}_skel DEPENDS ${out}/${name}.skel.h)
   add_dependencies(${name}_skel sockdoctor_vmlinux_h)

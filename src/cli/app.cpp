@@ -21,6 +21,7 @@ Commands:
   explain [TOPIC]  kernel settings that govern stuck sockets, and the myths they correct
   top              live view: counts, leaks versus churn, port budgets (--lines for logs)
   lab SCENARIO     recreate close-wait, keepalive, time-wait, fin-wait-2 on loopback (root)
+  trace            live TCP state changes with time in state and owner (eBPF, CAP_BPF+PERFMON)
 
 Examples:
   sockdoctor                          # diagnose this host (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)
@@ -90,6 +91,7 @@ int run(int argc, char** argv) {
   runners["explain"] = add_explain_command(app, ctx);
   runners["top"] = add_top_command(app, ctx);
   runners["lab"] = add_lab_command(app, ctx);
+  runners["trace"] = add_trace_command(app, ctx);
 
   try {
     app.parse(argc, argv);

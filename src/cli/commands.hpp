@@ -12,5 +12,6 @@ CommandRunner add_check_command(CLI::App& app, Context& ctx);   // cmd_check.cpp
 CommandRunner add_explain_command(CLI::App& app, Context& ctx); // cmd_explain.cpp
 CommandRunner add_top_command(CLI::App& app, Context& ctx);     // cmd_top.cpp
 CommandRunner add_lab_command(CLI::App& app, Context& ctx);     // cmd_lab.cpp
+CommandRunner add_trace_command(CLI::App& app, Context& ctx);   // cmd_trace.cpp
 
 } // namespace sockdoctor::cli

@@ -21,14 +21,10 @@
 #include "collect/unique_fd.hpp"
 
 #ifdef SOCKDOCTOR_HAVE_BPF
-#include <cstdarg>
-#include <cstdlib>
-#include <memory>
-#include <mutex>
-
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "collect/bpf_skeleton.hpp"
 #include "task_sockets.skel.h"
 #endif
 
@@ -129,32 +125,16 @@ build_bpf_owner_table(const TaskSocketRecords& records, const core::FsRoot& root
 
 namespace {
 
-__attribute__((format(printf, 2, 0))) int
-libbpf_log(enum libbpf_print_level level, const char* format, va_list args) {
-  static const bool debug = std::getenv("SOCKDOCTOR_BPF_DEBUG") != nullptr;
-  (void)level;
-  if (!debug) return 0; // a load failure is reported once, by us, as "unavailable"
-  return std::vfprintf(stderr, format, args);
-}
+using Skeleton = BpfSkeleton<task_sockets_bpf>;
+constexpr SkeletonOps<task_sockets_bpf> kSkeletonOps{task_sockets_bpf__open, task_sockets_bpf__load,
+                                                     task_sockets_bpf__attach,
+                                                     task_sockets_bpf__destroy};
 
-struct SkeletonDeleter {
-  void operator()(task_sockets_bpf* skel) const { task_sockets_bpf__destroy(skel); }
-};
-using Skeleton = std::unique_ptr<task_sockets_bpf, SkeletonDeleter>;
-
-core::Error unavailable(std::string_view step, int err) {
-  std::string why;
-  if (err == EPERM || err == EACCES) {
-    why = " (needs CAP_BPF and CAP_PERFMON, or root)";
-  } else if (err == ENOENT || err == EINVAL || err == EOPNOTSUPP || err == ENOSYS) {
-    // EINVAL is also the verifier refusing the program: the libbpf log tells which.
-    why = " (kernel without iter/task_file or bpf_sock_from_file, Linux 5.11+ with BTF; "
-          "SOCKDOCTOR_BPF_DEBUG=1 shows the libbpf log)";
-  }
-  const auto code = (err == EPERM || err == EACCES) ? core::ErrorCode::PermissionDenied
-                                                    : core::ErrorCode::Unavailable;
-  return core::Error{
-      std::string(kUnavailable) + std::string(step) + ": " + std::strerror(err) + why, err, code};
+// Any failure to open, load or attach means "this machine cannot" (not a transient failure):
+// the caller falls back to the /proc scan.
+core::Error unavailable(core::Error e) {
+  if (e.code == core::ErrorCode::Failed) e.code = core::ErrorCode::Unavailable;
+  return e;
 }
 
 // Reads the iterator to its end. A read() returns at most the 32 KiB seq_file buffer, always whole
@@ -186,30 +166,27 @@ core::Result<TaskSocketRecords> read_iterator(int iter_fd) {
 }
 
 core::Result<TaskSocketRecords> iterate_task_files(BpfOwnerScanStats& stats) {
-  static std::once_flag log_once;
-  std::call_once(log_once, [] { libbpf_set_print(libbpf_log); });
-
   const auto start = std::chrono::steady_clock::now();
-  Skeleton skel(task_sockets_bpf__open());
-  if (!skel) return tl::unexpected(unavailable("open", errno));
-  if (int err = task_sockets_bpf__load(skel.get()); err != 0) {
-    return tl::unexpected(unavailable("load", -err));
-  }
+  auto skel = Skeleton::open(kSkeletonOps, "eBPF owner scan unavailable",
+                             "kernel without iter/task_file or bpf_sock_from_file, Linux 5.11+ "
+                             "with BTF");
+  if (!skel) return tl::unexpected(unavailable(skel.error()));
+  if (auto loaded = skel->load(); !loaded) return tl::unexpected(unavailable(loaded.error()));
   // The skeleton's destroy detaches this link.
-  skel->links.dump_task_file = bpf_program__attach_iter(skel->progs.dump_task_file, nullptr);
-  if (!skel->links.dump_task_file)
-    return tl::unexpected(unavailable("attach iter/task_file", errno));
-  UniqueFd iter(bpf_iter_create(bpf_link__fd(skel->links.dump_task_file)));
-  if (!iter.valid()) return tl::unexpected(unavailable("create iterator", errno));
+  (*skel)->links.dump_task_file = bpf_program__attach_iter((*skel)->progs.dump_task_file, nullptr);
+  if (!(*skel)->links.dump_task_file)
+    return tl::unexpected(unavailable(skel->error("attach iter/task_file", errno)));
+  UniqueFd iter(bpf_iter_create(bpf_link__fd((*skel)->links.dump_task_file)));
+  if (!iter.valid()) return tl::unexpected(unavailable(skel->error("create iterator", errno)));
   stats.load_us = micros_since(start);
 
   const auto read_start = std::chrono::steady_clock::now();
   auto records = read_iterator(iter.get());
   if (!records) return tl::unexpected(records.error());
   stats.iterate_us = micros_since(read_start);
-  stats.processes_seen = skel->bss->tasks_seen;
-  stats.files_seen = skel->bss->files_seen;
-  stats.sockets_seen = skel->bss->sockets_seen;
+  stats.processes_seen = (*skel)->bss->tasks_seen;
+  stats.files_seen = (*skel)->bss->files_seen;
+  stats.sockets_seen = (*skel)->bss->sockets_seen;
   return records;
 }
 

@@ -1,0 +1,671 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The state register: every TCP socket's state, since when, and the process that opened or
+ * closed it, keyed by socket cookie; optionally a ring of transitions (see state_register.h).
+ *
+ * Hooks (research/ebpf-findings.md: on the target kernel only tracepoints and iterators work):
+ *  - tp_btf/inet_sock_set_state: every transition of a full socket;
+ *  - tp_btf/tcp_destroy_sock: the end of a full socket that skipped CLOSE bookkeeping;
+ *  - tp_btf/timer_{start,cancel,expire_entry} filtered on tw_timer_handler: TIME_WAIT (and
+ *    FIN_WAIT2 mini-socket) birth, re-arm and death, which inet_sock_set_state never reports.
+ * A mini-socket keeps the cookie of its full socket (inet_twsk_alloc copies sk_cookie), so an
+ * entry and its owner live on from ESTABLISHED to the end of TIME_WAIT. */
+#include "vmlinux.h"
+
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#include "state_register.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define NSEC_PER_SEC 1000000000ULL
+
+/* TCP_ESTABLISHED ... TCP_CLOSING come from vmlinux.h (enum in include/net/tcp_states.h). */
+
+/* &tw_timer_handler from /proc/kallsyms. In .bss, not .rodata: user space reads kallsyms
+ * (100+ ms) while the programs load, and sets it before attaching the timer programs. */
+volatile __u64 tw_timer_fn;
+
+/* Set by user space before load. */
+const volatile __u32 stream_events = 0; /* 1: write transitions to `events` */
+const volatile __u32 filter_netns = 0;  /* stream only this netns inode (0 = all) */
+const volatile __u16 filter_port = 0;   /* stream only this local or remote port (0 = all) */
+/* Wake the reader only once this much is queued: a wakeup per record costs the traced
+ * connections an irq_work each and the reader a context switch; it polls every 100 ms anyway. */
+const volatile __u64 wakeup_bytes = 0;
+
+extern int CONFIG_HZ __kconfig __weak;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SR_DEFAULT_ENTRIES); /* user space may resize before load */
+	__type(key, __u64);                      /* socket cookie */
+	__type(value, struct sr_entry);
+} sockets SEC(".maps");
+
+struct listener_key {
+	__u32 netns;
+	__u32 port;
+};
+
+/* Owner of each listening port, inherited by its children (accept() has no tracepoint). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SR_LISTENER_ENTRIES);
+	__type(key, struct listener_key);
+	__type(value, struct sr_owner);
+} listeners SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096); /* user space sets the size before load */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sr_counters);
+} counters SEC(".maps");
+
+/* Written by user space only; pinned with `sockets` so readers know the host and its start. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sr_info);
+} info SEC(".maps");
+
+/* FIN_WAIT2 mini-sockets, swept every SWEEP_NS for the FIN that makes them TIME_WAIT: that
+ * re-arm is invisible to the timer tracepoints when mod_timer_pending() keeps the timer in its
+ * wheel bucket (a peer closing within ~2 s), and no other tracepoint sees a mini-socket. */
+#define SWEEP_NS (50 * 1000 * 1000ULL)
+#define CLOCK_MONOTONIC 1
+
+struct fw2_value {
+	__u64 cookie;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SR_FW2_ENTRIES);
+	__type(key, __u64); /* struct inet_timewait_sock * */
+	__type(value, struct fw2_value);
+} fw2_minisocks SEC(".maps");
+
+struct sweeper {
+	struct bpf_timer timer;
+	__u32 armed;
+	__u32 initialised;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sweeper);
+} sweepers SEC(".maps");
+
+/* A tw timer cancel waits here until the same CPU shows what it was: timer_start right after
+ * (re-arm, mod_timer holds the base lock in between), timer_expire_entry (expiry), or any
+ * other socket event (an early kill: inet_twsk_deschedule_put). */
+struct sr_pending_cancel pending[SR_MAX_CPUS];
+
+#define COUNT(field)                                                      \
+	do {                                                              \
+		__u32 zero = 0;                                           \
+		struct sr_counters *c = bpf_map_lookup_elem(&counters, &zero); \
+		if (c)                                                    \
+			__sync_fetch_and_add(&c->field, 1);               \
+	} while (0)
+
+/* Plain loads from the current task (a trusted BTF pointer): about a quarter of the cost of
+ * the four helpers (pid_tgid, uid_gid, cgroup_id, comm) measured here. cgroup_id() of the
+ * default hierarchy is its kernfs node id, as bpf_get_current_cgroup_id() returns. */
+static __always_inline void fill_owner(struct sr_owner *o)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+
+	o->pid = t->tgid;
+	o->uid = t->cred->uid.val;
+	o->cgroup_id = t->cgroups->dfl_cgrp->kn->id;
+	__builtin_memcpy(o->comm, t->comm, sizeof(o->comm));
+}
+
+/* Addresses and ports from a sock_common: the full socket's own (a BTF pointer: plain loads,
+ * no helper calls) or a stack copy of a mini-socket's (one probe read, see emit_tw()). */
+static __always_inline void fill_tuple(struct sr_event *ev, const struct sock_common *c,
+				       __u32 netns, __u16 sport)
+{
+	ev->family = c->skc_family;
+	ev->netns = netns;
+	ev->sport = sport;
+	ev->dport = bpf_ntohs(c->skc_dport);
+	if (ev->family == AF_INET6) {
+		__builtin_memcpy(ev->saddr, &c->skc_v6_rcv_saddr, 16);
+		__builtin_memcpy(ev->daddr, &c->skc_v6_daddr, 16);
+	} else {
+		__u32 saddr = c->skc_rcv_saddr, daddr = c->skc_daddr;
+
+		__builtin_memcpy(ev->saddr, &saddr, 4);
+		__builtin_memcpy(ev->daddr, &daddr, 4);
+	}
+}
+
+static __always_inline bool stream_wanted(const struct sock_common *c, __u32 netns, __u16 sport)
+{
+	if (!stream_events)
+		return false;
+	if (filter_netns && netns != filter_netns)
+		return false;
+	if (filter_port && sport != filter_port && bpf_ntohs(c->skc_dport) != filter_port)
+		return false;
+	return true;
+}
+
+/* sport in host byte order. */
+static __always_inline void emit(const struct sock_common *c, __u32 netns, __u16 sport, __u64 now,
+				 __u64 cookie, const struct sr_entry *e, __u8 old_state,
+				 __u8 new_state, __u8 kind, __u64 old_entered, __u8 flags)
+{
+	struct sr_event *ev;
+
+	if (!stream_wanted(c, netns, sport))
+		return;
+	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		COUNT(ring_drops);
+		return;
+	}
+	__builtin_memset(ev, 0, sizeof(*ev));
+	ev->ts_ns = now;
+	ev->cookie = cookie;
+	ev->old_entered_ns = old_entered;
+	ev->old_state = old_state;
+	ev->new_state = new_state;
+	ev->kind = kind;
+	ev->flags = flags;
+	if (e) {
+		ev->owner = e->owner;
+		ev->role = e->role;
+		if (e->flags & SR_F_BORN_TRACED)
+			ev->flags |= SR_EVF_BORN_TRACED;
+	} else {
+		ev->flags |= SR_EVF_NO_ENTRY;
+	}
+	fill_tuple(ev, c, netns, sport);
+	bpf_ringbuf_submit(ev, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes
+				       ? BPF_RB_FORCE_WAKEUP
+				       : BPF_RB_NO_WAKEUP);
+}
+
+/* A mini-socket is reached by pointer arithmetic from its timer, not as a BTF pointer: copy
+ * its sock_common once (tw_num is the local port in host order), only when streaming. */
+static __always_inline void emit_tw(struct inet_timewait_sock *tw, __u64 now, __u64 cookie,
+				    const struct sr_entry *e, __u8 old_state, __u8 new_state,
+				    __u8 kind, __u64 old_entered, __u8 flags)
+{
+	struct sock_common copy;
+	__u32 netns;
+
+	if (!stream_events)
+		return;
+	if (bpf_probe_read_kernel(&copy, sizeof(copy), &tw->__tw_common))
+		return;
+	netns = BPF_CORE_READ((struct net *)copy.skc_net.net, ns.inum);
+	emit(&copy, netns, copy.skc_num, now, cookie, e, old_state, new_state, kind, old_entered,
+	     flags);
+}
+
+/* The full socket's netns inode and local port (host order; 0 before connect() picked one). */
+static __always_inline __u32 sk_netns(const struct sock *sk)
+{
+	return sk->__sk_common.skc_net.net->ns.inum;
+}
+
+static __always_inline __u8 old_flags(const struct sr_entry *e)
+{
+	if (!e || !(e->flags & SR_F_ENTRY_SEEN))
+		return 0;
+	return SR_EVF_OLD_SEEN | ((e->flags & SR_F_FROM_TIMER) ? SR_EVF_OLD_TIMER : 0);
+}
+
+static __always_inline struct inet_timewait_sock *tw_of(struct timer_list *timer)
+{
+	return (void *)((unsigned long)timer -
+			bpf_core_field_offset(struct inet_timewait_sock, tw_timer));
+}
+
+static __always_inline __u64 tw_cookie(struct inet_timewait_sock *tw)
+{
+	return BPF_CORE_READ(tw, __tw_common.skc_cookie.counter);
+}
+
+/* When a mini-socket's TIME_WAIT began, from its timer: the kernel set it to expire
+ * TCP_TIMEWAIT_LEN (60 s) after the FIN. 0 if CONFIG_HZ is unknown or the result is absurd. */
+static __always_inline __u64 tw_entered_from_timer(struct timer_list *timer, __u64 now)
+{
+	__u64 hz = CONFIG_HZ;
+	__s64 ago;
+
+	if (hz == 0)
+		return 0;
+	ago = (__s64)(bpf_jiffies64() - (BPF_CORE_READ(timer, expires) - 60 * hz));
+	if (ago < 0 || (__u64)ago * (NSEC_PER_SEC / hz) > now)
+		return 0;
+	return now - (__u64)ago * (NSEC_PER_SEC / hz);
+}
+
+static __always_inline struct timer_list *timer_of(struct inet_timewait_sock *tw)
+{
+	return (void *)((unsigned long)tw + bpf_core_field_offset(struct inet_timewait_sock, tw_timer));
+}
+
+/* The entry moves to the mini-socket's current substate. Returns the flags for the event. */
+static __always_inline __u8 move_to_substate(struct sr_entry *e, __u8 sub,
+					     struct timer_list *timer, __u64 now, __u64 *at)
+{
+	__u64 from_timer = sub == TCP_TIME_WAIT ? tw_entered_from_timer(timer, now) : 0;
+
+	e->state = sub;
+	e->flags &= ~(SR_F_ENTRY_SEEN | SR_F_FROM_TIMER);
+	*at = now;
+	if (!from_timer)
+		return 0;
+	e->entered_ns = from_timer;
+	e->flags |= SR_F_ENTRY_SEEN | SR_F_FROM_TIMER;
+	*at = from_timer;
+	return SR_EVF_TIME_FROM_TIMER;
+}
+
+struct sweep_ctx {
+	__u32 watching;
+};
+
+static long sweep_one(struct bpf_map *map, __u64 *key, struct fw2_value *val,
+		      struct sweep_ctx *ctx)
+{
+	struct inet_timewait_sock *tw = (void *)*key;
+	__u64 now = bpf_ktime_get_boot_ns(), cookie = val->cookie, old_entered, at;
+	struct sr_entry *e;
+	__u8 sub, old, oflags, tflags;
+
+	if (tw_cookie(tw) != cookie) { /* gone without an event we saw: memory reused */
+		bpf_map_delete_elem(&fw2_minisocks, key);
+		return 0;
+	}
+	sub = BPF_CORE_READ(tw, tw_substate);
+	if (sub == TCP_FIN_WAIT2) {
+		ctx->watching = 1; /* a flag: a counter would make each iteration a new verifier state */
+		return 0;
+	}
+	bpf_map_delete_elem(&fw2_minisocks, key);
+	e = bpf_map_lookup_elem(&sockets, &cookie);
+	if (!e || !(e->flags & SR_F_MINISOCK) || e->state == sub)
+		return 0;
+	old = e->state;
+	old_entered = e->entered_ns;
+	oflags = old_flags(e);
+	tflags = move_to_substate(e, sub, timer_of(tw), now, &at);
+	if (!tflags)
+		e->entered_ns = now; /* HZ unknown: the sweep time, not exact */
+	COUNT(tw_swept);
+	emit_tw(tw, at, cookie, e, old, sub, SR_EV_STATE, old_entered, oflags | tflags);
+	return 0;
+}
+
+static int sweep(void *map, __u32 *key, struct sweeper *sw)
+{
+	struct sweep_ctx ctx = {};
+
+	sw->armed = 0; /* first: a watch added meanwhile re-arms */
+	bpf_for_each_map_elem(&fw2_minisocks, sweep_one, &ctx, 0);
+	if (ctx.watching) {
+		sw->armed = 1;
+		bpf_timer_start(&sw->timer, SWEEP_NS, 0);
+	}
+	return 0;
+}
+
+static __always_inline void watch_fw2(struct inet_timewait_sock *tw, __u64 cookie)
+{
+	struct fw2_value v = { .cookie = cookie };
+	__u64 key = (__u64)tw;
+	__u32 zero = 0;
+	struct sweeper *sw;
+
+	bpf_map_update_elem(&fw2_minisocks, &key, &v, BPF_ANY);
+	sw = bpf_map_lookup_elem(&sweepers, &zero);
+	if (!sw || sw->armed)
+		return;
+	if (!sw->initialised) {
+		bpf_timer_init(&sw->timer, &sweepers, CLOCK_MONOTONIC);
+		bpf_timer_set_callback(&sw->timer, sweep);
+		sw->initialised = 1;
+	}
+	sw->armed = 1;
+	bpf_timer_start(&sw->timer, SWEEP_NS, 0);
+}
+
+static __always_inline void unwatch_fw2(struct inet_timewait_sock *tw)
+{
+	__u64 key = (__u64)tw;
+
+	bpf_map_delete_elem(&fw2_minisocks, &key);
+}
+
+/* At a mini-socket's end: a substate change the sweep has not reported yet. */
+static __always_inline void catch_up_substate(struct sr_entry *e, struct inet_timewait_sock *tw,
+					      struct timer_list *timer, __u64 now)
+{
+	__u8 sub = BPF_CORE_READ(tw, tw_substate);
+	__u64 at;
+
+	if (sub != e->state)
+		move_to_substate(e, sub, timer, now, &at);
+}
+
+static __always_inline void tw_gone(struct inet_timewait_sock *tw, struct timer_list *timer,
+				    __u64 cookie, __u64 now, __u8 kind)
+{
+	struct sr_entry *e = bpf_map_lookup_elem(&sockets, &cookie);
+
+	unwatch_fw2(tw);
+	if (kind == SR_EV_TW_EXPIRE)
+		COUNT(tw_expires);
+	else
+		COUNT(tw_kills);
+	if (!e) {
+		COUNT(tw_untracked);
+		emit_tw(tw, now, cookie, 0, BPF_CORE_READ(tw, tw_substate), TCP_CLOSE, kind, 0, 0);
+		return;
+	}
+	catch_up_substate(e, tw, timer ? timer : timer_of(tw), now);
+	emit_tw(tw, now, cookie, e, e->state, TCP_CLOSE, kind, e->entered_ns, old_flags(e));
+	if (bpf_map_delete_elem(&sockets, &cookie) == 0)
+		COUNT(deletes);
+}
+
+/* Settles this CPU's pending cancel. Returns true if it was `timer` (the caller's event
+ * explains it); otherwise a cancel not followed by start or expiry was an early kill. */
+static __always_inline bool settle_pending(struct timer_list *timer, __u64 now)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct sr_pending_cancel *p;
+	struct inet_timewait_sock *tw;
+	__u64 cookie;
+
+	if (cpu >= SR_MAX_CPUS)
+		return false;
+	p = &pending[cpu];
+	if (!p->timer)
+		return false;
+	if (timer && p->timer == (__u64)timer) {
+		p->timer = 0;
+		return true;
+	}
+	tw = tw_of((struct timer_list *)p->timer);
+	cookie = p->cookie;
+	now = p->ts_ns;
+	p->timer = 0;
+	if (cookie)
+		tw_gone(tw, 0, cookie, now, SR_EV_TW_KILL);
+	return false;
+}
+
+static __always_inline bool learns_owner(int old, int new)
+{
+	return (old == TCP_CLOSE && (new == TCP_SYN_SENT || new == TCP_LISTEN)) ||
+	       new == TCP_FIN_WAIT1 || new == TCP_LAST_ACK;
+}
+
+static __always_inline __u8 role_of(int old, int new)
+{
+	if (new == TCP_SYN_SENT)
+		return SR_ROLE_CONNECT;
+	if (new == TCP_LISTEN)
+		return SR_ROLE_LISTEN;
+	return SR_ROLE_CLOSE;
+}
+
+static __always_inline void on_close(const struct sock *sk, __u64 now, __u64 cookie, int old)
+{
+	struct sr_entry *e = bpf_map_lookup_elem(&sockets, &cookie);
+	__u32 netns = sk_netns(sk);
+	__u16 sport = 0;
+
+	if (e && (e->flags & SR_F_MINISOCK)) {
+		/* tcp_time_wait() handed the connection to a mini-socket before tcp_done(). */
+		COUNT(superseded);
+		return;
+	}
+	/* inet_put_port() zeroed skc_num before this tracepoint; inet_sport still has it. */
+	if (stream_events || old == TCP_LISTEN)
+		sport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
+	if (old == TCP_LISTEN) {
+		struct listener_key lk = { .netns = netns, .port = sport };
+
+		bpf_map_delete_elem(&listeners, &lk);
+	}
+	emit(&sk->__sk_common, netns, sport, now, cookie, e, old, TCP_CLOSE, SR_EV_STATE,
+	     e ? e->entered_ns : 0, old_flags(e));
+	if (e && bpf_map_delete_elem(&sockets, &cookie) == 0)
+		COUNT(deletes);
+}
+
+static __always_inline void new_entry(const struct sock *sk, __u32 netns, __u16 sport,
+				      __u64 cookie, __u64 now, int old, int new)
+{
+	struct sr_entry n = { .entered_ns = now, .state = new, .flags = SR_F_ENTRY_SEEN };
+
+	if (learns_owner(old, new)) {
+		fill_owner(&n.owner);
+		n.role = role_of(old, new);
+		COUNT(owners_learned);
+	}
+	if (old == TCP_CLOSE && (new == TCP_SYN_SENT || new == TCP_LISTEN))
+		n.flags |= SR_F_BORN_TRACED;
+	if (old == TCP_LISTEN && new == TCP_SYN_RECV) {
+		struct listener_key lk = { .netns = netns, .port = sport };
+		struct sr_owner *lo = bpf_map_lookup_elem(&listeners, &lk);
+
+		n.flags |= SR_F_BORN_TRACED;
+		if (lo) {
+			n.owner = *lo;
+			n.role = SR_ROLE_ACCEPT;
+		} else {
+			COUNT(listener_misses);
+		}
+	}
+	if (bpf_map_update_elem(&sockets, &cookie, &n, BPF_NOEXIST) == 0)
+		COUNT(inserts);
+	else
+		COUNT(insert_failures);
+	emit(&sk->__sk_common, netns, sport, now, cookie, &n, old, new, SR_EV_STATE, 0, 0);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int newstate)
+{
+	struct sr_entry *e;
+	__u64 now, cookie, old_entered;
+	__u32 netns;
+	__u16 sport;
+	__u8 oflags;
+
+	if (sk->sk_protocol != IPPROTO_TCP)
+		return 0;
+	now = bpf_ktime_get_boot_ns();
+	settle_pending(0, now);
+	COUNT(transitions);
+	cookie = bpf_get_socket_cookie((void *)sk);
+	if (newstate == TCP_CLOSE) {
+		on_close(sk, now, cookie, oldstate);
+		return 0;
+	}
+	netns = sk_netns(sk);
+	sport = sk->__sk_common.skc_num;
+	if (oldstate == TCP_CLOSE || oldstate == TCP_LISTEN) {
+		/* A birth; a stale entry of a reused cookie cannot exist (cookies are unique). */
+		e = bpf_map_lookup_elem(&sockets, &cookie);
+		if (!e) {
+			new_entry(sk, netns, sport, cookie, now, oldstate, newstate);
+			goto listener;
+		}
+	} else {
+		e = bpf_map_lookup_elem(&sockets, &cookie);
+		if (!e) { /* older than the register, or evicted: the new state's start is exact */
+			new_entry(sk, netns, sport, cookie, now, oldstate, newstate);
+			return 0;
+		}
+	}
+	old_entered = e->entered_ns;
+	oflags = old_flags(e);
+	e->state = newstate;
+	e->entered_ns = now;
+	e->flags = (e->flags & ~SR_F_FROM_TIMER) | SR_F_ENTRY_SEEN;
+	if (learns_owner(oldstate, newstate)) {
+		fill_owner(&e->owner);
+		e->role = role_of(oldstate, newstate);
+		COUNT(owners_learned);
+	}
+	emit(&sk->__sk_common, netns, sport, now, cookie, e, oldstate, newstate, SR_EV_STATE,
+	     old_entered, oflags);
+listener:
+	if (newstate == TCP_LISTEN) {
+		struct listener_key lk = { .netns = netns, .port = sport };
+		struct sr_owner o = {};
+
+		fill_owner(&o);
+		bpf_map_update_elem(&listeners, &lk, &o, BPF_ANY);
+	}
+	return 0;
+}
+
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(on_destroy, struct sock *sk)
+{
+	struct sr_entry *e;
+	__u64 cookie;
+
+	settle_pending(0, bpf_ktime_get_boot_ns());
+	/* Read, not bpf_get_socket_cookie(): that would make a cookie for every socket freed. */
+	cookie = sk->__sk_common.skc_cookie.counter;
+	if (!cookie)
+		return 0;
+	e = bpf_map_lookup_elem(&sockets, &cookie);
+	if (e && !(e->flags & SR_F_MINISOCK) && bpf_map_delete_elem(&sockets, &cookie) == 0)
+		COUNT(deletes);
+	return 0;
+}
+
+SEC("tp_btf/timer_start")
+int BPF_PROG(on_timer_start, struct timer_list *timer, unsigned long expires)
+{
+	struct inet_timewait_sock *tw;
+	struct sr_entry *e;
+	__u64 now, cookie, old_entered;
+	__u8 sub, old, oflags;
+	bool rearm;
+
+	if ((__u64)timer->function != tw_timer_fn)
+		return 0;
+	now = bpf_ktime_get_boot_ns();
+	rearm = settle_pending(timer, now);
+	tw = tw_of(timer);
+	cookie = tw_cookie(tw);
+	if (!cookie) { /* the full socket never had its cookie made: nothing to key it by */
+		COUNT(tw_untracked);
+		return 0;
+	}
+	sub = BPF_CORE_READ(tw, tw_substate);
+	e = bpf_map_lookup_elem(&sockets, &cookie);
+	if (!e) {
+		struct sr_entry n = { .entered_ns = now, .state = sub, .flags = SR_F_MINISOCK };
+
+		/* A fresh TIME_WAIT starts now; a FIN_WAIT2 mini-socket or a re-arm continues a
+		 * state that began before we saw it. */
+		if (!rearm && sub == TCP_TIME_WAIT)
+			n.flags |= SR_F_ENTRY_SEEN;
+		COUNT(tw_untracked);
+		if (bpf_map_update_elem(&sockets, &cookie, &n, BPF_NOEXIST) == 0)
+			COUNT(inserts);
+		else
+			COUNT(insert_failures);
+		if (sub == TCP_FIN_WAIT2)
+			watch_fw2(tw, cookie);
+		emit_tw(tw, now, cookie, &n, sub, sub, rearm ? SR_EV_TW_RESTART : SR_EV_TW_START, 0, 0);
+		return 0;
+	}
+	old = e->state;
+	old_entered = e->entered_ns;
+	oflags = old_flags(e);
+	if (!(e->flags & SR_F_MINISOCK)) {
+		COUNT(tw_starts);
+		e->flags |= SR_F_MINISOCK;
+		if (sub != old) {
+			e->state = sub;
+			e->entered_ns = now;
+			e->flags = (e->flags & ~SR_F_FROM_TIMER) | SR_F_ENTRY_SEEN;
+		}
+		if (sub == TCP_FIN_WAIT2)
+			watch_fw2(tw, cookie);
+		emit_tw(tw, now, cookie, e, old, sub, SR_EV_TW_START, old_entered, oflags);
+		return 0;
+	}
+	if (sub != old) { /* FIN_WAIT2 mini-socket got the peer's FIN: TIME_WAIT from now */
+		unwatch_fw2(tw);
+		e->state = sub;
+		e->entered_ns = now;
+		e->flags = (e->flags & ~SR_F_FROM_TIMER) | SR_F_ENTRY_SEEN;
+		emit_tw(tw, now, cookie, e, old, sub, SR_EV_STATE, old_entered, oflags);
+		return 0;
+	}
+	COUNT(tw_restarts);
+	emit_tw(tw, now, cookie, e, old, sub, SR_EV_TW_RESTART, old_entered, oflags);
+	return 0;
+}
+
+SEC("tp_btf/timer_cancel")
+int BPF_PROG(on_timer_cancel, struct timer_list *timer)
+{
+	__u32 cpu;
+	__u64 now;
+
+	if ((__u64)timer->function != tw_timer_fn)
+		return 0;
+	now = bpf_ktime_get_boot_ns();
+	settle_pending(0, now);
+	cpu = bpf_get_smp_processor_id();
+	if (cpu >= SR_MAX_CPUS)
+		return 0;
+	pending[cpu].cookie = tw_cookie(tw_of(timer));
+	pending[cpu].ts_ns = now;
+	pending[cpu].timer = (__u64)timer;
+	return 0;
+}
+
+SEC("tp_btf/timer_expire_entry")
+int BPF_PROG(on_timer_expire, struct timer_list *timer, unsigned long baseclk)
+{
+	struct inet_timewait_sock *tw;
+	__u64 now, cookie;
+
+	if ((__u64)timer->function != tw_timer_fn)
+		return 0;
+	now = bpf_ktime_get_boot_ns();
+	settle_pending(timer, now);
+	tw = tw_of(timer);
+	cookie = tw_cookie(tw);
+	if (!cookie) {
+		COUNT(tw_untracked);
+		return 0;
+	}
+	tw_gone(tw, timer, cookie, now, SR_EV_TW_EXPIRE);
+	return 0;
+}

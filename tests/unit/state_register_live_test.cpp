@@ -1,0 +1,292 @@
+// The state register on the running kernel (root + eBPF; skipped otherwise, failed instead when
+// SOCKDOCTOR_REQUIRE_BPF=1): entries by cookie, pre-existing sockets, the stream, eviction
+// accounting, pins and stale pins. Sockets live in a private network namespace per test.
+#include "collect/state_register.hpp"
+
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "collect/bpf_runtime.hpp"
+
+namespace sockdoctor::collect {
+namespace {
+
+using core::TcpState;
+using namespace std::chrono_literals;
+
+bool bpf_required() {
+  const char* v = std::getenv("SOCKDOCTOR_REQUIRE_BPF");
+  return v != nullptr && std::string_view(v) == "1";
+}
+
+// A private network namespace with lo up; "" or why not.
+std::string private_netns() {
+  if (::unshare(CLONE_NEWNET) != 0) return std::string("unshare(CLONE_NEWNET): ") + strerror(errno);
+  const int s = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ifreq ifr{};
+  std::strncpy(ifr.ifr_name, "lo", IFNAMSIZ - 1);
+  const bool up = s >= 0 && ::ioctl(s, SIOCGIFFLAGS, &ifr) == 0 &&
+                  (ifr.ifr_flags = static_cast<short>(ifr.ifr_flags | IFF_UP),
+                   ::ioctl(s, SIOCSIFFLAGS, &ifr) == 0);
+  if (s >= 0) ::close(s);
+  return up ? "" : "could not bring lo up";
+}
+
+#define START_OR_SKIP(var, opts)                                                                   \
+  if (auto why = private_netns(); !why.empty()) {                                                  \
+    if (bpf_required()) FAIL() << why;                                                             \
+    GTEST_SKIP() << why;                                                                           \
+  }                                                                                                \
+  auto var = StateRegister::start(opts);                                                           \
+  if (!var && (var.error().code == core::ErrorCode::PermissionDenied ||                            \
+               var.error().code == core::ErrorCode::Unavailable)) {                                \
+    if (bpf_required()) FAIL() << "SOCKDOCTOR_REQUIRE_BPF=1 but: " << var.error().message;         \
+    GTEST_SKIP() << var.error().message;                                                           \
+  }                                                                                                \
+  ASSERT_TRUE(var) << var.error().message
+
+std::uint64_t cookie_of(int fd) {
+  std::uint64_t c = 0;
+  socklen_t len = sizeof c;
+  return ::getsockopt(fd, SOL_SOCKET, SO_COOKIE, &c, &len) == 0 ? c : 0;
+}
+
+sockaddr_in loopback(std::uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return a;
+}
+
+struct Conn {
+  int listener = -1, client = -1, server = -1;
+  ~Conn() {
+    for (int fd : {listener, client, server})
+      if (fd >= 0) ::close(fd);
+  }
+};
+
+void connect_on(Conn& c, std::uint16_t port) {
+  const sockaddr_in a = loopback(port);
+  c.listener = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_EQ(::bind(c.listener, reinterpret_cast<const sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(c.listener, 8), 0);
+  c.client = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_EQ(::connect(c.client, reinterpret_cast<const sockaddr*>(&a), sizeof a), 0);
+  c.server = ::accept4(c.listener, nullptr, nullptr, SOCK_CLOEXEC);
+  ASSERT_GE(c.server, 0);
+}
+
+std::optional<core::TracedSocket> lookup_one(const RegisterReader& r, std::uint64_t cookie) {
+  auto got = r.lookup(std::span(&cookie, 1));
+  EXPECT_TRUE(got) << got.error().message;
+  return got ? (*got)[0] : std::nullopt;
+}
+
+double age_ms(const core::TracedSocket& e) {
+  return static_cast<double>(boot_time_ns() - e.entered_boot_ns) / 1e6;
+}
+
+TEST(LiveRegister, CloseWaitAgeIsExactAndEveryoneHasTheRightRole) {
+  START_OR_SKIP(reg, StateRegisterOptions{});
+  Conn c;
+  connect_on(c, 8501);
+  ::close(c.client); // the server's socket enters CLOSE_WAIT now
+  c.client = -1;
+  std::this_thread::sleep_for(200ms);
+  auto reader = reg->reader();
+  ASSERT_TRUE(reader) << reader.error().message;
+  auto server = lookup_one(*reader, cookie_of(c.server));
+  ASSERT_TRUE(server) << "the accepted socket is traced";
+  EXPECT_EQ(server->state, TcpState::CloseWait);
+  EXPECT_TRUE(server->entered_exact);
+  EXPECT_NEAR(age_ms(*server), 200, 50);
+  EXPECT_EQ(server->owner.pid, ::getpid());
+  EXPECT_EQ(server->owner.role, core::OwnerRole::Accept);
+  EXPECT_TRUE(server->born_traced);
+  auto listener = lookup_one(*reader, cookie_of(c.listener));
+  ASSERT_TRUE(listener);
+  EXPECT_EQ(listener->state, TcpState::Listen);
+  EXPECT_EQ(listener->owner.role, core::OwnerRole::Listen);
+  auto counters = reg->counters();
+  ASSERT_TRUE(counters);
+  EXPECT_GE(counters->inserts, 3u);
+  EXPECT_EQ(counters->insert_failures, 0u);
+}
+
+TEST(LiveRegister, SocketsOlderThanTheRegisterAreNotTracedUntilTheyMove) {
+  Conn c;
+  std::string why = private_netns();
+  if (!why.empty()) GTEST_SKIP() << why;
+  connect_on(c, 8502); // before the register: its entries cannot exist
+  auto reg = StateRegister::start(StateRegisterOptions{});
+  if (!reg && !bpf_required()) GTEST_SKIP() << reg.error().message;
+  ASSERT_TRUE(reg) << reg.error().message;
+  auto reader = reg->reader();
+  ASSERT_TRUE(reader);
+  EXPECT_FALSE(lookup_one(*reader, cookie_of(c.client)));
+  EXPECT_FALSE(lookup_one(*reader, cookie_of(c.server)));
+  EXPECT_FALSE(lookup_one(*reader, 0)) << "cookie 0 is never traced";
+  ASSERT_EQ(::shutdown(c.client, SHUT_WR), 0); // a syscall transition: now it is known
+  std::this_thread::sleep_for(100ms);
+  auto client = lookup_one(*reader, cookie_of(c.client));
+  ASSERT_TRUE(client);
+  EXPECT_EQ(client->state, TcpState::FinWait2);
+  EXPECT_TRUE(client->entered_exact) << "the new state's start was seen";
+  EXPECT_FALSE(client->born_traced);
+  EXPECT_TRUE(client->closed_by_owner());
+  EXPECT_EQ(client->owner.pid, ::getpid());
+  auto server = lookup_one(*reader, cookie_of(c.server));
+  ASSERT_TRUE(server);
+  EXPECT_EQ(server->state, TcpState::CloseWait);
+  EXPECT_FALSE(server->owner.known()) << "softirq transitions teach no owner";
+}
+
+TEST(LiveRegister, StreamIsFilteredByPortAndTimesTheOldState) {
+  StateRegisterOptions o;
+  o.stream = true;
+  o.filter_port = 8503;
+  START_OR_SKIP(reg, o);
+  Conn other, c;
+  connect_on(other, 8504); // filtered out in the kernel
+  connect_on(c, 8503);
+  std::this_thread::sleep_for(100ms);
+  ::close(c.server); // server closes first: ESTABLISHED lasted ~100 ms
+  c.server = -1;
+  std::vector<core::SocketTransition> seen;
+  const StateRegister::Sink sink = [&seen](const core::SocketTransition& t) { seen.push_back(t); };
+  for (int i = 0; i < 20; ++i)
+    ASSERT_TRUE(reg->poll(20, sink));
+  bool fin_wait1 = false;
+  for (const auto& t : seen) {
+    EXPECT_TRUE(t.local.port == 8503 || t.peer.port == 8503) << core::to_string(t.local);
+    if (t.new_state == TcpState::FinWait1) {
+      fin_wait1 = true;
+      ASSERT_TRUE(t.in_old_state_ns);
+      EXPECT_NEAR(static_cast<double>(*t.in_old_state_ns) / 1e6, 100, 50);
+      EXPECT_EQ(t.owner.role, core::OwnerRole::Close);
+    }
+  }
+  EXPECT_TRUE(fin_wait1);
+  EXPECT_EQ(reg->malformed_events(), 0u);
+}
+
+TEST(LiveRegister, ATinyMapCountsItsEvictions) {
+  StateRegisterOptions o;
+  o.max_entries = 16;
+  START_OR_SKIP(reg, o);
+  std::vector<int> listeners;
+  for (std::uint16_t port = 8600; port < 8664; ++port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    const sockaddr_in a = loopback(port);
+    ASSERT_EQ(::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a), 0);
+    ASSERT_EQ(::listen(fd, 1), 0);
+    listeners.push_back(fd);
+  }
+  auto live = reg->count_entries();
+  auto counters = reg->counters();
+  ASSERT_TRUE(live && counters);
+  EXPECT_LE(*live, 16u);
+  EXPECT_EQ(counters->inserts + counters->insert_failures, 64u);
+  EXPECT_GE(counters->evictions(*live) + counters->insert_failures, 48u)
+      << "64 listeners in 16 entries: the rest are counted, not silently gone";
+  for (int fd : listeners)
+    ::close(fd);
+}
+
+// bpffs mounted on a fresh directory in a private mount namespace; "" or why not.
+std::string private_bpffs(std::string& dir) {
+  char tmpl[] = "/tmp/sd-bpffs-XXXXXX";
+  if (::unshare(CLONE_NEWNS) != 0) return "unshare(CLONE_NEWNS) failed";
+  if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0) return "make-rprivate";
+  if (::mkdtemp(tmpl) == nullptr) return "mkdtemp failed";
+  dir = tmpl;
+  if (::mount("bpf", dir.c_str(), "bpf", 0, "mode=0700") != 0) return "mount bpffs failed";
+  return "";
+}
+
+TEST(LiveRegister, PinnedReaderLiveHostAndStalePinsReplaced) {
+  StateRegisterOptions o;
+  START_OR_SKIP(unpinned, o); // proves BPF works here before touching mounts
+  unpinned->stop();
+  std::string dir;
+  if (auto why = private_bpffs(dir); !why.empty()) GTEST_SKIP() << why;
+  o.pin = true;
+  o.pin_root = dir + "/sd";
+
+  auto host = StateRegister::start(o);
+  ASSERT_TRUE(host) << host.error().message;
+  EXPECT_EQ(host->report().pin_dir, dir + "/sd/register");
+  auto reader = open_pinned_register(o.pin_root);
+  ASSERT_TRUE(reader) << reader.error().message;
+  EXPECT_EQ(reader->info().host_pid, ::getpid());
+  EXPECT_TRUE(reader->host_alive());
+  EXPECT_GT(reader->info().started_boot_ns, 0u);
+  EXPECT_LE(reader->info().started_boot_ns, boot_time_ns());
+  auto second = StateRegister::start(o);
+  ASSERT_FALSE(second) << "a live host keeps its pins";
+  EXPECT_NE(second.error().message.find("already hosted by pid " + std::to_string(::getpid())),
+            std::string::npos)
+      << second.error().message;
+  host->stop();
+  auto gone = open_pinned_register(o.pin_root);
+  ASSERT_FALSE(gone);
+  EXPECT_EQ(gone.error().code, core::ErrorCode::NotFound) << "a clean stop removes the pins";
+
+  // A host that dies without cleaning up (SIGKILL, a crash) leaves its pins behind.
+  const pid_t child = ::fork();
+  if (child == 0) {
+    auto crashed = StateRegister::start(o);
+    ::_exit(crashed ? 0 : 1); // no destructor runs: the pins stay
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  auto stale = open_pinned_register(o.pin_root);
+  ASSERT_FALSE(stale);
+  EXPECT_EQ(stale.error().code, core::ErrorCode::Unavailable);
+  EXPECT_NE(stale.error().message.find("stale"), std::string::npos) << stale.error().message;
+  auto replacement = StateRegister::start(o);
+  ASSERT_TRUE(replacement) << replacement.error().message;
+  EXPECT_NE(replacement->report().replaced_pin_note.find(std::to_string(child)), std::string::npos)
+      << replacement->report().replaced_pin_note;
+  EXPECT_TRUE(open_pinned_register(o.pin_root));
+  replacement->stop();
+  ::umount2(dir.c_str(), MNT_DETACH);
+  ::rmdir(dir.c_str());
+}
+
+TEST(BpfRuntime, ErrorsCarryTheirCodeAndNameWhatIsMissing) {
+  auto perm = bpf_error("state register: load", EPERM, "needs tp_btf");
+  EXPECT_EQ(perm.code, core::ErrorCode::PermissionDenied);
+  EXPECT_NE(perm.message.find("CAP_BPF and CAP_PERFMON, or root"), std::string::npos);
+  auto kernel = bpf_error("state register: load", EINVAL, "needs tp_btf");
+  EXPECT_EQ(kernel.code, core::ErrorCode::Unavailable);
+  EXPECT_NE(kernel.message.find("needs tp_btf; SOCKDOCTOR_BPF_DEBUG=1"), std::string::npos);
+  EXPECT_EQ(bpf_error("x", EIO).code, core::ErrorCode::Failed);
+  EXPECT_EQ(bpf_error("x", EIO).message, "x: Input/output error");
+  EXPECT_EQ(&bpf_probe(), &bpf_probe()) << "probed once per process";
+  EXPECT_FALSE(is_bpffs("/proc"));
+  EXPECT_LE(bpf_log_tail(1000).size(), 256u);
+}
+
+} // namespace
+} // namespace sockdoctor::collect
