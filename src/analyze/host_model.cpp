@@ -2,6 +2,9 @@
 #include "analyze/host_model.hpp"
 
 #include <algorithm>
+#include <optional>
+
+#include "analyze/traced_knowledge.hpp"
 
 namespace sockdoctor::analyze {
 
@@ -67,7 +70,10 @@ HostModel build_host_model(std::shared_ptr<const core::Sample> sample,
   m.kernel_ = m.sample->kernel.value_or(core::KernelSettings{});
   const auto& snap = m.sample->snapshot;
   const SampleKnowledge alone(snap);
-  const SocketKnowledge& k = known != nullptr ? *known : alone;
+  const SocketKnowledge& base = known != nullptr ? *known : alone;
+  std::optional<TracedKnowledge> traced;
+  if (m.sample->traced) traced.emplace(base, *m.sample->traced);
+  const SocketKnowledge& k = traced ? static_cast<const SocketKnowledge&>(*traced) : base;
   m.ages = socket_ages(snap, m.kernel_, k);
   for (std::size_t i = 0; i < snap.sockets.size(); ++i)
     if (snap.sockets[i].state == core::TcpState::Listen) m.listeners.push_back(i);

@@ -26,7 +26,8 @@ struct Group {
   std::uint64_t keepalive = 0, retransmitting = 0;
   std::uint64_t outgoing = 0, incoming = 0;
   std::optional<double> oldest;
-  double oldest_upper = 0; // last_data_recv of the oldest socket: an upper bound
+  bool oldest_traced = false; // exact: the eBPF state register saw it enter CLOSE_WAIT
+  double oldest_upper = 0;    // last_data_recv of the oldest socket: an upper bound
   EndpointCounter peers;
   std::map<std::int32_t, const core::ProcessInfo*> co_holders;
 };
@@ -68,6 +69,7 @@ void account(const RuleContext& ctx, std::size_t i, Group& g) {
     ++g.aged;
     if (!g.oldest || *age.seconds > *g.oldest) {
       g.oldest = age.seconds;
+      g.oldest_traced = age.basis == AgeBasis::Traced && !age.lower_bound;
       g.oldest_upper = s.has_info ? s.info.last_data_recv_ms / 1000.0 : 0;
     }
   }
@@ -172,6 +174,13 @@ std::string keepalive_sentence(const RuleContext& ctx, const Group& g) {
 
 std::string age_sentence(const Group& g) {
   if (!g.oldest) return "Their age is unknown: this data source has no tcp_info.";
+  if (g.oldest_traced)
+    return fmt::format("The oldest has been in CLOSE_WAIT for {} (exact: the eBPF state register "
+                       "saw it enter the state).{}",
+                       core::prose_duration(*g.oldest),
+                       g.unknown_age > 0
+                           ? fmt::format(" {} have no age information.", g.unknown_age)
+                           : std::string());
   std::string out = fmt::format("The oldest has been in CLOSE_WAIT for at least {} (since the last "
                                 "ACK from the peer, normally its FIN)",
                                 core::prose_duration(*g.oldest));
@@ -280,7 +289,8 @@ void evidence(const RuleContext& ctx, const Group& g, Finding& f) {
   f.add("outgoing", "outgoing (ephemeral local port)", static_cast<std::int64_t>(g.outgoing));
   f.add("incoming", "incoming (on a listening port)", static_cast<std::int64_t>(g.incoming));
   if (g.oldest) {
-    f.add("oldest_age_basis", "age from", std::string("last_ack (lower bound)"));
+    f.add("oldest_age_basis", "age from",
+          std::string(g.oldest_traced ? "traced (exact)" : "last_ack (lower bound)"));
     if (g.oldest_upper > 0)
       f.add("oldest_last_data_recv_seconds", "oldest: last data received (s ago)", g.oldest_upper);
   }
@@ -314,7 +324,7 @@ Finding make_finding(const RuleContext& ctx, const Group& g) {
   f.peer = g.peers.only();
   f.count = g.count;
   f.oldest_age_seconds = g.oldest;
-  f.oldest_age_lower_bound = g.oldest.has_value();
+  f.oldest_age_lower_bound = g.oldest.has_value() && !g.oldest_traced;
   evidence(ctx, g, f);
   f.explanation = explanation(ctx, g);
   f.remedies = remedies(ctx, g);

@@ -20,6 +20,7 @@ struct Group {
   std::string service; // orphans: the peer endpoint, or "clients of <local>"
   std::uint64_t count = 0, aged = 0, keepalive = 0;
   std::optional<double> oldest;
+  bool oldest_traced = false; // exact: the eBPF state register saw it enter FIN_WAIT2
   EndpointCounter peers;
   std::map<std::string, std::uint64_t> local_peers; // "pid 7 (x), CLOSE_WAIT" -> count
 };
@@ -122,7 +123,7 @@ Finding held_finding(const RuleContext& ctx, const Group& g) {
   f.peer = g.peers.only();
   f.count = g.count;
   f.oldest_age_seconds = g.oldest;
-  f.oldest_age_lower_bound = g.oldest.has_value();
+  f.oldest_age_lower_bound = g.oldest.has_value() && !g.oldest_traced;
   f.add("keepalive_timers", "with keepalive timer", static_cast<std::int64_t>(g.keepalive));
   f.add("bounded", "bounded by tcp_fin_timeout", false);
   f.add("peers", "peers", g.peers.top(ctx.opt.max_listed));
@@ -137,7 +138,11 @@ Finding held_finding(const RuleContext& ctx, const Group& g) {
       "sockets, after close(). These last until the peer closes{}.",
       who(ctx, g), fin,
       g.keepalive ? ", or until keepalive (SO_KEEPALIVE) finds the peer host gone" : "");
-  if (g.oldest)
+  if (g.oldest && g.oldest_traced)
+    f.explanation += fmt::format(" The oldest has waited {} (exact: the eBPF state register saw "
+                                 "it enter the state).",
+                                 core::prose_duration(*g.oldest));
+  else if (g.oldest)
     f.explanation += fmt::format(" The oldest has waited at least {} (since the last ACK "
                                  "received).",
                                  core::prose_duration(*g.oldest));
@@ -204,7 +209,10 @@ void fin_wait2(const RuleContext& ctx, std::vector<Finding>& out) {
     ++g.count;
     if (age.seconds) {
       ++g.aged;
-      g.oldest = std::max(g.oldest.value_or(0), *age.seconds);
+      if (!g.oldest || *age.seconds > *g.oldest) {
+        g.oldest = *age.seconds;
+        g.oldest_traced = age.basis == AgeBasis::Traced && !age.lower_bound;
+      }
     }
     if (s.timer == core::TimerKind::Keepalive && s.inode != 0) ++g.keepalive;
     g.peers.add(s.peer, true);

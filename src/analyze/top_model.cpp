@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "analyze/kernel_model.hpp"
+#include "analyze/traced_knowledge.hpp"
 
 namespace sockdoctor::analyze {
 namespace {
@@ -249,8 +250,11 @@ void LiveView::rebuild_detail_sections() {
     const EphemeralPorts ports(socks, [this](std::uint32_t ns) -> const core::KernelSettings& {
       return host_->kernel_of(ns);
     });
-    const auto budgets = port_budgets(socks, host_->ages, ports, tracker_, match);
-    time_wait_ = time_wait_causes(socks, host_->ages, budgets, tracker_, match);
+    std::optional<TracedKnowledge> traced;
+    if (host_->sample->traced) traced.emplace(tracker_, *host_->sample->traced);
+    const SocketKnowledge& known = traced ? static_cast<const SocketKnowledge&>(*traced) : tracker_;
+    const auto budgets = port_budgets(socks, host_->ages, ports, known, match);
+    time_wait_ = time_wait_causes(socks, host_->ages, budgets, known, match);
     destinations_ = destination_rows(budgets);
   }
   if (time_wait_.size() > opts_.max_rows) time_wait_.resize(opts_.max_rows);
@@ -303,9 +307,13 @@ std::vector<HolderRow> LiveView::holder_rows() const {
   std::vector<HolderRow> rows;
   if (!last_) return rows;
   const auto& socks = last_->snapshot.sockets;
+  // Exact ages from the eBPF state register when one runs, the tracker's otherwise.
+  std::optional<TracedKnowledge> traced;
+  if (last_->traced) traced.emplace(tracker_, *last_->traced);
+  const SocketKnowledge& known = traced ? static_cast<const SocketKnowledge&>(*traced) : tracker_;
   const auto holders = stuck_holders(
-      socks, last_covered_, [&](std::size_t i) { return tracker_.age(socks[i], kernel_); },
-      tracker_, [this](const core::TcpSocket& s) { return matches(s); });
+      socks, last_covered_, [&](std::size_t i) { return known.age(socks[i], kernel_); }, known,
+      [this](const core::TcpSocket& s) { return matches(s); });
   std::unordered_map<std::int32_t, const Trend*> trends;
   const auto groups = tracker_.close_wait_by_process();
   for (const auto& g : groups)

@@ -64,6 +64,10 @@ void add_global_options(CLI::App& app, GlobalOptions& g) {
          "bpf, proc")
       ->check(CLI::IsMember({"auto", "bpf", "proc"}))
       ->capture_default_str();
+  app.add_option("--register", g.register_pin_root,
+                 "Read exact state ages and TIME_WAIT owners from the eBPF state register pinned "
+                 "in DIR by `sockdoctor serve` or `trace --pin`, when one runs (off: never)")
+      ->capture_default_str();
   app.add_flag("-v,--verbose", g.verbose, "Say more about how the data was obtained (repeatable)");
 }
 

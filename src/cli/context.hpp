@@ -34,9 +34,10 @@ struct GlobalOptions {
   std::string replay_file;     // --replay FILE: decode recorded sock_diag replies instead of asking
   std::string record_file;     // --record FILE: also write the raw sock_diag replies to FILE
   std::string source = "auto"; // --source auto|netlink|proc
-  std::string owner_scan = "auto"; // --owner-scan auto|bpf|proc
-  bool all_netns = false;          // --all-netns
-  int verbose = 0;                 // -v
+  std::string owner_scan = "auto";                          // --owner-scan auto|bpf|proc
+  bool all_netns = false;                                   // --all-netns
+  std::string register_pin_root = "/sys/fs/bpf/sockdoctor"; // --register DIR|off
+  int verbose = 0;                                          // -v
 };
 
 struct Context {

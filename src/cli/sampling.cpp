@@ -28,6 +28,7 @@ collect::SamplerOptions sampler_options(const GlobalOptions& g) {
                     : g.owner_scan == "proc" ? collect::OwnerBackend::Proc
                                              : collect::OwnerBackend::Auto;
   o.scope = g.all_netns ? collect::NetnsScope::All : collect::NetnsScope::Own;
+  o.register_pin_root = g.register_pin_root == "off" ? "" : g.register_pin_root;
   return o;
 }
 

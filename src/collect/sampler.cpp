@@ -3,6 +3,8 @@
 // (netlink vs the /proc walk), then kernel settings and counters.
 #include "collect/sampler.hpp"
 
+#include <sys/stat.h>
+
 #include <fmt/format.h>
 
 #include <chrono>
@@ -16,6 +18,8 @@
 #include "collect/proc_net_tcp.hpp"
 #include "collect/proc_owners.hpp"
 #include "collect/sock_diag.hpp"
+#include "collect/state_register.hpp"
+#include "collect/state_register_pins.hpp"
 
 namespace sockdoctor::collect {
 
@@ -94,6 +98,8 @@ core::Result<core::Sample> Sampler::take(const SampleRequest& request) {
     sample.collectors.push_back(std::move(*owner_status));
   }
   if (request.kernel) sample.collectors.push_back(read_kernel(sample));
+  if (request.traced)
+    if (auto s = read_register(sample)) sample.collectors.push_back(std::move(*s));
   sample.listed_states = request.state_mask & core::kAllStatesMask;
   sample.counts = core::count_states(sample.snapshot.sockets);
   return sample;
@@ -263,6 +269,54 @@ core::CollectorStatus Sampler::read_kernel(core::Sample& sample) {
   } else {
     s.success = false;
     s.error = kernel.error();
+  }
+  s.duration_seconds = seconds_since(start);
+  return s;
+}
+
+// The register's entries for the listed sockets. Absent register: no status at all (nothing is
+// missing, the ages are the usual estimates); unreadable or stale pins: a status that says so.
+std::optional<core::CollectorStatus> Sampler::read_register(core::Sample& sample) {
+  if (!options_.replay_file.empty() || options_.root.proc != "/proc" ||
+      options_.register_pin_root.empty())
+    return std::nullopt;
+  const auto start = Clock::now();
+  if (register_ && !register_->host_alive()) register_.reset(); // a new host pins new maps
+  if (!register_) {
+    // No pins: nobody hosts a register, nothing to say (the ages are the usual estimates).
+    struct stat pins {};
+    if (::stat(register_pin_dir(options_.register_pin_root).c_str(), &pins) != 0)
+      return std::nullopt;
+    auto opened = open_pinned_register(options_.register_pin_root);
+    if (!opened) {
+      if (opened.error().code == core::ErrorCode::NotFound) return std::nullopt;
+      core::CollectorStatus s = status("register", "bpf pin");
+      s.success = false;
+      s.error = opened.error();
+      s.notes.push_back(opened.error().message + "; ages are estimated");
+      return s;
+    }
+    register_ = std::make_shared<RegisterReader>(std::move(*opened));
+  }
+  std::vector<std::uint64_t> cookies;
+  cookies.reserve(sample.snapshot.sockets.size());
+  for (const auto& s : sample.snapshot.sockets)
+    if (s.cookie != 0) cookies.push_back(s.cookie);
+  core::CollectorStatus s = status("register", "bpf pin");
+  core::TracedView view;
+  view.info = register_->info();
+  view.now_boot_ns = boot_time_ns();
+  auto found = register_->lookup(cookies);
+  if (!found) {
+    s.success = false;
+    s.error = found.error();
+    s.notes.push_back(found.error().message + "; ages are estimated");
+    register_.reset();
+  } else {
+    for (std::size_t i = 0; i < cookies.size(); ++i)
+      if ((*found)[i]) view.by_cookie.emplace(cookies[i], std::move(*(*found)[i]));
+    s.items = view.by_cookie.size();
+    sample.traced = std::move(view);
   }
   s.duration_seconds = seconds_since(start);
   return s;

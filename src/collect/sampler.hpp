@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -13,6 +14,8 @@
 #include "core/sample.hpp"
 
 namespace sockdoctor::collect {
+
+class RegisterReader; // state_register.hpp
 
 enum class SocketSource : std::uint8_t {
   Auto,    // sock_diag; /proc/net/tcp when netlink is unavailable
@@ -43,6 +46,8 @@ struct SamplerOptions {
   // Auto uses the eBPF owner scan from this many sockets in use (sockstat): loading the iterator
   // costs tens of ms, the /proc walk about 2.4 us per socket fd.
   std::uint64_t bpf_owner_threshold = 20000;
+  // Where a running eBPF state register is pinned (serve, `trace --pin`); "" never reads one.
+  std::string register_pin_root = "/sys/fs/bpf/sockdoctor";
 };
 
 struct SampleRequest {
@@ -52,6 +57,9 @@ struct SampleRequest {
   bool owners = true;   // who holds each socket
   bool tcp_info = true; // INET_DIAG_INFO (ages of CLOSE_WAIT and held FIN_WAIT2)
   bool kernel = true;   // sysctls and counters (of every namespace dumped)
+  // Exact ages and TIME_WAIT owners from a running eBPF state register (pinned by `serve` or
+  // `trace --pin`), when one is readable; live samples only.
+  bool traced = true;
 };
 
 class Sampler {
@@ -79,11 +87,13 @@ private:
                                                       core::Sample& sample);
   core::CollectorStatus scan_owners(core::OwnerTable& out);
   core::CollectorStatus read_kernel(core::Sample& sample);
+  std::optional<core::CollectorStatus> read_register(core::Sample& sample);
   core::Result<std::vector<Namespace>> namespaces_to_dump();
   bool bpf_owner_scan_wanted() const;
 
   SamplerOptions options_;
   bool bpf_owner_scan_failed_ = false; // once it could not load, do not try again every sample
+  std::shared_ptr<RegisterReader> register_; // kept open between samples while its host lives
 };
 
 } // namespace sockdoctor::collect

@@ -133,12 +133,6 @@ private:
 core::Result<RegisterReader> open_pinned_register(const std::string& pin_root = kRegisterPinRoot,
                                                   const core::FsRoot& root = {});
 
-// Age of a socket in its state by the register, when the entry is exact for the state the
-// sample observed. A FIN_WAIT2 mini-socket that became TIME_WAIT without a timer event the
-// register could see still gives its owner, but no age (use the timer estimate).
-std::optional<std::uint64_t>
-traced_age_ns(const core::TracedSocket& entry, core::TcpState observed, std::uint64_t now_boot_ns);
-
 // CLOCK_BOOTTIME now, in nanoseconds (the register's clock).
 std::uint64_t boot_time_ns();
 

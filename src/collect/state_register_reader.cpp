@@ -24,13 +24,6 @@ std::uint64_t boot_time_ns() {
          static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
-std::optional<std::uint64_t>
-traced_age_ns(const core::TracedSocket& entry, core::TcpState observed, std::uint64_t now_boot_ns) {
-  if (entry.state != observed || !entry.entered_exact || now_boot_ns < entry.entered_boot_ns)
-    return std::nullopt;
-  return now_boot_ns - entry.entered_boot_ns;
-}
-
 RegisterReader::RegisterReader(UniqueFd sockets, UniqueFd counters, core::RegisterInfo info)
     : sockets_(std::move(sockets)), counters_(std::move(counters)), info_(info) {}
 

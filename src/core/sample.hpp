@@ -7,21 +7,37 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/error.hpp"
 #include "core/kernel_settings.hpp"
 #include "core/snapshot.hpp"
 #include "core/tcp_state.hpp"
+#include "core/traced_socket.hpp"
 
 namespace sockdoctor::core {
 
 using StateCounts = std::array<std::uint64_t, kMaxTcpState + 1>; // indexed by TcpState
 
+// What the eBPF state register (hosted by `sockdoctor serve` or `trace`, read through its pins)
+// knew of the listed sockets when the sample was taken: exact state entry times and the owner
+// learned in syscall context, by socket cookie. Sockets older than the register are absent.
+struct TracedView {
+  RegisterInfo info;
+  std::uint64_t now_boot_ns = 0; // CLOCK_BOOTTIME when the entries were read
+  std::unordered_map<std::uint64_t, TracedSocket> by_cookie;
+
+  const TracedSocket* find(std::uint64_t cookie) const {
+    auto it = cookie == 0 ? by_cookie.end() : by_cookie.find(cookie);
+    return it == by_cookie.end() ? nullptr : &it->second;
+  }
+};
+
 // What one collector did for this sample (node_exporter's collector contract): `check` says what
 // it could not see, `serve` exports it as ..._collector_success / _duration_seconds.
 struct CollectorStatus {
-  std::string name;   // "sockets", "owners", "kernel", "netns"
+  std::string name;   // "sockets", "owners", "kernel", "register"
   std::string source; // "sock_diag", "proc", "bpf", "replay:<file>", ...
   bool success = false;
   double duration_seconds = 0;
@@ -46,7 +62,8 @@ struct Sample {
   // count them from kernel counters instead; `counts` always covers every state.
   std::uint32_t listed_states = kAllStatesMask;
   StateCounts counts{};
-  bool owners_partial = false; // owners were looked up only in a few known processes
+  bool owners_partial = false;      // owners were looked up only in a few known processes
+  std::optional<TracedView> traced; // a live register was readable
 
   bool is_complete() const { return (listed_states & kAllStatesMask) == kAllStatesMask; }
   const CollectorStatus* collector(std::string_view name) const {

@@ -77,6 +77,16 @@ struct SocketTransition {
   TracedOwner owner;
 };
 
+// Age of a socket in its state by the register, when the entry is exact for the state the
+// sample observed. A FIN_WAIT2 mini-socket that became TIME_WAIT without a timer event the
+// register could see still gives its owner, but no age (use the timer estimate).
+inline std::optional<std::uint64_t>
+traced_age_ns(const TracedSocket& entry, TcpState observed, std::uint64_t now_boot_ns) {
+  if (entry.state != observed || !entry.entered_exact || now_boot_ns < entry.entered_boot_ns)
+    return std::nullopt;
+  return now_boot_ns - entry.entered_boot_ns;
+}
+
 // The register itself: who hosts it and since when (a socket older than this is estimated).
 struct RegisterInfo {
   std::int32_t host_pid = 0;

@@ -358,11 +358,11 @@ TEST(TracedAge, OnlyForTheObservedStateAndAnExactStart) {
   e.state = TcpState::CloseWait;
   e.entered_boot_ns = 1'000;
   e.entered_exact = true;
-  EXPECT_EQ(traced_age_ns(e, TcpState::CloseWait, 5'000), 4'000u);
-  EXPECT_FALSE(traced_age_ns(e, TcpState::LastAck, 5'000)) << "the sample saw another state";
-  EXPECT_FALSE(traced_age_ns(e, TcpState::CloseWait, 500)) << "clock before the entry";
+  EXPECT_EQ(core::traced_age_ns(e, TcpState::CloseWait, 5'000), 4'000u);
+  EXPECT_FALSE(core::traced_age_ns(e, TcpState::LastAck, 5'000)) << "the sample saw another state";
+  EXPECT_FALSE(core::traced_age_ns(e, TcpState::CloseWait, 500)) << "clock before the entry";
   e.entered_exact = false;
-  EXPECT_FALSE(traced_age_ns(e, TcpState::CloseWait, 5'000));
+  EXPECT_FALSE(core::traced_age_ns(e, TcpState::CloseWait, 5'000));
 }
 
 } // namespace

@@ -1,0 +1,38 @@
+// TracedKnowledge: exact ages and closers from the register, the base knowledge otherwise.
+#include "analyze/traced_knowledge.hpp"
+
+namespace sockdoctor::analyze {
+
+TracedKnowledge::TracedKnowledge(const SocketKnowledge& base, const core::TracedView& traced)
+    : base_(base), traced_(traced) {
+  for (const auto& [cookie, e] : traced.by_cookie) {
+    if (!e.owner.known() || seen_.contains(e.owner.pid)) continue;
+    core::ProcessInfo p;
+    p.pid = e.owner.pid;
+    p.uid = e.owner.uid;
+    p.comm = e.owner.comm;
+    seen_.emplace(p.pid, std::move(p));
+  }
+}
+
+std::int32_t TracedKnowledge::last_holder(const core::TcpSocket& s) const {
+  if (const std::int32_t pid = base_.last_holder(s); pid > 0) return pid;
+  // A TIME_WAIT entry or an orphan has no fd: the process that called close() is the cause.
+  const auto* e = traced_.find(s.cookie);
+  return e != nullptr && e->closed_by_owner() ? e->owner.pid : 0;
+}
+
+const core::ProcessInfo* TracedKnowledge::process(std::int32_t pid) const {
+  if (const auto* p = base_.process(pid)) return p;
+  auto it = seen_.find(pid);
+  return it == seen_.end() ? nullptr : &it->second;
+}
+
+Age TracedKnowledge::age(const core::TcpSocket& s, const core::KernelSettings& k) const {
+  if (const auto* e = traced_.find(s.cookie))
+    if (auto ns = core::traced_age_ns(*e, s.state, traced_.now_boot_ns))
+      return Age{static_cast<double>(*ns) / 1e9, AgeBasis::Traced, false};
+  return base_.age(s, k);
+}
+
+} // namespace sockdoctor::analyze
