@@ -7,6 +7,8 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -165,8 +167,7 @@ core::Result<TaskSocketRecords> read_iterator(int iter_fd) {
   return out;
 }
 
-core::Result<TaskSocketRecords> iterate_task_files(BpfOwnerScanStats& stats) {
-  const auto start = std::chrono::steady_clock::now();
+core::Result<Skeleton> load_iterator() {
   auto skel = Skeleton::open(kSkeletonOps, "eBPF owner scan unavailable",
                              "kernel without iter/task_file or bpf_sock_from_file, Linux 5.11+ "
                              "with BTF");
@@ -176,6 +177,27 @@ core::Result<TaskSocketRecords> iterate_task_files(BpfOwnerScanStats& stats) {
   (*skel)->links.dump_task_file = bpf_program__attach_iter((*skel)->progs.dump_task_file, nullptr);
   if (!(*skel)->links.dump_task_file)
     return tl::unexpected(unavailable(skel->error("attach iter/task_file", errno)));
+  return skel;
+}
+
+// Loading and attaching costs tens of ms; a daemon scans every few seconds, so the program stays
+// loaded for the life of the process and each scan only creates a new iterator from its link.
+// Scans are serialised: the counters in .bss are the current scan's.
+std::mutex g_iterator_mutex;
+std::optional<Skeleton> g_iterator;
+
+core::Result<TaskSocketRecords> iterate_task_files(BpfOwnerScanStats& stats) {
+  const auto start = std::chrono::steady_clock::now();
+  std::lock_guard lock(g_iterator_mutex);
+  if (!g_iterator) {
+    auto skel = load_iterator();
+    if (!skel) return tl::unexpected(skel.error());
+    g_iterator.emplace(std::move(*skel));
+  }
+  auto& skel = g_iterator;
+  (*skel)->bss->tasks_seen = 0;
+  (*skel)->bss->files_seen = 0;
+  (*skel)->bss->sockets_seen = 0;
   UniqueFd iter(bpf_iter_create(bpf_link__fd((*skel)->links.dump_task_file)));
   if (!iter.valid()) return tl::unexpected(unavailable(skel->error("create iterator", errno)));
   stats.load_us = micros_since(start);

@@ -549,3 +549,27 @@ TEST(BpfOwnersBench, BpfVersusProcScan) {
 
 } // namespace
 } // namespace sockdoctor::collect
+
+namespace sockdoctor::collect {
+namespace {
+
+// The iterator stays loaded between scans (a daemon scans every few seconds): a second scan must
+// count afresh, not on top of the first, and see the same sockets of this process.
+TEST(BpfOwnerScanLive, SecondScanReusesTheLoadedProgramAndCountsAfresh) {
+  SCAN_BPF_OR_SKIP(first);
+  auto second = run_bpf_owner_scan(core::FsRoot{}, /*details=*/true);
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_LT(second->stats.files_seen, first->stats.files_seen * 3 / 2 + 100)
+      << "counters carried over from the first scan";
+  EXPECT_GT(second->stats.files_seen, first->stats.files_seen / 2);
+  const auto mine = [](const BpfOwnerScanResult& r) {
+    std::size_t n = 0;
+    for (const auto& p : r.table.processes())
+      if (p.pid == ::getpid()) n = p.fd_count;
+    return n;
+  };
+  EXPECT_EQ(mine(*first), mine(*second));
+}
+
+} // namespace
+} // namespace sockdoctor::collect
