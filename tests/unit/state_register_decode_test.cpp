@@ -89,7 +89,7 @@ TEST(RegisterEventFixture, ClientAndServerTimeWaitBelongToWhoClosedFirst) {
   const auto port = static_cast<std::uint16_t>(m["port"].get<int>());
   const core::SocketTransition* client_tw = nullptr; // IPv4: the client closed first
   const core::SocketTransition* server_tw = nullptr; // IPv6: the server closed first
-  const auto events = recorded_events(); // kept alive: the pointers below point into it
+  const auto events = recorded_events();             // kept alive: the pointers below point into it
   for (const auto& t : events) {
     if (t.new_state != TcpState::TimeWait) continue;
     if (t.local.addr.family == core::Family::Ipv4 && t.peer.port == port) client_tw = &t;
