@@ -13,6 +13,7 @@
 #include "analyze/age.hpp"
 #include "analyze/port_budget.hpp"
 #include "analyze/socket_knowledge.hpp"
+#include "core/workload.hpp"
 
 namespace sockdoctor::analyze {
 
@@ -24,6 +25,9 @@ struct StuckHolder {
   std::uint64_t close_wait = 0;
   std::uint64_t fin_wait2 = 0;
   Age oldest; // oldest CLOSE_WAIT / FIN_WAIT2 socket it holds
+  // Unit, container, pod of the holder (from its cgroup; for orphans without an fd, from the
+  // socket's INET_DIAG_CGROUP_ID). Empty when unknown.
+  core::Workload workload;
 };
 
 using AgeOf = std::function<Age(std::size_t socket_index)>;
@@ -51,6 +55,7 @@ struct TimeWaitCause {
   std::string where; // "port 80" (listener), "-> 10.0.0.5:5432" (destination)
   std::uint64_t time_wait = 0;
   Age oldest;
+  core::Workload workload; // of the closing process, when known
 };
 
 // TIME_WAIT entries grouped by cause, most first. `ages` is parallel to `sockets`; `budgets`
