@@ -80,7 +80,9 @@ installed=1
 [[ $(dpkg-query -W -f='${db:Status-Status}' sockdoctor) == installed ]] || fail "not installed"
 
 sd=/usr/bin/sockdoctor
-commands=$("$sd" --help | awk '/^Subcommands:/ { on = 1; next } on && /^$/ { exit } on { print $1 }')
+# (Captured before parsing: a reader that stops early must not fail the writer under pipefail.)
+help=$("$sd" --help)
+commands=$(awk '/^Subcommands:/ { on = 1; next } on && /^$/ { exit } on { print $1 }' <<<"$help")
 expect=("$sd" /usr/share/man/man8/sockdoctor.8.gz
   /usr/share/bash-completion/completions/sockdoctor /usr/share/zsh/vendor-completions/_sockdoctor
   /usr/lib/systemd/system/sockdoctor.service /usr/share/doc/sockdoctor/README.md)
@@ -93,7 +95,8 @@ version=$(dpkg-deb -f "$deb" Version)
   fail "sockdoctor --version says '$("$sd" --version)', the package is $version"
 [[ $(man -w sockdoctor-ls) == /usr/share/man/man8/sockdoctor-ls.8.gz ]] &&
   ok "man -w sockdoctor-ls" || fail "man -w sockdoctor-ls: '$(man -w sockdoctor-ls 2>&1)'"
-man sockdoctor 2>/dev/null | grep -q 'EXIT STATUS' || fail "man sockdoctor does not render"
+page=$(man sockdoctor 2>/dev/null || true)
+grep -q 'EXIT STATUS' <<<"$page" || fail "man sockdoctor does not render"
 
 # bash: what bash-completion's loader finds for the command, completing the first word.
 got=$(bash --norc -c '
