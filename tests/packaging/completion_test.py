@@ -1,7 +1,8 @@
 """The bash and zsh completions offer what the binary has: every command `sockdoctor --help`
 lists, every option `sockdoctor CMD --help` prints, the choices of options and positionals, the
 explain topics, and state names the binary accepts. bash is driven through its completion
-function with COMP_WORDS; zsh's spec builders are called with compsys stubbed out.
+function with COMP_WORDS; zsh's spec builders are called with compsys stubbed out, and a real
+interactive zsh (zpty) lists commands, options and choices after TAB.
 Exit 0 pass, 1 fail, 77 skip (no bash)."""
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import clihelp  # noqa: E402
@@ -111,6 +113,54 @@ def check_zsh(sd: str, script: str, top: clihelp.Help, helps: dict[str, clihelp.
                 problems.append(f"zsh: {cmd}'s {entry.names[0]}: spec {spec!r}, want {want}")
 
 
+# Types `sockdoctor WORDS` TAB TAB in an interactive zsh on a pseudo-terminal and reads until
+# every wanted string has been listed ($1 completion dir, $2 binary dir, $3 words, $4... wanted).
+ZPTY_DRIVER = r"""
+zmodload zsh/zpty
+dir=$1 bin=$2 typed=$3; shift 3
+zpty z "TERM=dumb PATH=$bin:\$PATH LISTMAX=10000 zsh -f -i"
+zpty -w z "fpath=($dir \$fpath); autoload -Uz compinit; compinit -u -D; PS1='%% '; print RE''ADY"
+zpty -r -m z out '*READY*' || exit 3
+zpty -w -n z "sockdoctor $typed"$'\t\t'
+buf=
+for want in "$@"; do
+  while [[ $buf != *$want* ]]; do zpty -r z chunk || exit 4; buf+=$chunk; done
+done
+zpty -d z
+"""
+
+
+def check_zsh_interactive(sd: str, script: str, top: clihelp.Help,
+                          helps: dict[str, clihelp.Help]) -> None:
+    cases = [("", list(helps)), ("--source ", next((e.choices for e in top.options
+                                                    if e.names[-1] == "--source"), []))]
+    for cmd, h in helps.items():
+        cases.append((f"{cmd} --", sorted(n for n in h.option_names() if n.startswith("--"))))
+        for entry in h.positionals:
+            want = entry.choices or (clihelp.footer_section(h.text, "Topics:")
+                                     if cmd == "explain" else [])
+            if want:
+                cases.append((f"{cmd} ", want))
+    with tempfile.NamedTemporaryFile("w", suffix=".zsh") as driver:
+        driver.write(ZPTY_DRIVER)
+        driver.flush()
+        failures = 0
+        for typed, want in cases:
+            if failures == 2:  # each failure waits out its timeout; two say enough
+                problems.append("zsh (interactive): further cases not tried")
+                break
+            argv = ["zsh", "-f", driver.name, os.path.dirname(script), os.path.dirname(sd), typed]
+            try:
+                run = subprocess.run(argv + want, capture_output=True, text=True, timeout=20)
+                error = "" if run.returncode == 0 else f"exit {run.returncode} {run.stderr}"
+            except subprocess.TimeoutExpired:
+                error = "not all listed within 20 s"
+            if error:
+                failures += 1
+                problems.append(f"zsh (interactive): `sockdoctor {typed}<TAB>` should list "
+                                f"{want}: {error.strip()}")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--sockdoctor", required=True)
@@ -130,6 +180,7 @@ def main() -> int:
     check_bash(sd, a.bash_completion, top, helps)
     if shutil.which("zsh"):
         check_zsh(sd, a.zsh_completion, top, helps)
+        check_zsh_interactive(sd, a.zsh_completion, top, helps)
     else:
         print("note: zsh is not installed, its completion is not checked (scripts/setup.sh has it)")
     for line in problems:
