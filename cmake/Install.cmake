@@ -28,7 +28,7 @@ install(FILES ${man_gz} DESTINATION ${CMAKE_INSTALL_MANDIR}/man8)
 set(SOCKDOCTOR_BASH_COMPLETION_DIR ${CMAKE_INSTALL_DATADIR}/bash-completion/completions
     CACHE STRING "Where the bash completion goes (relative to the prefix)")
 set(SOCKDOCTOR_ZSH_COMPLETION_DIR "" CACHE STRING
-    "Where the zsh completion goes (relative to the prefix; empty: vendor-completions for /usr, else site-functions)")
+    "Where the zsh completion goes, relative to the prefix (empty: chosen at install time)")
 install(FILES deploy/completion/sockdoctor.bash DESTINATION ${SOCKDOCTOR_BASH_COMPLETION_DIR}
         RENAME sockdoctor)
 install(CODE "
@@ -50,8 +50,8 @@ set(unit_src ${PROJECT_SOURCE_DIR}/deploy/systemd/sockdoctor.service)
 set(unit_out ${CMAKE_BINARY_DIR}/deploy/sockdoctor.service)
 install(CODE "
   file(READ \"${unit_src}\" unit)
-  string(REPLACE \"/usr/bin/sockdoctor\" \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}/sockdoctor\"
-         unit \"\${unit}\")
+  set(bin \"\${CMAKE_INSTALL_PREFIX}/${CMAKE_INSTALL_BINDIR}/sockdoctor\")
+  string(REPLACE \"/usr/bin/sockdoctor\" \"\${bin}\" unit \"\${unit}\")
   file(WRITE \"${unit_out}\" \"\${unit}\")")
 install(FILES ${unit_out} DESTINATION ${SOCKDOCTOR_SYSTEMD_UNIT_DIR})
 
@@ -66,7 +66,8 @@ set(SOCKDOCTOR_MAINTAINER "sockdoctor maintainers <sockdoctor@localhost>" CACHE 
 set(CPACK_GENERATOR DEB)
 set(CPACK_PACKAGE_NAME sockdoctor)
 set(CPACK_PACKAGE_CONTACT ${SOCKDOCTOR_MAINTAINER})
-set(CPACK_PACKAGE_DESCRIPTION_SUMMARY "who holds stuck TCP sockets, since when, why, and what to do")
+set(CPACK_PACKAGE_DESCRIPTION_SUMMARY
+    "who holds stuck TCP sockets, since when, why, and what to do")
 set(CPACK_PACKAGE_DESCRIPTION
     "sockdoctor reads the kernel's TCP socket table (netlink sock_diag), names the processes
 that hold CLOSE_WAIT, TIME_WAIT, FIN_WAIT2 and LAST_ACK sockets, estimates how long each

@@ -15,7 +15,9 @@ _sockdoctor_parse_help() {
     /^   / { sub(/^ +/, ""); desc = desc (desc == "" ? "" : " ") $0; next }
     /^  [^ ]/ {
       flush(); line = $0; sub(/^ +/, "", line); desc = ""
-      if (match(line, /  +/)) { desc = substr(line, RSTART + RLENGTH); line = substr(line, 1, RSTART - 1) }
+      if (match(line, /  +/)) {
+        desc = substr(line, RSTART + RLENGTH); line = substr(line, 1, RSTART - 1)
+      }
       n = split(line, f, " "); names = f[1]; type = (n >= 2 && f[2] != "...") ? f[2] : ""
       choices = ""
       if (match(type, /\{[^}]*\}/)) choices = substr(type, RSTART + 1, RLENGTH - 2)
@@ -23,7 +25,8 @@ _sockdoctor_parse_help() {
       have = 1
     }
     function flush() {
-      if (have) printf "%s\t%s\t%s\t%s\t%s\n", kind, names, (type == "" ? 0 : 1), (choices == "" ? "-" : choices), desc
+      if (have) printf "%s\t%s\t%s\t%s\t%s\n", kind, names, (type == "" ? 0 : 1),
+                       (choices == "" ? "-" : choices), desc
       have = 0
     }
     END { flush() }'
@@ -55,13 +58,15 @@ _sockdoctor_value() {
       COMPREPLY=($(compgen -P "$head" -W "$_sockdoctor_states" -- "$last"))
       compopt -o nospace 2>/dev/null
       return ;;
-    --replay | --record) compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
+    --replay | --record)
+      compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
     --proc-root | --sys-root | --pin-root | --register)
       compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur")); return ;;
     --netns)
       compopt -o filenames 2>/dev/null
       COMPREPLY=($(compgen -f -- "${cur:-/run/netns/}")); return ;;
-    -c | --comm) COMPREPLY=($(compgen -W "$(cat /proc/[0-9]*/comm 2>/dev/null | sort -u)" -- "$cur")); return ;;
+    -c | --comm)
+      COMPREPLY=($(compgen -W "$(cat /proc/[0-9]*/comm 2>/dev/null | sort -u)" -- "$cur")); return ;;
     -p | --pid) COMPREPLY=($(compgen -W "$(cd /proc && printf '%s ' [0-9]*)" -- "$cur")); return ;;
   esac
   [[ $choices != - ]] && COMPREPLY=($(compgen -W "${choices//,/ }" -- "$cur"))
@@ -79,7 +84,7 @@ _sockdoctor() {
   type -P -- "$prog" >/dev/null || prog=sockdoctor
   COMPREPLY=()
 
-  local top cmd="" i word kind names takes choices desc
+  local top cmd="" i word words kind names takes choices desc
   top=$(_sockdoctor_help "$prog" "")
   # The command is the first word that names one and is not a global option's value.
   for ((i = 1; i < COMP_CWORD; i++)); do
@@ -100,13 +105,16 @@ _sockdoctor() {
   fi
 
   if [[ $cur == -* ]]; then
-    COMPREPLY=($(compgen -W "$(awk -F'\t' '$1 == "opt" { gsub(",", " ", $2); print $2 }' <<<"$help")" -- "$cur"))
+    words=$(awk -F'\t' '$1 == "opt" { gsub(",", " ", $2); print $2 }' <<<"$help")
+    COMPREPLY=($(compgen -W "$words" -- "$cur"))
   elif [[ -z $cmd ]]; then
-    COMPREPLY=($(compgen -W "$(awk -F'\t' '$1 == "sub" { print $2 }' <<<"$top")" -- "$cur"))
+    words=$(awk -F'\t' '$1 == "sub" { print $2 }' <<<"$top")
+    COMPREPLY=($(compgen -W "$words" -- "$cur"))
   elif [[ $cmd == explain ]]; then
     COMPREPLY=($(compgen -W "$_sockdoctor_topics" -- "$cur"))
   else
-    COMPREPLY=($(compgen -W "$(awk -F'\t' '$1 == "pos" && $4 != "-" { gsub(",", " ", $4); print $4 }' <<<"$help")" -- "$cur"))
+    words=$(awk -F'\t' '$1 == "pos" && $4 != "-" { gsub(",", " ", $4); print $4 }' <<<"$help")
+    COMPREPLY=($(compgen -W "$words" -- "$cur"))
   fi
 }
 

@@ -32,7 +32,8 @@ def main() -> int:
     if "ExecStart=/usr/bin/sockdoctor serve\n" not in text:
         problems.append("ExecStart is not `/usr/bin/sockdoctor serve` (cmake/Install.cmake "
                         "rewrites that path to the installed binary)")
-    caps = set(re.search(r"^CapabilityBoundingSet=(.*)$", text, re.M).group(1).split())
+    caps = {c for line in re.findall(r"^CapabilityBoundingSet=(.*)$", text, re.M)
+            for c in line.split()}  # systemd merges the lines
     if caps != CAPS:
         problems.append(f"CapabilityBoundingSet {sorted(caps)}, the read-only profile is "
                         f"{sorted(CAPS)}")
