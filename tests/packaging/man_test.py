@@ -94,6 +94,7 @@ def main() -> int:
     check_page(main_page, "sockdoctor(8)", top, version)
     main_text = plain(open(main_page, encoding="utf-8").read())
     exit_status = sections(open(main_page, encoding="utf-8").read()).get("EXIT STATUS", "")
+    main_desc = sections(open(main_page, encoding="utf-8").read()).get("DESCRIPTION", "")
     for status in readme_exit_statuses():
         if not re.search(rf"^\.B {status}$", exit_status, re.M):
             problems.append(f"sockdoctor(8): EXIT STATUS lacks {status} (README, Exit status)")
@@ -109,7 +110,10 @@ def main() -> int:
             continue
         check_page(page, f"sockdoctor-{cmd}(8)", clihelp.read(a.sockdoctor, cmd), version)
         if f"sockdoctor-{cmd}(8)" not in re.sub(r"\s+", "", main_text.replace(".BR", "")):
-            problems.append(f"sockdoctor(8) does not refer to sockdoctor-{cmd}(8)")
+            problems.append(f"sockdoctor(8) does not refer to sockdoctor-{cmd}(8) (SEE ALSO)")
+        if not re.search(rf"^\.TP\n\.BI? \"?{re.escape(cmd)}\b", main_desc, re.M):
+            problems.append(f"sockdoctor(8) DESCRIPTION does not list the command {cmd} "
+                            "(a .TP entry like the others)")
     for name in sorted(os.listdir(a.man_dir)):
         m = re.fullmatch(r"sockdoctor-(.+)\.8", name)
         if m and m.group(1) not in commands:
