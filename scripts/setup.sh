@@ -14,6 +14,8 @@ PACKAGES=(
   iproute2 net-tools lsof procps util-linux python3 time
   # `sockdoctor lab close-wait` runs the article's experiment against real nginx; `top` is tested in tmux
   nginx-light tmux
+  # the fleet deployment is tested on the real engine: promtool, Prometheus, Alertmanager
+  prometheus prometheus-alertmanager
   # packaging checks: man pages (groff -ww, man -w), completions, the systemd unit (verify,
   # security --offline), the .deb (tests/packaging)
   groff-base man-db bash-completion zsh systemd dpkg-dev
