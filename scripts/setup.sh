@@ -15,7 +15,7 @@ PACKAGES=(
   # `sockdoctor lab close-wait` runs the article's experiment against real nginx; `top` is tested in tmux
   nginx-light tmux
   # the fleet deployment is tested on the real engine: promtool, Prometheus, Alertmanager
-  prometheus prometheus-alertmanager
+  prometheus prometheus-alertmanager python3-yaml
   # packaging checks: man pages (groff -ww, man -w), completions, the systemd unit (verify,
   # security --offline), the .deb (tests/packaging)
   groff-base man-db bash-completion zsh systemd dpkg-dev

@@ -135,6 +135,8 @@ def run_fleet(args, checks, work, procs, servers, webhook) -> None:
     checks.check(leak[1]["labels"].get("comm") == "order-sync",
                  f"the leak alert names the holder order-sync ({leak[0] - t0:.0f} s after start)",
                  json.dumps(leak[1]["labels"]))
+    if args.verbose:  # the README's example of a delivered alert
+        print(json.dumps(leak[1], indent=1))
     series = prom.query('sockdoctor_holder_sockets{state="close_wait",comm="order-sync"}')
     checks.check(len(series) == 1 and series[0]["metric"]["instance"] == targets["leak"]
                  and float(series[0]["value"][1]) >= 10,
