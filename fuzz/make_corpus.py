@@ -126,9 +126,15 @@ def user_text():
         write("user_text", s)
 
 
+def escape():
+    for s in (b"nginx: worker process", b"evil\x1b]0;title\x07", b"ab\xe2\x80\xaetxt.exe",
+              b"caf\xc3\xa9 \xff\xfe", b"back\\slash \xc2\x9b", "名前 😀".encode()):
+        write("escape", s)
+
+
 def main():
     for fn in (sock_diag, proc_net_tcp, proc_pid, proc_counters, sysctl, kernel_config, register,
-               lab_text, user_text):
+               lab_text, user_text, escape):
         fn()
     for d in sorted(OUT.iterdir()):
         print(f"{d.name}: {len(list(d.iterdir()))} seeds", file=sys.stderr)
