@@ -10,6 +10,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   # optional eBPF backend (built only when all are present)
   clang libbpf-dev bpftool libelf-dev zlib1g-dev
+  # libFuzzer targets (fuzz/, the fuzz preset): clang 19 with its runtimes, llvm-symbolizer
+  clang-19 libclang-rt-19-dev llvm-19
   # peers and oracles used by tests and benchmarks
   iproute2 net-tools lsof procps util-linux python3 time
   # `sockdoctor lab close-wait` runs the article's experiment against real nginx; `top` is tested in tmux

@@ -39,7 +39,8 @@ namespace {
 
 constexpr std::string_view kUnavailable = "eBPF owner scan unavailable: ";
 
-std::uint64_t micros_since(std::chrono::steady_clock::time_point start) {
+// Unused in a build without BPF (clang's -Wunused-function then fires).
+[[maybe_unused]] std::uint64_t micros_since(std::chrono::steady_clock::time_point start) {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                         std::chrono::steady_clock::now() - start)
                                         .count());

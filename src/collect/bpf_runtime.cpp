@@ -45,7 +45,7 @@ struct BpfLog {
   std::mutex mu;
   std::deque<std::string> lines; // bounded: kMaxLines
   int verbosity = std::getenv("SOCKDOCTOR_BPF_DEBUG") != nullptr ? 2 : 0;
-  static constexpr std::size_t kMaxLines = 256;
+  [[maybe_unused]] static constexpr std::size_t kMaxLines = 256; // unused without BPF
 };
 
 BpfLog& the_log() {

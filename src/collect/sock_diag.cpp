@@ -378,9 +378,12 @@ std::size_t count_messages(std::span<const std::byte> data) {
   while (data.size() - off >= sizeof(nlmsghdr)) {
     std::uint32_t len;
     std::memcpy(&len, data.data() + off, sizeof len);
-    if (len < sizeof(nlmsghdr) || len > data.size() - off) break;
+    // The padded step, as feed() checks it: an unpadded last message would move off past the
+    // end, and data.size() - off would wrap (found by fuzz/sock_diag_fuzz).
+    const std::size_t step = (std::size_t{len} + MNL_ALIGNTO - 1) & ~std::size_t{MNL_ALIGNTO - 1};
+    if (len < sizeof(nlmsghdr) || step > data.size() - off) break;
     ++count;
-    off += MNL_ALIGN(len);
+    off += step;
   }
   return count;
 }

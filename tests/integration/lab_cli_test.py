@@ -22,8 +22,49 @@ LAB_COMMS = {"nginx", "lab-client", "lab-httpd", "lab-server", "lab-peer", "lab-
 SCENARIOS = ["close-wait", "keepalive", "time-wait", "fin-wait-2"]
 
 
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> None:
+    """Orphans of what this test starts are re-parented to it, not to init: then 'started by this
+    test' is 'descends from this process', whatever else runs on the host."""
+    import ctypes
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def state_and_parent(pid: int):
+    """('R', ppid) from /proc/PID/stat, or None if it is gone (comm may hold spaces and ')')."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return fields[0], int(fields[1])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def ours(pid: int) -> bool:
+    """pid descends from this test process. A zombie child is reaped here and no longer counts."""
+    me, hops = os.getpid(), 0
+    sp = state_and_parent(pid)
+    if sp is not None and sp[0] == "Z":
+        if sp[1] == me:
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+        return False
+    while sp is not None and hops < 64:
+        if sp[1] == me:
+            return True
+        if sp[1] <= 1:
+            return False
+        sp, hops = state_and_parent(sp[1]), hops + 1
+    return False
+
+
 def lab_processes() -> set:
-    """(pid, comm) of every process whose name is one the lab gives its children."""
+    """(pid, comm) of every process named as the lab names its children that this test started
+    (other jobs on the host may run labs of their own at the same time)."""
     out = set()
     for d in os.listdir("/proc"):
         if not d.isdigit():
@@ -33,7 +74,7 @@ def lab_processes() -> set:
                 comm = f.read().strip()
         except OSError:
             continue
-        if comm in LAB_COMMS:
+        if comm in LAB_COMMS and ours(int(d)):
             out.add((int(d), comm))
     return out
 
@@ -75,6 +116,7 @@ class Leftovers:
         self.checks, self.label, self.doc = checks, label, None
 
     def __enter__(self):
+        become_subreaper()
         self.procs, self.ns = lab_processes(), netns_list()
         return self
 

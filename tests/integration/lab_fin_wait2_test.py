@@ -24,7 +24,9 @@ def body(sd: str, checks: harness.Checks) -> None:
     fw2 = [e["t"] for e in tl if e["states"]["orphan"] == "fin_wait2"]
     gone = [e["t"] for e in tl if e["states"]["orphan"] == "gone" and fw2 and e["t"] > fw2[0]]
     if checks.check(closed is not None and fw2 and gone, "the orphan went FIN_WAIT2, then gone"):
-        checks.check(fin - 0.5 <= gone[0] - closed <= fin + 3,
+        # The kernel frees it on a timer (the lower bound is the point); the lab sees it at its next
+        # look, which a loaded box can delay by seconds.
+        checks.check(fin - 0.5 <= gone[0] - closed <= fin + 10,
                      f"gone about tcp_fin_timeout ({fin} s) after close()",
                      f"{gone[0] - closed:.1f} s")
     last = tl[-1]["states"]

@@ -7,7 +7,9 @@ one JSON reply per stdout line:
   {"op": "listen", "port": P}                 -> {"sock": "L1", "cookie": C}
   {"op": "connect", "port": P, "rcvbuf": N}   -> {"sock": "C1", "cookie": C, "local_port": p}
   {"op": "accept", "listener": "L1"}          -> {"sock": "A1", "cookie": C, "peer_port": p}
-  {"op": "close" | "shutdown", "sock": S}     -> {"t": BOOTTIME_SECONDS}   (after the syscall)
+  {"op": "close" | "shutdown", "sock": S}     -> {"t0": BOOTTIME_SECONDS, "t": BOOTTIME_SECONDS}
+                                                 (before and after the syscall: on a loaded box
+                                                 the actor can be preempted on either side)
   {"op": "fill", "sock": S}                   -> {"bytes": N}  (send until the peer's window is full)
   {"op": "read_eof", "sock": S}               -> {"bytes": N}  (read everything up to EOF)
   {"op": "exit"}
@@ -68,11 +70,13 @@ def main() -> int:
             c, peer = socks[cmd["listener"]].accept()
             reply = {"sock": keep("A", c), "cookie": cookie(c), "peer_port": peer[1]}
         elif op == "close":
+            t0 = boottime()
             socks.pop(cmd["sock"]).close()
-            reply = {"t": boottime()}
+            reply = {"t0": t0, "t": boottime()}
         elif op == "shutdown":
+            t0 = boottime()
             socks[cmd["sock"]].shutdown(socket.SHUT_WR)
-            reply = {"t": boottime()}
+            reply = {"t0": t0, "t": boottime()}
         elif op == "fill":
             s, total = socks[cmd["sock"]], 0
             s.setblocking(False)

@@ -171,6 +171,12 @@ def start_or_skip(sd: str, *args: str) -> Tracer:
     return t
 
 
+def span(reply: dict) -> tuple[float, float]:
+    """(before, after) an actor's close or shutdown, CLOCK_BOOTTIME seconds: the truth of when a
+    state began is that interval (the actor may be preempted on either side of the syscall)."""
+    return reply["t0"], reply["t"]
+
+
 class Actor:
     """One traceactor.py process: its pid and comm own the sockets it makes."""
 

@@ -1,0 +1,59 @@
+// Fuzzes the state register's BPF record decoders (ring-buffer events, map entries, per-CPU
+// counters, info) and the iterator records of the eBPF owner scan. Byte 0 picks the decoder.
+#include <algorithm>
+#include <cstddef>
+#include <cstdint>
+
+#include "collect/bpf_owners.hpp"
+#include "collect/state_register_decode.hpp"
+#include "fuzz_util.hpp"
+
+using namespace sockdoctor;
+
+namespace {
+
+// The owner scan reads the iterator in chunks and carries a cut record over to the next read:
+// decoding in two pieces must give what one piece gives.
+void task_records(std::span<const std::byte> in) {
+  collect::TaskSocketRecords whole;
+  const std::size_t used = collect::decode_task_socket_records(in, whole);
+  fuzz::require(used <= in.size() && in.size() - used < 32, "records consumed badly");
+  const std::size_t cut = in.empty() ? 0 : std::to_integer<std::size_t>(in[0]) % in.size();
+  collect::TaskSocketRecords pieces;
+  const std::size_t first = collect::decode_task_socket_records(in.first(cut), pieces);
+  const std::size_t second = collect::decode_task_socket_records(in.subspan(first), pieces);
+  fuzz::require(first + second == used, "chunked decoding consumed a different length");
+  fuzz::require(pieces.sockets.size() == whole.sockets.size() &&
+                    pieces.processes.size() == whole.processes.size() &&
+                    pieces.unknown == whole.unknown,
+                "chunked decoding gave different records");
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size == 0) return 0;
+  const auto in = fuzz::bytes(data + 1, size - 1);
+  switch (data[0] % 5) {
+  case 0:
+    // The ring buffer hands over records one at a time; a read may hold several back to back.
+    for (std::size_t off = 0; off < in.size(); off += collect::kRegisterEventSize)
+      (void)collect::decode_register_event(in.subspan(off));
+    break;
+  case 1:
+    for (std::size_t off = 0; off < in.size(); off += collect::kRegisterEntrySize)
+      (void)collect::decode_register_entry(in.subspan(off));
+    break;
+  case 2:
+    for (std::size_t cpus = 0; cpus <= 4; ++cpus)
+      (void)collect::decode_register_counters(in, cpus);
+    (void)collect::decode_register_counters(in, in.size() / 128 + 1);
+    break;
+  case 3:
+    (void)collect::decode_register_info(in);
+    break;
+  default:
+    task_records(in);
+  }
+  return 0;
+}
