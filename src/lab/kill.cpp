@@ -31,7 +31,7 @@ constexpr Timing kNormal{3, 3};
 constexpr Timing kFast{1.5, 1.5};
 
 std::string errno_word(int e) {
-  const char* name = strerrordesc_np(e) != nullptr ? strerrorname_np(e) : nullptr;
+  const char* name = strerrorname_np(e); // "ECONNABORTED"; null for an unknown number
   return name != nullptr ? name : std::to_string(e);
 }
 
