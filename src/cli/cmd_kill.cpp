@@ -176,6 +176,21 @@ int act(Context& ctx, const KillOptions& o, std::uint32_t mask, render::KillView
       }
   }
   if (!a.audit_error.empty()) error_line(ctx, "kill", "audit: " + a.audit_error);
+  int denied = 0, unsupported = 0;
+  for (const auto& r : view.rows) {
+    denied += r.result == "not_permitted" ? 1 : 0;
+    unsupported += r.result == "not_supported" ? 1 : 0;
+  }
+  if (denied > 0)
+    error_line(ctx, "kill",
+               fmt::format("{} not permitted: SOCK_DESTROY needs CAP_NET_ADMIN in the user "
+                           "namespace that owns the socket's network namespace",
+                           denied));
+  if (unsupported > 0)
+    error_line(ctx, "kill",
+               fmt::format("{} not supported by this kernel: it needs CONFIG_INET_DIAG_DESTROY=y, "
+                           "and TIME_WAIT entries need Linux 6.0 (sockdoctor explain kill)",
+                           unsupported));
   if (!audit->syslog_available())
     error_line(ctx, "kill", "no syslog socket (/dev/log): audited to " + o.audit_file + " only");
   return exit_status(view.rows);
