@@ -90,7 +90,7 @@ def poll_events(s: socket.socket) -> str:
     ev = dict(p.poll(0)).get(s.fileno(), 0)
     names = [(select.POLLIN, "IN"), (select.POLLOUT, "OUT"), (select.POLLERR, "ERR"),
              (select.POLLHUP, "HUP"), (0x2000, "RDHUP")]
-    return "|".join(n for bit, n in names if ev & bit) or "-"
+    return ",".join(n for bit, n in names if ev & bit) or "-"
 
 
 class Lab:
@@ -276,7 +276,7 @@ def markdown(rows: list[dict]) -> str:
             owner = f"{r['owner_poll']} / {calls}"
             fd = "open" if r["owner_fd_open"] else "closed"
         else:
-            owner, fd = "(no owner: orphan)", "-"
+            owner, fd = "(no owner)", "-"
         peer = f"{r['peer_state_after']}, recv {r['peer_recv']}" if "peer_state_after" in r else "-"
         if "peer_recv_after_send" in r:
             peer += f"; after it sends, recv {r['peer_recv_after_send']}"
