@@ -4,9 +4,9 @@ to an innocent client ("sd-innocent") of the same server and the server's listen
 
 - the dry run destroys nothing and lists exactly the leaker's CLOSE_WAIT sockets;
 - LISTEN is never selected unless --state names it;
-- `--yes` destroys exactly those (ss agrees), the listener and every other socket survive, the
-  leaker sees ECONNABORTED on its next write while its fd stays open, and the audit file (0600)
-  has one line per socket;
+- `--yes` destroys exactly those (ss agrees), at most --rate per second, the listener and every
+  other socket survive, the leaker sees ECONNABORTED on its next write while its fd stays open,
+  and the audit file (0600) has one line per socket;
 - a destroy request whose cookie belongs to a socket that no longer exists, for a 4-tuple a new
   connection now holds (same local port, bound again), is answered "stale" and the new
   connection survives (tests/tools/destroy_one drives the netlink layer directly);
@@ -119,9 +119,13 @@ def check_dry_run_and_yes(sd, checks, audit):
         rc, out, err = sd_run(sd, "kill")
         checks.equal(rc, 64, "kill with no selection at all is a usage error")
 
+        t0 = time.monotonic()
         rc, out, err = sd_run(sd, "kill", "--state", "close-wait", "--comm", "sd-leaker", "--yes",
-                              "--json", "--audit-file", audit)
+                              "--json", "--audit-file", audit, "--rate", "4")
+        took = time.monotonic() - t0
         checks.equal(rc, 0, "--yes exits 0 when every matched socket is destroyed")
+        checks.check(took >= 0.45, "--rate 4: three destroys take at least 0.5 s (0, 0.25, 0.5)",
+                     f"{took:.2f} s")
         doc = json.loads(out)
         checks.equal([s["result"] for s in doc["sockets"]], ["destroyed"] * N,
                      "every matched socket: destroyed")
