@@ -36,6 +36,7 @@ Topic keepalive_topic(const core::KernelSettings& k);
 Topic ports_topic(const core::KernelSettings& k);
 Topic orphans_topic(const core::KernelSettings& k);
 Topic listen_queue_topic(const core::KernelSettings& k);
+Topic kill_topic(const core::KernelSettings& k); // knowledge_kill.cpp
 
 // The truth told against "enable tcp_tw_recycle": why it went, and its state on this kernel.
 std::string tw_recycle_truth(const core::KernelSettings& k);

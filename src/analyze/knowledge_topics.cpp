@@ -401,8 +401,9 @@ Topic keepalive_topic(const core::KernelSettings& k) {
 } // namespace parts
 
 const std::vector<std::string_view>& topic_ids() {
-  static const std::vector<std::string_view> ids = {
-      "close-wait", "time-wait", "fin-wait-2", "keepalive", "ports", "orphans", "listen-queue"};
+  static const std::vector<std::string_view> ids = {"close-wait",   "time-wait", "fin-wait-2",
+                                                    "keepalive",    "ports",     "orphans",
+                                                    "listen-queue", "kill"};
   return ids;
 }
 
@@ -416,7 +417,7 @@ std::optional<std::string> normalize_topic(std::string_view word) {
       {"closewait", "close-wait"},  {"timewait", "time-wait"},  {"fin-wait2", "fin-wait-2"},
       {"finwait2", "fin-wait-2"},   {"fin-wait", "fin-wait-2"}, {"port", "ports"},
       {"ephemeral-ports", "ports"}, {"orphan", "orphans"},      {"listen", "listen-queue"},
-      {"backlog", "listen-queue"}};
+      {"backlog", "listen-queue"},  {"destroy", "kill"},        {"ss-k", "kill"}};
   for (const auto& [from, to] : aliases)
     if (w == from) return std::string(to);
   if (w == "all") return w;
@@ -433,6 +434,7 @@ std::optional<Topic> build_topic(std::string_view id, const core::KernelSettings
   if (id == "ports") return parts::ports_topic(k);
   if (id == "orphans") return parts::orphans_topic(k);
   if (id == "listen-queue") return parts::listen_queue_topic(k);
+  if (id == "kill") return parts::kill_topic(k);
   return std::nullopt;
 }
 

@@ -4,7 +4,37 @@
 #include <algorithm>
 #include <charconv>
 
+#include <fmt/format.h>
+
 namespace sockdoctor::analyze {
+
+core::Result<SocketFilter> build_socket_filter(const FilterArgs& a) {
+  SocketFilter f;
+  if (!a.states.empty()) {
+    std::uint32_t mask = 0;
+    for (const auto& s : a.states) {
+      std::string_view bad;
+      auto m = core::parse_state_list(s, &bad);
+      if (!m) return core::fail(fmt::format("--state: unknown state or group '{}'", bad));
+      mask |= *m;
+    }
+    f.state_mask = mask;
+  }
+  if (a.only4 && a.only6) return core::fail("-4 and -6 exclude each other");
+  f.ipv4 = !a.only6;
+  f.ipv6 = !a.only4;
+  f.pids = a.pids;
+  f.comms = a.comms;
+  f.ports = a.ports;
+  if (!a.peer.empty()) {
+    auto p = parse_peer(a.peer);
+    if (!p)
+      return core::fail("--peer: expected ADDR, ADDR:PORT or [V6ADDR]:PORT, got '" + a.peer + "'");
+    f.peer_addr = p->addr;
+    f.peer_port = p->port;
+  }
+  return f;
+}
 
 bool SocketFilter::matches(const core::TcpSocket& s, const core::OwnerTable& owners) const {
   if (!(state_mask & core::state_bit(s.state))) return false;

@@ -20,8 +20,9 @@ Commands:
   ls               list TCP sockets with owners, like `ss -tanp` but fast at 1M sockets
   explain [TOPIC]  kernel settings that govern stuck sockets, and the myths they correct
   top              live view: counts, leaks versus churn, port budgets (--lines for logs)
-  lab SCENARIO     recreate close-wait, keepalive, time-wait, fin-wait-2 on loopback (root)
+  lab SCENARIO     recreate close-wait, keepalive, time-wait, fin-wait-2, kill on loopback (root)
   trace            live TCP state changes with time in state and owner (eBPF, CAP_BPF+PERFMON)
+  kill             destroy matching sockets (like ss -K): dry run unless --yes, audited
 
 Examples:
   sockdoctor                          # diagnose this host (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)
@@ -96,6 +97,7 @@ int run(int argc, char** argv) {
   runners["top"] = add_top_command(app, ctx);
   runners["lab"] = add_lab_command(app, ctx);
   runners["trace"] = add_trace_command(app, ctx);
+  runners["kill"] = add_kill_command(app, ctx);
 
   try {
     app.parse(argc, argv);

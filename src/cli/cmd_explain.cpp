@@ -27,6 +27,7 @@ Topics:
   ports         ephemeral port budget: new connections/s per destination
   orphans       closed-but-unfinished sockets, tcp_orphan_retries, ss -K
   listen-queue  accept queue, somaxconn, SYN cookies
+  kill          what destroying a socket (sockdoctor kill, ss -K) does in each state here
   all           a compact overview of every topic (the default)
 
 Values are read from /proc/sys of the network namespace sockdoctor runs in (a new namespace

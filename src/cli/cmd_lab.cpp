@@ -50,7 +50,7 @@ CommandRunner add_lab_command(CLI::App& app, Context&) {
       "lab", "Recreate stuck sockets in a private network namespace and watch sockdoctor "
              "diagnose them (root)");
   cmd->footer(kLabFooter);
-  cmd->add_option("scenario", o->scenario, "close-wait, keepalive, time-wait or fin-wait-2")
+  cmd->add_option("scenario", o->scenario, "close-wait, keepalive, time-wait, fin-wait-2 or kill")
       ->check(CLI::IsMember(lab::scenario_names()));
   cmd->add_flag("--list", o->list, "Describe the scenarios");
   cmd->add_flag("--fast", o->fast, "Shorter timeouts (what the tests run)");

@@ -7,19 +7,14 @@
 #include "analyze/host_model.hpp"
 #include "analyze/socket_filter.hpp"
 #include "cli/commands.hpp"
+#include "cli/filter_options.hpp"
 #include "render/socket_list.hpp"
 
 namespace sockdoctor::cli {
 namespace {
 
 struct LsOptions {
-  std::vector<std::string> states;
-  std::vector<std::int32_t> pids;
-  std::vector<std::string> comms;
-  std::vector<std::uint16_t> ports;
-  std::string peer;
-  bool only4 = false;
-  bool only6 = false;
+  analyze::FilterArgs filter;
   bool wide = false;
   bool json = false;
   bool no_owners = false;
@@ -42,36 +37,8 @@ Examples:
   sockdoctor ls --peer 10.1.2.3:5432 -w     # connections to one database, untruncated
   sockdoctor ls --json | jq '.summary'      # counts per state for scripts)";
 
-core::Result<analyze::SocketFilter> build_filter(const LsOptions& o) {
-  analyze::SocketFilter f;
-  if (!o.states.empty()) {
-    std::uint32_t mask = 0;
-    for (const auto& s : o.states) {
-      std::string_view bad;
-      auto m = core::parse_state_list(s, &bad);
-      if (!m) return core::fail(fmt::format("--state: unknown state or group '{}'", bad));
-      mask |= *m;
-    }
-    f.state_mask = mask;
-  }
-  if (o.only4 && o.only6) return core::fail("-4 and -6 exclude each other");
-  f.ipv4 = !o.only6;
-  f.ipv6 = !o.only4;
-  f.pids = o.pids;
-  f.comms = o.comms;
-  f.ports = o.ports;
-  if (!o.peer.empty()) {
-    auto p = analyze::parse_peer(o.peer);
-    if (!p)
-      return core::fail("--peer: expected ADDR, ADDR:PORT or [V6ADDR]:PORT, got '" + o.peer + "'");
-    f.peer_addr = p->addr;
-    f.peer_port = p->port;
-  }
-  return f;
-}
-
 int run_ls(Context& ctx, const LsOptions& o) {
-  auto filter = build_filter(o);
+  auto filter = analyze::build_socket_filter(o.filter);
   if (!filter) {
     error_line(ctx, "ls", filter.error().message);
     return kExitUsage;
@@ -117,14 +84,7 @@ CommandRunner add_ls_command(CLI::App& app, Context&) {
   auto o = std::make_shared<LsOptions>();
   auto* ls = app.add_subcommand("ls", "List TCP sockets with their owners (like ss -tanp, fast)");
   ls->footer(kLsFooter);
-  ls->add_option("-s,--state", o->states, "Only these states or groups (comma list, repeatable)");
-  ls->add_option("-p,--pid", o->pids, "Only sockets held by this PID (repeatable)");
-  ls->add_option("-c,--comm", o->comms,
-                 "Only sockets held by a process with this name (repeatable)");
-  ls->add_option("--port", o->ports, "Only sockets whose local or peer port is PORT (repeatable)");
-  ls->add_option("--peer", o->peer, "Only sockets connected to ADDR or ADDR:PORT ([v6]:port)");
-  ls->add_flag("-4", o->only4, "IPv4 only");
-  ls->add_flag("-6", o->only6, "IPv6 only");
+  add_filter_options(ls, o->filter);
   ls->add_flag("-w,--wide", o->wide, "Do not truncate addresses; list every owner with its fd");
   ls->add_flag("-H,--no-header", o->no_header, "Omit the header line");
   ls->add_flag("--json", o->json, "One JSON document: {schema_version, sockets, summary}");

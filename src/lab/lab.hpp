@@ -125,6 +125,7 @@ core::Result<void> run_close_wait(Env& env); // lab_close_wait.cpp
 core::Result<void> run_keepalive(Env& env);  // lab_keepalive.cpp
 core::Result<void> run_time_wait(Env& env);  // lab_time_wait.cpp
 core::Result<void> run_fin_wait2(Env& env);  // lab_fin_wait.cpp
+core::Result<void> run_kill(Env& env);       // kill.cpp
 
 // ---------------------------------------------------------------------------------------------
 // Namespace, sysctls, signals (lab_netns.cpp).

@@ -47,6 +47,13 @@ const std::vector<ScenarioInfo>& scenarios() {
        "The server never closes either (CLOSE_WAIT). sockdoctor tells the two apart and names "
        "both processes.",
        "about 22 s (--fast: about 7 s)", run_fin_wait2},
+      {"kill", "a CLOSE_WAIT leak destroyed (SOCK_DESTROY), and what the leaker sees next",
+       "A client (lab-leaker) keeps three connections its server closed: CLOSE_WAIT, named by "
+       "sockdoctor. The lab takes the dry run, then destroys each socket by 4-tuple and cookie "
+       "as `sockdoctor kill --yes` does: a RST goes to the server, the 4-tuples leave the table. "
+       "Then the leaker tries its sockets: recv() returns 0, the first send() fails with "
+       "ECONNABORTED and the next with EPIPE, and every fd is still open.",
+       "about 8 s (--fast: about 5 s)", run_kill},
   };
   return list;
 }

@@ -143,11 +143,12 @@ TEST(LabChange, IntervalBetweenSamples) {
 
 TEST(LabScenarios, ListedWithDurationsUnder90Seconds) {
   const auto& s = lab::scenarios();
-  ASSERT_EQ(s.size(), 4u);
+  ASSERT_EQ(s.size(), 5u);
   EXPECT_EQ(s[0].name, "close-wait");
   EXPECT_EQ(s[1].name, "keepalive");
   EXPECT_EQ(s[2].name, "time-wait");
   EXPECT_EQ(s[3].name, "fin-wait-2");
+  EXPECT_EQ(s[4].name, "kill");
   for (const auto& x : s) {
     EXPECT_NE(x.run, nullptr);
     EXPECT_FALSE(x.description.empty());
