@@ -7,10 +7,13 @@
 #include "analyze/host_model.hpp"
 #include "analyze/socket_filter.hpp"
 #include "cli/commands.hpp"
+#include "cli/validators.hpp"
 #include "render/socket_list.hpp"
 
 namespace sockdoctor::cli {
 namespace {
+
+constexpr std::uint64_t kPidMaxLimit = 4194304; // PID_MAX_LIMIT: no PID is larger
 
 struct LsOptions {
   std::vector<std::string> states;
@@ -35,6 +38,9 @@ Age: how long the socket has been in its state, with its basis: TIME_WAIT and or
 from the kernel timer, CLOSE_WAIT from the last ACK received. ">" marks a lower bound (TIME_WAIT,
 CLOSE_WAIT), "~" an estimate (orphaned FIN_WAIT2: its timer may be 3.5 x RTO or TCP_LINGER2
 rather than tcp_fin_timeout); in --json, "lower_bound": true and "estimate": true.
+
+JSON: each owner's "cmdline" holds at most the first 4096 bytes of the command line (NULs as
+spaces); a longer one is cut and the owner gets "cmdline_truncated": true (absent otherwise).
 
 Examples:
   sockdoctor ls --state close-wait          # CLOSE_WAIT sockets and who holds them
@@ -88,7 +94,7 @@ int run_ls(Context& ctx, const LsOptions& o) {
   auto sample = take_sample(ctx, req);
   if (!sample) {
     error_line(ctx, "ls", sample.error().message);
-    return kExitUnknown;
+    return exit_status_of(sample.error());
   }
   const bool ages = sample->kernel.has_value(); // no settings: no AGE column
   analyze::HostModelOptions mo;
@@ -118,11 +124,15 @@ CommandRunner add_ls_command(CLI::App& app, Context&) {
   auto* ls = app.add_subcommand("ls", "List TCP sockets with their owners (like ss -tanp, fast)");
   ls->footer(kLsFooter);
   ls->add_option("-s,--state", o->states, "Only these states or groups (comma list, repeatable)");
-  ls->add_option("-p,--pid", o->pids, "Only sockets held by this PID (repeatable)");
+  ls->add_option("-p,--pid", o->pids, "Only sockets held by this PID (repeatable)")
+      ->check(integer_in(1, kPidMaxLimit, "a PID"));
   ls->add_option("-c,--comm", o->comms,
-                 "Only sockets held by a process with this name (repeatable)");
-  ls->add_option("--port", o->ports, "Only sockets whose local or peer port is PORT (repeatable)");
-  ls->add_option("--peer", o->peer, "Only sockets connected to ADDR or ADDR:PORT ([v6]:port)");
+                 "Only sockets held by a process with this name (repeatable)")
+      ->check(not_empty("a process name"));
+  ls->add_option("--port", o->ports, "Only sockets whose local or peer port is PORT (repeatable)")
+      ->check(integer_in(1, 65535, "a port"));
+  ls->add_option("--peer", o->peer, "Only sockets connected to ADDR or ADDR:PORT ([v6]:port)")
+      ->check(not_empty("ADDR, ADDR:PORT or [V6ADDR]:PORT"));
   ls->add_flag("-4", o->only4, "IPv4 only");
   ls->add_flag("-6", o->only6, "IPv6 only");
   ls->add_flag("-w,--wide", o->wide, "Do not truncate addresses; list every owner with its fd");

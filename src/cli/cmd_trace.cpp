@@ -14,6 +14,7 @@
 
 #include "analyze/transition_stats.hpp"
 #include "cli/commands.hpp"
+#include "cli/validators.hpp"
 #include "collect/bpf_runtime.hpp"
 #include "collect/state_register.hpp"
 #include "render/escape.hpp"
@@ -321,8 +322,10 @@ CommandRunner add_trace_command(CLI::App& app, Context&) {
   t->footer(kTraceFooter);
   t->add_option("-s,--state", o->states,
                 "Only transitions from or to these states (comma list, repeatable)");
-  t->add_option("--port", o->ports, "Only sockets whose local or peer port is PORT (repeatable)");
-  t->add_option("-p,--pid", o->pids, "Only sockets owned by this PID (repeatable)");
+  t->add_option("--port", o->ports, "Only sockets whose local or peer port is PORT (repeatable)")
+      ->check(integer_in(1, 65535, "a port"));
+  t->add_option("-p,--pid", o->pids, "Only sockets owned by this PID (repeatable)")
+      ->check(integer_in(1, 4194304, "a PID")); // PID_MAX_LIMIT
   t->add_option("-c,--comm", o->comms, "Only sockets owned by a process with this name");
   t->add_option("--netns", o->netns,
                 "Only this network namespace: inode, /run/netns/NAME or /proc/PID/ns/net");
@@ -331,7 +334,8 @@ CommandRunner add_trace_command(CLI::App& app, Context&) {
   t->add_flag("-H,--no-header", o->no_header, "Omit the header line");
   t->add_option("--duration", o->duration, "Stop after SECONDS (default: until Ctrl-C)")
       ->check(CLI::NonNegativeNumber);
-  t->add_option("--count", o->count, "Stop after N shown transitions");
+  t->add_option("--count", o->count, "Stop after N shown transitions")
+      ->check(integer_in(1, UINT64_MAX, "a number of transitions"));
   t->add_option("--entries", o->entries,
                 "Sockets the register tracks at once (LRU, 120 bytes of kernel memory each: "
                 "15 MiB at the default)")
