@@ -1,6 +1,8 @@
 // Composition root: global options, subcommand dispatch, exit statuses.
 #include "cli/app.hpp"
 
+#include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -76,6 +78,15 @@ void add_global_options(CLI::App& app, GlobalOptions& g) {
   app.add_flag("-v,--verbose", g.verbose, "Say more about how the data was obtained (repeatable)");
 }
 
+// stdout is a pipe or socket whose reading end is closed.
+bool reader_went_away() {
+  struct stat st {};
+  if (::fstat(STDOUT_FILENO, &st) != 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+    return false;
+  pollfd p{STDOUT_FILENO, POLLOUT, 0};
+  return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP)) != 0;
+}
+
 // Output that did not reach stdout (a full disk, /dev/full) means the command did not complete,
 // whatever it found: one line says so and the status is UNKNOWN. Commands flush last before they
 // return, so when the stream already failed errno still holds that write's error.
@@ -84,6 +95,9 @@ int finish_output(const Context& ctx, int rc) {
   ctx.out->flush();
   if (*ctx.out) return rc;
   const int e = errno;
+  // A reader that went away (`| head`) chose to stop reading: not an error (trace ignores
+  // SIGPIPE to end cleanly on it). Polled, because errno may have moved on since the write.
+  if (e == EPIPE || reader_went_away()) return rc;
   error_line(ctx, "",
              e != 0 ? std::string("write error on standard output: ") + std::strerror(e)
                     : std::string("write error on standard output"));
