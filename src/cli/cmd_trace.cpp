@@ -239,7 +239,7 @@ int stream(Session& s) {
     }
     auto n = s.opts.register_only ? sleep_ms(timeout_ms) : s.reg.poll(timeout_ms, sink);
     if (!n) {
-      *s.ctx.err << "sockdoctor trace: " << n.error().message << "\n";
+      error_line(s.ctx, "trace", n.error().message);
       rc = kExitUnknown;
       break;
     }
@@ -272,7 +272,8 @@ int run_trace(Context& ctx, const TraceOptions& o) {
   auto filter = build_filter(o);
   auto ring = parse_size(o.ring);
   if (!filter || !ring) {
-    *ctx.err << "sockdoctor trace: " << (!filter ? filter.error() : ring.error()).message << "\n";
+    // Quotes what was typed (--state, --netns, --ring-size): escaped like every terminal write.
+    error_line(ctx, "trace", (!filter ? filter.error() : ring.error()).message);
     return kExitUsage;
   }
   if (o.entries < 16) {
@@ -293,18 +294,16 @@ int run_trace(Context& ctx, const TraceOptions& o) {
   SignalScope signals; // before start: a Ctrl-C during the load must still detach cleanly
   auto reg = collect::StateRegister::start(ro);
   if (!reg) {
-    *ctx.err << "sockdoctor trace: " << reg.error().message << "\n";
+    error_line(ctx, "trace", reg.error().message);
     const auto code = reg.error().code;
     return code == core::ErrorCode::PermissionDenied || code == core::ErrorCode::Unavailable
                ? kExitNoPerm
                : kExitUnknown;
   }
   const auto& rep = reg->report();
-  if (!rep.time_wait_note.empty()) *ctx.err << "sockdoctor trace: " << rep.time_wait_note << "\n";
-  if (!rep.replaced_pin_note.empty())
-    *ctx.err << "sockdoctor trace: " << rep.replaced_pin_note << "\n";
-  if (!rep.pin_dir.empty())
-    *ctx.err << "sockdoctor trace: register pinned at " << rep.pin_dir << "\n";
+  if (!rep.time_wait_note.empty()) error_line(ctx, "trace", rep.time_wait_note);
+  if (!rep.replaced_pin_note.empty()) error_line(ctx, "trace", rep.replaced_pin_note);
+  if (!rep.pin_dir.empty()) error_line(ctx, "trace", "register pinned at " + rep.pin_dir);
   if (ctx.global.verbose > 0)
     *ctx.err << fmt::format("sockdoctor trace: register loaded in {:.1f} ms (kallsyms {:.1f} ms), "
                             "{} entries\n",

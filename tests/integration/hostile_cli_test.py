@@ -36,6 +36,8 @@ def usage_errors(sd: str, t) -> None:
         ["trace", "--port", ""],
         ["ls", "--state", "\x1b[2J\u202e"],
         ["ls", "--pid", "\x1b[2J\u202e"],
+        ["trace", "--state", "\x1b[2J\u202e"],
+        ["trace", "--netns", "/tmp/\x1b[2J\u202e"],
     ]
     for args in cases:
         what = "sockdoctor " + " ".join(repr(a) for a in args)
