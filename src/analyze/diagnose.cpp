@@ -191,6 +191,7 @@ Summary summarize(const core::Snapshot& snap) {
   sum.total_sockets = snap.sockets.size();
   sum.owners_scanned = snap.owners.scanned;
   sum.owners_denied = snap.owners.denied;
+  sum.owners_denied_lacking = snap.owners.denied_lacking;
   sum.owners_vanished = snap.owners.vanished;
   for (const auto& s : snap.sockets) {
     const auto st = static_cast<std::size_t>(s.state);

@@ -57,6 +57,7 @@ struct Summary {
   std::array<std::uint64_t, core::kMaxTcpState + 1> per_state{}; // indexed by TcpState
   bool owners_scanned = false;
   std::uint32_t owners_denied = 0;        // processes whose fds could not be read
+  std::string owners_denied_lacking;      // capabilities whose absence explains it, or ""
   std::uint32_t owners_vanished = 0;      // processes that exited during the scan
   std::uint64_t unattributed_sockets = 0; // have an inode, but no process was found for it
 };

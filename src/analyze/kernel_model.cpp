@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <utility>
 #include <vector>
@@ -25,6 +26,13 @@ std::vector<std::pair<int, int>> merged(std::vector<std::pair<int, int>> ranges)
       out.push_back(r);
   }
   return out;
+}
+
+// Figures from sysctls are computed in 64 bits and clamped to int: a recorded tree may hold
+// values the kernel would refuse (2147483647 in tcp_fin_timeout), and no figure may overflow.
+int clamp_to_int(std::int64_t v) {
+  return static_cast<int>(std::clamp<std::int64_t>(v, std::numeric_limits<int>::min(),
+                                                   std::numeric_limits<int>::max()));
 }
 
 } // namespace
@@ -93,7 +101,7 @@ ReuseDelay tw_reuse_delay(const core::KernelSettings& k) {
     // 6.14: time_after32(tcp_clock_ms(), tw_entry_stamp + delay), threshold within [N, N+1] ms.
     const int ms = k.tcp_tw_reuse_delay.value_or(1000);
     d.min_seconds = ms / 1000.0;
-    d.max_seconds = (ms + 1) / 1000.0;
+    d.max_seconds = (ms + 1.0) / 1000.0;
     d.configurable = true;
     d.text = fmt::format("{} ms after entering TIME_WAIT (tcp_tw_reuse_delay)", ms);
   } else if (kernel_at_least(k, 4, 19)) {
@@ -165,7 +173,7 @@ int fin_timeout_seconds(const core::KernelSettings& k) {
 int orphan_fin_wait2_seconds(const core::KernelSettings& k) {
   const int tmo = fin_timeout_seconds(k);
   if (tmo <= kTimeWaitSeconds) return std::max(tmo, 0);
-  return 2 * (tmo - kTimeWaitSeconds);
+  return clamp_to_int(2 * (std::int64_t{tmo} - kTimeWaitSeconds));
 }
 
 int keepalive_first_probe_seconds(const core::KernelSettings& k) {
@@ -173,8 +181,9 @@ int keepalive_first_probe_seconds(const core::KernelSettings& k) {
 }
 
 int keepalive_abort_seconds(const core::KernelSettings& k) {
-  return keepalive_first_probe_seconds(k) +
-         k.tcp_keepalive_probes.value_or(9) * k.tcp_keepalive_intvl.value_or(75);
+  return clamp_to_int(std::int64_t{keepalive_first_probe_seconds(k)} +
+                      std::int64_t{k.tcp_keepalive_probes.value_or(9)} *
+                          k.tcp_keepalive_intvl.value_or(75));
 }
 
 double model_timeout_seconds(int boundary, double rto_max_seconds) {

@@ -1,8 +1,11 @@
 // Composition root: global options, subcommand dispatch, exit statuses.
 #include "cli/app.hpp"
 
+#include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
@@ -36,12 +39,16 @@ Privileges: listing sockets needs none. Naming the owners of other users' socket
 (or CAP_SYS_PTRACE + CAP_DAC_READ_SEARCH); without it sockdoctor says what it could not see.
 Usage errors exit with 64.)";
 
+bool terminal_is_dumb() {
+  const char* term = std::getenv("TERM");
+  return term != nullptr && std::strcmp(term, "dumb") == 0;
+}
+
 bool color_wanted(bool tty) {
   if (!tty) return false;
   const char* no_color = std::getenv("NO_COLOR");
   if (no_color != nullptr && no_color[0] != '\0') return false;
-  const char* term = std::getenv("TERM");
-  return term == nullptr || std::strcmp(term, "dumb") != 0;
+  return !terminal_is_dumb();
 }
 
 void add_global_options(CLI::App& app, GlobalOptions& g) {
@@ -72,15 +79,33 @@ void add_global_options(CLI::App& app, GlobalOptions& g) {
   app.add_flag("-v,--verbose", g.verbose, "Say more about how the data was obtained (repeatable)");
 }
 
-} // namespace
+// stdout is a pipe or socket whose reading end is closed.
+bool reader_went_away() {
+  struct stat st {};
+  if (::fstat(STDOUT_FILENO, &st) != 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode)))
+    return false;
+  pollfd p{STDOUT_FILENO, POLLOUT, 0};
+  return ::poll(&p, 1, 0) == 1 && (p.revents & (POLLERR | POLLHUP)) != 0;
+}
 
-int run(int argc, char** argv) {
-  Context ctx;
-  ctx.out = &std::cout;
-  ctx.err = &std::cerr;
-  ctx.out_is_tty = ::isatty(STDOUT_FILENO) == 1;
-  ctx.color = color_wanted(ctx.out_is_tty);
+// Output that did not reach stdout (a full disk, /dev/full) means the command did not complete,
+// whatever it found: one line says so and the status is UNKNOWN. Commands flush last before they
+// return, so when the stream already failed errno still holds that write's error.
+int finish_output(const Context& ctx, int rc) {
+  if (*ctx.out) errno = 0;
+  ctx.out->flush();
+  if (*ctx.out) return rc;
+  const int e = errno;
+  // A reader that went away (`| head`) chose to stop reading: not an error (trace ignores
+  // SIGPIPE to end cleanly on it). Polled, because errno may have moved on since the write.
+  if (e == EPIPE || reader_went_away()) return rc;
+  error_line(ctx, "",
+             e != 0 ? std::string("write error on standard output: ") + std::strerror(e)
+                    : std::string("write error on standard output"));
+  return kExitUnknown;
+}
 
+int parse_and_run(Context& ctx, int argc, char** argv) {
   CLI::App app{
       "sockdoctor: which process holds stuck TCP sockets, since when, why, and what to do.",
       "sockdoctor"};
@@ -125,6 +150,18 @@ int run(int argc, char** argv) {
     error_line(ctx, "", "out of memory");
     return kExitUnknown;
   }
+}
+
+} // namespace
+
+int run(int argc, char** argv) {
+  Context ctx;
+  ctx.out = &std::cout;
+  ctx.err = &std::cerr;
+  ctx.out_is_tty = ::isatty(STDOUT_FILENO) == 1;
+  ctx.color = color_wanted(ctx.out_is_tty);
+  ctx.dumb_terminal = terminal_is_dumb();
+  return finish_output(ctx, parse_and_run(ctx, argc, argv));
 }
 
 } // namespace sockdoctor::cli

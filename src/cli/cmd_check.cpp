@@ -55,7 +55,7 @@ int run_check(Context& ctx, const CheckOptions& o) {
   auto sample = take_sample(ctx, req, /*quiet_owners=*/true); // the report's summary says it
   if (!sample) {
     error_line(ctx, "check", sample.error().message);
-    return kExitUnknown;
+    return exit_status_of(sample.error());
   }
   const auto* kernel_status = sample->collector("kernel");
   if (!sample->kernel) {

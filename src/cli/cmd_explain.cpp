@@ -6,6 +6,7 @@
 
 #include "analyze/knowledge.hpp"
 #include "cli/commands.hpp"
+#include "cli/validators.hpp"
 #include "collect/kernel_settings.hpp"
 #include "render/explain_json.hpp"
 #include "render/explain_text.hpp"
@@ -86,7 +87,8 @@ CommandRunner add_explain_command(CLI::App& app, Context&) {
       "Explain the kernel settings that govern stuck sockets, and the myths they correct");
   sub->add_option("topic", opts->topic,
                   "close-wait, time-wait, fin-wait-2, keepalive, ports, orphans, listen-queue, "
-                  "or all (default)");
+                  "or all (default)")
+      ->check(not_empty("a topic"));
   sub->add_flag("--json", opts->json, "JSON output (schema_version 1)");
   sub->footer(kExplainFooter);
   return [opts](Context& ctx) { return run_explain(*opts, ctx); };

@@ -31,6 +31,9 @@ from the kernel timer, CLOSE_WAIT from the last ACK received. ">" marks a lower 
 CLOSE_WAIT), "~" an estimate (orphaned FIN_WAIT2: its timer may be 3.5 x RTO or TCP_LINGER2
 rather than tcp_fin_timeout); in --json, "lower_bound": true and "estimate": true.
 
+JSON: each owner's "cmdline" holds at most the first 4096 bytes of the command line (NULs as
+spaces); a longer one is cut and the owner gets "cmdline_truncated": true (absent otherwise).
+
 Examples:
   sockdoctor ls --state close-wait          # CLOSE_WAIT sockets and who holds them
   sockdoctor ls --comm nginx --state estab  # nginx's established connections
@@ -55,7 +58,7 @@ int run_ls(Context& ctx, const LsOptions& o) {
   auto sample = take_sample(ctx, req);
   if (!sample) {
     error_line(ctx, "ls", sample.error().message);
-    return kExitUnknown;
+    return exit_status_of(sample.error());
   }
   const bool ages = sample->kernel.has_value(); // no settings: no AGE column
   analyze::HostModelOptions mo;

@@ -18,6 +18,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/top_keys.hpp"
+#include "cli/validators.hpp"
 #include "collect/live_sampler.hpp"
 #include "render/lines.hpp"
 #include "render/top_frame.hpp"
@@ -26,6 +27,8 @@ namespace sockdoctor::cli {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
+
+constexpr std::uint64_t kMaxCount = 1'000'000'000; // 3 years at the shortest interval
 
 struct TopOptions {
   double interval = 1.0;
@@ -46,7 +49,7 @@ destinations using most of their ephemeral ports; the worst current finding.
 Keys: q quit, p pause, s sort, / or f filter (port:443 pid:12 state:close-wait proc:nginx),
 h help.
 
-When stdout is not a terminal, or with --lines, one line per interval:
+When stdout is not a terminal, TERM is dumb, or with --lines, one line per interval:
   <time> total=N <state>=N ... | changed: <state> +D (+NEW/-GONE) | leak: pid P (name) ...
 A '~' before a count means it came from kernel counters: on big hosts ESTABLISHED and TIME_WAIT
 are listed socket by socket only every Nth interval, so that top stays within a few percent of
@@ -244,7 +247,8 @@ int run_lines(Context& ctx, const TopOptions& o, const analyze::TopQuery& q) {
     if (r && !r->empty()) *ctx.err << *r << "\n";
     if (!r) {
       error_line(ctx, "top", r.error().message);
-      if (live.empty() || ++failures >= 3) return kExitUnknown;
+      if (live.empty()) return exit_status_of(r.error());
+      if (++failures >= 3) return kExitUnknown;
       continue;
     }
     failures = 0;
@@ -291,7 +295,7 @@ private:
     if (!r) {
       if (live_.empty() || ++failures_ >= 3) {
         error_ = r.error().message;
-        return kExitUnknown;
+        return live_.empty() ? exit_status_of(r.error()) : kExitUnknown;
       }
       view_.message = "sampling failed: " + r.error().message;
     } else {
@@ -380,7 +384,7 @@ int run_screen(Context& ctx, const TopOptions& o, const analyze::TopQuery& q) {
   if (!screen.error().empty()) error = screen.error();
   if (!error.empty()) {
     error_line(ctx, "top", error);
-    return kExitUnknown;
+    return rc == kExitNoPerm ? rc : kExitUnknown;
   }
   return rc;
 }
@@ -395,7 +399,8 @@ int run_top(Context& ctx, const TopOptions& o) {
     error_line(ctx, "top", q.error().message);
     return kExitUsage;
   }
-  if (o.lines || o.json || !ctx.out_is_tty) return run_lines(ctx, o, *q);
+  // A dumb terminal cannot move the cursor: it gets the lines a pipe gets.
+  if (o.lines || o.json || !ctx.out_is_tty || ctx.dumb_terminal) return run_lines(ctx, o, *q);
   return run_screen(ctx, o, *q);
 }
 
@@ -409,7 +414,8 @@ CommandRunner add_top_command(CLI::App& app, Context&) {
       ->capture_default_str();
   top->add_flag("--lines", o->lines, "One timestamped line per interval, even on a terminal");
   top->add_flag("--json", o->json, "One JSON object per interval (NDJSON)");
-  top->add_option("-n,--count", o->count, "Stop after N intervals (default: run until quit)");
+  top->add_option("-n,--count", o->count, "Stop after N intervals (default: run until quit)")
+      ->check(integer_in(1, kMaxCount, "a number of intervals"));
   top->add_flag("--no-owners", o->no_owners, "Skip the process scan (no holders, cheaper)");
   top->add_option("--filter", o->filter,
                   "Start with this filter: port:443 pid:12 state:close-wait proc:nginx");

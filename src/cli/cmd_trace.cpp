@@ -14,6 +14,7 @@
 
 #include "analyze/transition_stats.hpp"
 #include "cli/commands.hpp"
+#include "cli/validators.hpp"
 #include "collect/bpf_runtime.hpp"
 #include "collect/state_register.hpp"
 #include "render/escape.hpp"
@@ -238,7 +239,7 @@ int stream(Session& s) {
     }
     auto n = s.opts.register_only ? sleep_ms(timeout_ms) : s.reg.poll(timeout_ms, sink);
     if (!n) {
-      *s.ctx.err << "sockdoctor trace: " << n.error().message << "\n";
+      error_line(s.ctx, "trace", n.error().message);
       rc = kExitUnknown;
       break;
     }
@@ -271,7 +272,8 @@ int run_trace(Context& ctx, const TraceOptions& o) {
   auto filter = build_filter(o);
   auto ring = parse_size(o.ring);
   if (!filter || !ring) {
-    *ctx.err << "sockdoctor trace: " << (!filter ? filter.error() : ring.error()).message << "\n";
+    // Quotes what was typed (--state, --netns, --ring-size): escaped like every terminal write.
+    error_line(ctx, "trace", (!filter ? filter.error() : ring.error()).message);
     return kExitUsage;
   }
   if (o.entries < 16) {
@@ -292,18 +294,16 @@ int run_trace(Context& ctx, const TraceOptions& o) {
   SignalScope signals; // before start: a Ctrl-C during the load must still detach cleanly
   auto reg = collect::StateRegister::start(ro);
   if (!reg) {
-    *ctx.err << "sockdoctor trace: " << reg.error().message << "\n";
+    error_line(ctx, "trace", reg.error().message);
     const auto code = reg.error().code;
     return code == core::ErrorCode::PermissionDenied || code == core::ErrorCode::Unavailable
                ? kExitNoPerm
                : kExitUnknown;
   }
   const auto& rep = reg->report();
-  if (!rep.time_wait_note.empty()) *ctx.err << "sockdoctor trace: " << rep.time_wait_note << "\n";
-  if (!rep.replaced_pin_note.empty())
-    *ctx.err << "sockdoctor trace: " << rep.replaced_pin_note << "\n";
-  if (!rep.pin_dir.empty())
-    *ctx.err << "sockdoctor trace: register pinned at " << rep.pin_dir << "\n";
+  if (!rep.time_wait_note.empty()) error_line(ctx, "trace", rep.time_wait_note);
+  if (!rep.replaced_pin_note.empty()) error_line(ctx, "trace", rep.replaced_pin_note);
+  if (!rep.pin_dir.empty()) error_line(ctx, "trace", "register pinned at " + rep.pin_dir);
   if (ctx.global.verbose > 0)
     *ctx.err << fmt::format("sockdoctor trace: register loaded in {:.1f} ms (kallsyms {:.1f} ms), "
                             "{} entries\n",
@@ -321,8 +321,10 @@ CommandRunner add_trace_command(CLI::App& app, Context&) {
   t->footer(kTraceFooter);
   t->add_option("-s,--state", o->states,
                 "Only transitions from or to these states (comma list, repeatable)");
-  t->add_option("--port", o->ports, "Only sockets whose local or peer port is PORT (repeatable)");
-  t->add_option("-p,--pid", o->pids, "Only sockets owned by this PID (repeatable)");
+  t->add_option("--port", o->ports, "Only sockets whose local or peer port is PORT (repeatable)")
+      ->check(integer_in(1, 65535, "a port"));
+  t->add_option("-p,--pid", o->pids, "Only sockets owned by this PID (repeatable)")
+      ->check(integer_in(1, 4194304, "a PID")); // PID_MAX_LIMIT
   t->add_option("-c,--comm", o->comms, "Only sockets owned by a process with this name");
   t->add_option("--netns", o->netns,
                 "Only this network namespace: inode, /run/netns/NAME or /proc/PID/ns/net");
@@ -331,7 +333,8 @@ CommandRunner add_trace_command(CLI::App& app, Context&) {
   t->add_flag("-H,--no-header", o->no_header, "Omit the header line");
   t->add_option("--duration", o->duration, "Stop after SECONDS (default: until Ctrl-C)")
       ->check(CLI::NonNegativeNumber);
-  t->add_option("--count", o->count, "Stop after N shown transitions");
+  t->add_option("--count", o->count, "Stop after N shown transitions")
+      ->check(integer_in(1, UINT64_MAX, "a number of transitions"));
   t->add_option("--entries", o->entries,
                 "Sockets the register tracks at once (LRU, 120 bytes of kernel memory each: "
                 "15 MiB at the default)")

@@ -45,12 +45,17 @@ struct Context {
   std::ostream* out = nullptr;
   std::ostream* err = nullptr;
   bool out_is_tty = false;
-  bool color = false; // out is a terminal and NO_COLOR is unset
+  bool color = false;         // out is a terminal and NO_COLOR is unset
+  bool dumb_terminal = false; // TERM=dumb: no cursor movement or attributes, plain lines only
 };
 
 // "sockdoctor CMD: message" on ctx.err, escaped like every terminal write (messages carry
 // paths, process names and what the user typed). cmd "" gives "sockdoctor: message".
 void error_line(const Context& ctx, std::string_view cmd, std::string_view message);
+
+// The exit status for a command that could not complete because of `e`: 77 when a privilege is
+// missing (unprivileged --all-netns, --owner-scan bpf without CAP_BPF), else 3 (UNKNOWN).
+int exit_status_of(const core::Error& e);
 
 // The sampler's options from the global command-line options.
 collect::SamplerOptions sampler_options(const GlobalOptions& g);

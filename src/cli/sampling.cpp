@@ -16,6 +16,12 @@ void error_line(const Context& ctx, std::string_view cmd, std::string_view messa
   render::write_notice(*ctx.err, prefix, message);
 }
 
+int exit_status_of(const core::Error& e) {
+  if (e.code == core::ErrorCode::PermissionDenied) return kExitNoPerm;
+  if (e.code == core::ErrorCode::Usage) return kExitUsage;
+  return kExitUnknown;
+}
+
 collect::SamplerOptions sampler_options(const GlobalOptions& g) {
   collect::SamplerOptions o;
   o.root = g.root;
@@ -38,7 +44,8 @@ sample_notes(const Context& ctx, const core::Sample& sample, bool quiet_owners) 
   for (const auto& c : sample.collectors) {
     if (c.name == "kernel") continue; // commands that use the settings say what they assumed
     if (c.name == "owners" && c.denied > 0 && !quiet_owners)
-      lines.push_back(render::notice_line(render::hidden_owners_note(c.denied, ::geteuid() == 0)));
+      lines.push_back(render::notice_line(render::hidden_owners_note(
+          c.denied, ::geteuid() == 0, sample.snapshot.owners.denied_lacking)));
     if (ctx.global.verbose > 0)
       for (const auto& note : c.notes)
         lines.push_back(render::notice_line(note));

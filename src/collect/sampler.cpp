@@ -14,6 +14,7 @@
 #include "collect/bpf_owners.hpp"
 #include "collect/kernel_settings.hpp"
 #include "collect/netns.hpp"
+#include "collect/privileges.hpp"
 #include "collect/proc_counters.hpp"
 #include "collect/proc_net_tcp.hpp"
 #include "collect/proc_owners.hpp"
@@ -255,6 +256,7 @@ core::CollectorStatus Sampler::scan_owners(core::OwnerTable& out) {
   s.items = out.processes().size();
   s.vanished = out.vanished;
   s.denied = out.denied;
+  if (out.denied > 0) out.denied_lacking = missing_owner_capabilities();
   if (out.vanished > 0)
     s.notes.push_back(fmt::format("{} processes exited during the scan", out.vanished));
   return s;

@@ -45,6 +45,9 @@ public:
   // not read (another user's, without privilege).
   std::uint32_t vanished = 0;
   std::uint32_t denied = 0;
+  // Capabilities whose absence explains `denied` ("CAP_SYS_PTRACE"); "" when none is missing
+  // (then another user namespace or a security module refused).
+  std::string denied_lacking;
   bool scanned = false; // false when owners were not requested
 
 private:

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -345,6 +347,38 @@ std::string parse_nginx_version(std::string_view text) {
 
 // ---- TempDir -------------------------------------------------------------------------------
 
+namespace {
+
+// "sockdoctor-lab-TAG-PID-XXXXXX" -> PID, or 0 when the name is not one of ours.
+pid_t creator_of(std::string_view name, std::string_view prefix) {
+  if (name.substr(0, prefix.size()) != prefix) return 0;
+  const std::string_view rest = name.substr(prefix.size());
+  const auto dash = rest.find('-');
+  pid_t pid = 0;
+  const auto [end, ec] = std::from_chars(rest.data(), rest.data() + rest.size(), pid);
+  if (ec != std::errc() || dash == std::string_view::npos || end != rest.data() + dash) return 0;
+  return pid > 0 ? pid : 0;
+}
+
+// A lab killed by SIGKILL cannot remove its directory; the next one removes those whose creator
+// is gone. Only real directories (not symlinks) that this user owns and that carry our pattern.
+void remove_abandoned(const std::string& base, std::string_view tag) {
+  const std::string prefix = fmt::format("sockdoctor-lab-{}-", tag);
+  std::error_code ec;
+  std::filesystem::directory_iterator it(base, ec);
+  for (; !ec && it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    const pid_t pid = creator_of(it->path().filename().native(), prefix);
+    if (pid == 0 || ::kill(pid, 0) == 0 || errno != ESRCH) continue; // alive, or not ours to ask
+    struct stat st {};
+    if (::lstat(it->path().c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != ::geteuid())
+      continue;
+    std::error_code ignored;
+    std::filesystem::remove_all(it->path(), ignored);
+  }
+}
+
+} // namespace
+
 core::Result<TempDir> TempDir::create(std::string_view tag) {
   // nginx's configuration quotes nothing: keep the path to characters that need no quoting.
   std::string base = "/tmp";
@@ -356,7 +390,9 @@ core::Result<TempDir> TempDir::create(std::string_view tag) {
         }))
       base = std::string(v);
   }
-  std::string tmpl = fmt::format("{}/sockdoctor-lab-{}-XXXXXX", base, tag);
+  remove_abandoned(base, tag);
+  // The creator's pid in the name lets a later run tell an abandoned directory from a live one.
+  std::string tmpl = fmt::format("{}/sockdoctor-lab-{}-{}-XXXXXX", base, tag, ::getpid());
   if (::mkdtemp(tmpl.data()) == nullptr)
     return core::fail(fmt::format("mkdtemp {}: {}", tmpl, std::strerror(errno)), errno);
   TempDir d;

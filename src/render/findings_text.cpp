@@ -150,9 +150,11 @@ std::string owners_note(const analyze::Summary& s) {
     return "owning processes were not looked up (--no-owners or replayed data)";
   // Denied processes matter only when some socket is left without an owner.
   if (s.owners_denied > 0 && n > 0)
-    return fmt::format("owners of {} {} are unknown: {} process{} could not be inspected (not "
-                       "root, or another user namespace)",
-                       n, sockets, s.owners_denied, s.owners_denied == 1 ? "" : "es");
+    return fmt::format("owners of {} {} are unknown: {} process{} could not be inspected ({})", n,
+                       sockets, s.owners_denied, s.owners_denied == 1 ? "" : "es",
+                       s.owners_denied_lacking.empty()
+                           ? std::string("another user namespace or a security module")
+                           : "this process lacks " + s.owners_denied_lacking);
   if (n > 0)
     return fmt::format("no process was found for {} {} (another PID namespace, or the process "
                        "exited during the scan)",

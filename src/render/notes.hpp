@@ -7,9 +7,11 @@
 
 namespace sockdoctor::render {
 
-// "the open files of 2 processes could not be read (...)" for root, "owners of sockets held by
-// 3 other users' processes are not shown (run as root to see them)" otherwise.
-std::string hidden_owners_note(std::uint32_t denied, bool root);
+// "owners of sockets held by 3 other users' processes are not shown (run as root to see them)"
+// when not root and lacking capabilities; for root, the capabilities it lacks (`lacking`, e.g.
+// "CAP_SYS_PTRACE": root with capabilities dropped) or, lacking none, "another user namespace or
+// a security module".
+std::string hidden_owners_note(std::uint32_t denied, bool root, std::string_view lacking);
 
 // "sockdoctor: <text>" with text escaped for a terminal (it may carry paths, process names and
 // kernel messages), for a status line; to write one to a stream, render::write_notice.

@@ -21,7 +21,11 @@ void write_owners(JsonWriter& w, const core::OwnerTable& owners, std::uint32_t i
   for (const auto& ref : owners.owners_of(inode)) {
     const auto& p = owners.process(ref.process_index);
     w.begin_object().key("pid").number(p.pid).key("fd").number(ref.fd).key("uid").number(p.uid);
-    w.key("comm").string(p.comm).key("cmdline").string(p.cmdline).end_object();
+    w.key("comm").string(p.comm).key("cmdline").string(p.cmdline);
+    // The command line is kept to its first 4 KiB per process (an argv of megabytes repeated for
+    // every socket made gigabytes of JSON); documented: present only when true.
+    if (p.cmdline_truncated) w.key("cmdline_truncated").boolean(true);
+    w.end_object();
   }
   w.end_array();
 }

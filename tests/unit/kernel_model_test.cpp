@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "analyze/kernel_model.hpp"
 
@@ -269,4 +270,24 @@ TEST(KernelModel, TwReuseTwoAlsoCountsLoopbackLocalAddresses) {
   EXPECT_FALSE(remote.applies);
   EXPECT_NE(remote.reason.find("bound to lo"), std::string::npos);
   EXPECT_NE(remote.reason.find("local"), std::string::npos);
+}
+
+// A recorded tree (--proc-root) may hold values the kernel would refuse; no figure may overflow
+// (UBSan in the asan preset) or wrap into a negative time (here).
+TEST(KernelModel, SysctlsTheKernelWouldRefuseDoNotOverflow) {
+  for (const int v : {std::numeric_limits<int>::max(), std::numeric_limits<int>::min()}) {
+    KernelSettings k = kernel(6, 18);
+    k.tcp_fin_timeout = k.tcp_keepalive_time = k.tcp_keepalive_intvl = v;
+    k.tcp_keepalive_probes = k.tcp_tw_reuse_delay = k.tcp_orphan_retries = v;
+    k.tcp_retries2 = k.tcp_rto_max_ms = k.tcp_tw_timeout = k.config_hz = v;
+    EXPECT_GE(an::orphan_fin_wait2_seconds(k), 0) << v;
+    EXPECT_GT(an::tw_reuse_delay(k).max_seconds, an::tw_reuse_delay(k).min_seconds) << v;
+    EXPECT_TRUE(std::isfinite(an::retries2_timeout_seconds(k))) << v;
+    EXPECT_TRUE(std::isfinite(an::orphan_retry_budget_seconds(k))) << v;
+    (void)an::timer_slack_seconds(k, 60);
+    if (v > 0) {
+      EXPECT_EQ(an::orphan_fin_wait2_seconds(k), std::numeric_limits<int>::max());
+      EXPECT_EQ(an::keepalive_abort_seconds(k), std::numeric_limits<int>::max());
+    }
+  }
 }

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -541,4 +542,25 @@ TEST(KnowledgeTruth, SockDestroyFollowsTheKernelConfig) {
   EXPECT_TRUE(has(an::sock_destroy_sentence(k), "does not work on this kernel"));
   const auto orphans = facts(*an::build_topic("orphans", fixture("linux-6.18")));
   EXPECT_TRUE(has(orphans, "On LAST_ACK and CLOSING it sends no RST"));
+}
+
+// `explain --proc-root T` with sysctls the kernel would refuse (2147483647 in tcp_fin_timeout,
+// tcp_keepalive_intvl, tcp_tw_reuse_delay): every topic builds, no time figure is negative (an
+// int overflow wraps there; UBSan in the asan preset stops at it).
+TEST(Knowledge, SysctlsTheKernelWouldRefuseStillBuildEveryTopic) {
+  for (const int v : {std::numeric_limits<int>::max(), std::numeric_limits<int>::min()}) {
+    KernelSettings k = fixture("linux-6.18");
+    k.tcp_fin_timeout = k.tcp_keepalive_time = k.tcp_keepalive_intvl = v;
+    k.tcp_keepalive_probes = k.tcp_tw_reuse_delay = k.tcp_orphan_retries = v;
+    k.tcp_retries2 = k.tcp_rto_max_ms = k.somaxconn = k.tcp_max_syn_backlog = v;
+    k.tcp_tw_reuse = k.tcp_timestamps = k.tcp_abort_on_overflow = k.config_hz = v;
+    k.tcp_max_tw_buckets = k.tcp_max_orphans = std::numeric_limits<long>::max();
+    const auto topics = an::build_all_topics(k);
+    ASSERT_EQ(topics.size(), an::topic_ids().size());
+    for (const auto& t : topics)
+      for (const auto& f : t.figures)
+        if (f.unit == "s" && f.value && v > 0) {
+          EXPECT_GE(*f.value, 0) << t.id << " " << f.id;
+        }
+  }
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -166,4 +167,38 @@ TEST(LabResult, PassedNeedsEveryCheckAndNoError) {
   r.checks.pop_back();
   r.error = "boom";
   EXPECT_FALSE(r.passed());
+}
+
+// A lab killed with SIGKILL leaves its nginx directory behind; the next lab removes it, and only
+// it: a directory whose creator still runs, a symlink and a name not ours stay.
+TEST(LabTempDir, TheNextStartRemovesDirectoriesOfDeadLabs) {
+  char tmpl[] = "/tmp/sockdoctor-labtmp-XXXXXX";
+  ASSERT_NE(::mkdtemp(tmpl), nullptr);
+  const std::filesystem::path base = tmpl;
+  const pid_t dead = ::fork();
+  if (dead == 0) ::_exit(0);
+  ASSERT_GT(dead, 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(dead, &status, 0), dead);
+  const auto named = [&](pid_t pid, const char* suffix) {
+    return base / ("sockdoctor-lab-nginx-" + std::to_string(pid) + "-" + suffix);
+  };
+  std::filesystem::create_directories(named(dead, "aaaaaa") / "logs");
+  std::ofstream(named(dead, "aaaaaa") / "logs/error.log") << "left behind\n";
+  std::filesystem::create_directory(named(::getpid(), "bbbbbb"));          // alive: ours
+  std::filesystem::create_directory_symlink(base, named(dead, "cccccc"));  // not a directory
+  std::filesystem::create_directory(base / "sockdoctor-lab-nginx-dddddd"); // no pid in the name
+  ASSERT_EQ(::setenv("TMPDIR", tmpl, 1), 0);
+  {
+    auto dir = sockdoctor::lab::TempDir::create("nginx");
+    ::unsetenv("TMPDIR");
+    ASSERT_TRUE(dir) << dir.error().message;
+    EXPECT_NE(dir->path().find("-" + std::to_string(::getpid()) + "-"), std::string::npos)
+        << dir->path();
+    EXPECT_FALSE(std::filesystem::exists(named(dead, "aaaaaa")));
+    EXPECT_TRUE(std::filesystem::exists(named(::getpid(), "bbbbbb")));
+    EXPECT_TRUE(std::filesystem::is_symlink(named(dead, "cccccc")));
+    EXPECT_TRUE(std::filesystem::exists(base / "sockdoctor-lab-nginx-dddddd"));
+  }
+  std::filesystem::remove_all(base);
 }

@@ -21,6 +21,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <optional>
 #include <random>
@@ -472,6 +473,26 @@ TEST(SockDiagMalformed, DoneWithErrorStatus) {
   put_diag(buf, make_msg(1, 1, 2));
   put_done(buf, -ENOMEM);
   expect_error(buf, "NLMSG_DONE carries error", ENOMEM);
+}
+
+// An error code is a negated errno; INT_MIN cannot be negated (UB) and a positive one is no
+// errno: both are reported as EPROTO (a corrupt recording: the last byte of rec.bin set to 0x80).
+TEST(SockDiagMalformed, ErrorCodesThatAreNoNegatedErrno) {
+  for (const int code : {std::numeric_limits<int>::min(), 5, -4096}) {
+    SCOPED_TRACE(code);
+    std::vector<std::byte> buf;
+    if (code < 0) { // DONE's status is an error only when negative
+      put_diag(buf, make_msg(1, 1, 2));
+      put_done(buf, code);
+      expect_error(buf, "NLMSG_DONE carries error: Protocol error", EPROTO);
+      buf.clear();
+    }
+    nlmsgerr e{};
+    e.error = code;
+    put_header(buf, NLMSG_HDRLEN + sizeof e, NLMSG_ERROR, 0);
+    put(buf, &e, sizeof e);
+    expect_error(buf, "NLMSG_ERROR: Protocol error", EPROTO);
+  }
 }
 
 TEST(SockDiagMalformed, AttributeOverrunsItsMessage) {
