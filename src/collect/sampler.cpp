@@ -20,6 +20,7 @@
 #include "collect/sock_diag.hpp"
 #include "collect/state_register.hpp"
 #include "collect/state_register_pins.hpp"
+#include "collect/workloads.hpp"
 
 namespace sockdoctor::collect {
 
@@ -69,7 +70,8 @@ bool namespace_gone(const core::Error& e) {
 
 } // namespace
 
-Sampler::Sampler(SamplerOptions options) : options_(std::move(options)) {}
+Sampler::Sampler(SamplerOptions options)
+    : options_(std::move(options)), workloads_(std::make_shared<WorkloadCache>(options_.root)) {}
 
 bool Sampler::live_own_namespace() const {
   return options_.replay_file.empty() && options_.source != SocketSource::Proc &&
@@ -96,6 +98,15 @@ core::Result<core::Sample> Sampler::take(const SampleRequest& request) {
     if (!owner_status->success && options_.owner_backend == OwnerBackend::Bpf)
       return tl::unexpected(*owner_status->error);
     sample.collectors.push_back(std::move(*owner_status));
+  }
+  if (request.workloads) {
+    // A replayed dump's cgroup ids and pods belong to the host it was recorded on: only trees
+    // given with --sys-root / --pods-log-root can name them.
+    const bool live = options_.replay_file.empty();
+    const bool cgroups = live || options_.root.sys != "/sys";
+    const bool pods = live || options_.root.pods_log != core::FsRoot{}.pods_log;
+    if (cgroups || pods)
+      sample.collectors.push_back(workloads_->fill(sample.snapshot, cgroups, pods));
   }
   if (request.kernel) sample.collectors.push_back(read_kernel(sample));
   if (request.traced)
