@@ -74,7 +74,7 @@ HostModel build_host_model(std::shared_ptr<const core::Sample> sample,
   const SampleKnowledge alone(snap);
   const SocketKnowledge& base = known != nullptr ? *known : alone;
   std::optional<TracedKnowledge> traced;
-  if (m.sample->traced) traced.emplace(base, *m.sample->traced);
+  if (m.sample->traced) traced.emplace(base, *m.sample->traced, &snap.workloads.cgroup_paths);
   const SocketKnowledge& k = traced ? static_cast<const SocketKnowledge&>(*traced) : base;
   m.ages = socket_ages(snap, m.kernel_, k);
   const WorkloadResolver workloads(snap.workloads);

@@ -99,6 +99,9 @@ core::Result<core::Sample> Sampler::take(const SampleRequest& request) {
       return tl::unexpected(*owner_status->error);
     sample.collectors.push_back(std::move(*owner_status));
   }
+  if (request.kernel) sample.collectors.push_back(read_kernel(sample));
+  if (request.traced)
+    if (auto s = read_register(sample)) sample.collectors.push_back(std::move(*s));
   if (request.workloads) {
     // A replayed dump's cgroup ids and pods belong to the host it was recorded on: only trees
     // given with --sys-root / --pods-log-root can name them.
@@ -106,11 +109,9 @@ core::Result<core::Sample> Sampler::take(const SampleRequest& request) {
     const bool cgroups = live || options_.root.sys != "/sys";
     const bool pods = live || options_.root.pods_log != core::FsRoot{}.pods_log;
     if (cgroups || pods)
-      sample.collectors.push_back(workloads_->fill(sample.snapshot, cgroups, pods));
+      sample.collectors.push_back(workloads_->fill(
+          sample.snapshot, sample.traced ? &*sample.traced : nullptr, cgroups, pods));
   }
-  if (request.kernel) sample.collectors.push_back(read_kernel(sample));
-  if (request.traced)
-    if (auto s = read_register(sample)) sample.collectors.push_back(std::move(*s));
   sample.listed_states = request.state_mask & core::kAllStatesMask;
   sample.counts = core::count_states(sample.snapshot.sockets);
   return sample;

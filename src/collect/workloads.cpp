@@ -208,7 +208,8 @@ void WorkloadCache::refresh_pods(core::Snapshot& snap, core::CollectorStatus& s)
   if (any_pod) snap.workloads.pods = pods_;
 }
 
-core::CollectorStatus WorkloadCache::fill(core::Snapshot& snap, bool cgroups, bool pods) {
+core::CollectorStatus
+WorkloadCache::fill(core::Snapshot& snap, const core::TracedView* traced, bool cgroups, bool pods) {
   const auto start = std::chrono::steady_clock::now();
   core::CollectorStatus s;
   s.name = "workloads";
@@ -218,6 +219,9 @@ core::CollectorStatus WorkloadCache::fill(core::Snapshot& snap, bool cgroups, bo
     std::vector<std::uint64_t> ids;
     for (const auto& sock : snap.sockets)
       if (sock.inode == 0 && sock.cgroup_id != 0) ids.push_back(sock.cgroup_id);
+    if (traced != nullptr) // the closers of TIME_WAIT entries, which carry no cgroup id
+      for (const auto& [cookie, e] : traced->by_cookie)
+        if (e.owner.known() && e.owner.cgroup_id != 0) ids.push_back(e.owner.cgroup_id);
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     if (!ids.empty()) resolve_ids(ids, snap.workloads.cgroup_paths, s);

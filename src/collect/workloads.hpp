@@ -44,8 +44,10 @@ class WorkloadCache {
 public:
   explicit WorkloadCache(core::FsRoot root, WalkLimits limits = {});
 
-  // Fills snap.workloads for the sockets and processes of `snap`; the status says what was read.
-  core::CollectorStatus fill(core::Snapshot& snap, bool cgroups, bool pods);
+  // Fills snap.workloads for the sockets and processes of `snap` and the closers the register
+  // recorded (`traced`, may be nullptr: their cgroup ids); the status says what was read.
+  core::CollectorStatus
+  fill(core::Snapshot& snap, const core::TracedView* traced, bool cgroups, bool pods);
 
   std::size_t walks() const { return walks_; }
   std::size_t pod_reads() const { return pod_reads_; }

@@ -6,6 +6,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cctype>
+#include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -203,7 +206,7 @@ TEST(WorkloadCache, OrphanNamedThroughItsCgroupIdAndPodsReadOnlyOnAMiss) {
   b.add(TcpState::LastAck, "10.0.0.1:80", "10.0.0.9:5000").cgroup_id = nginx;
   b.add(TcpState::FinWait2, "10.0.0.1:40001", "10.0.0.9:443").cgroup_id = 999999999; // removed
   core::Snapshot snap = b.finish();
-  auto status = cache.fill(snap, true, true);
+  auto status = cache.fill(snap, nullptr, true, true);
   EXPECT_TRUE(status.success);
   EXPECT_EQ(cache.walks(), 1u);
   EXPECT_EQ(cache.pod_reads(), 1u);
@@ -214,14 +217,14 @@ TEST(WorkloadCache, OrphanNamedThroughItsCgroupIdAndPodsReadOnlyOnAMiss) {
   // The next sample: the same ids, a removed one included, cost no walk and no pod read.
   core::Snapshot again = b.finish();
   again.sockets = snap.sockets;
-  cache.fill(again, true, true);
+  cache.fill(again, nullptr, true, true);
   EXPECT_EQ(cache.walks(), 1u);
   EXPECT_EQ(cache.pod_reads(), 1u);
   EXPECT_EQ(again.workloads.cgroup_paths.size(), 2u);
   // A new cgroup: one more walk.
   const auto fresh = tree.make("/system.slice/fresh.service");
   again.sockets.back().cgroup_id = fresh;
-  cache.fill(again, true, true);
+  cache.fill(again, nullptr, true, true);
   EXPECT_EQ(cache.walks(), 2u);
   EXPECT_EQ(again.workloads.cgroup_paths.at(fresh), "/system.slice/fresh.service");
 }
@@ -240,7 +243,7 @@ TEST(HostModelWorkloads, HoldersFindingsAndLsJsonNameUnitsContainersAndPods) {
   b.owned(300, TcpState::CloseWait, "127.0.0.1:9000", "127.0.0.1:40000");
   core::Snapshot snap = b.finish();
   snap.owners.mutable_processes()[0].cgroup = "/system.slice/nginx.service";
-  cache.fill(snap, true, true);
+  cache.fill(snap, nullptr, true, true);
 
   auto sample = std::make_shared<core::Sample>();
   sample->snapshot = std::move(snap);
@@ -304,4 +307,116 @@ TEST(WorkloadRender, NamesAreEscaped) {
   EXPECT_EQ(text.str().find('\x1b'), std::string::npos);
   EXPECT_NE(text.str().find("a\\x1b[31m.service"), std::string::npos) << text.str();
   EXPECT_NE(text.str().find("pod       uid u"), std::string::npos);
+}
+
+// Decoders take any bytes: pieces of real paths shuffled with hostile ones. Whatever comes in,
+// nothing throws and what comes out is bounded and made of the characters each field allows.
+TEST(CgroupPath, RandomInputKeepsTheInvariants) {
+  const std::vector<std::string> pieces = {"/",
+                                           "//",
+                                           "kubepods",
+                                           "kubepods.slice",
+                                           "-pod",
+                                           "pod",
+                                           ".slice",
+                                           ".scope",
+                                           ".service",
+                                           "docker-",
+                                           "cri-containerd-",
+                                           "crio-",
+                                           "crio-conmon-",
+                                           "libpod-",
+                                           ":",
+                                           "_",
+                                           "-",
+                                           "\x1b[2J",
+                                           "\xff",
+                                           std::string(1, '\0'),
+                                           "\u202e",
+                                           kApiId,
+                                           kPodUid,
+                                           "8f2d6a1e_3b4c",
+                                           "abc",
+                                           "@",
+                                           "\\"};
+  std::uint64_t x = 0x9e3779b97f4a7c15ull;
+  auto next = [&x] { // xorshift64: deterministic, so a failure reproduces
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return x;
+  };
+  auto allowed = [](const std::string& s, std::string_view extra) {
+    for (char c : s)
+      if (!std::isalnum(static_cast<unsigned char>(c)) && extra.find(c) == std::string_view::npos)
+        return false;
+    return true;
+  };
+  for (int i = 0; i < 20000; ++i) {
+    std::string in;
+    const auto n = next() % 24;
+    for (std::uint64_t j = 0; j < n; ++j)
+      in += pieces[next() % pieces.size()];
+    core::Workload w;
+    ASSERT_NO_THROW(w = core::decode_cgroup_path(in));
+    EXPECT_LE(w.unit.size(), core::kMaxUnitName);
+    EXPECT_TRUE(allowed(w.unit, ":_.\\@-")) << w.unit;
+    EXPECT_LE(w.container_id.size(), 64u);
+    EXPECT_TRUE(allowed(w.container_id, "")) << w.container_id;
+    EXPECT_LE(w.pod_uid.size(), 64u);
+    EXPECT_TRUE(allowed(w.pod_uid, "-")) << w.pod_uid;
+    ASSERT_NO_THROW(core::parse_pod_log_dir(in));
+    ASSERT_NO_THROW(core::parse_container_log_name(in));
+  }
+}
+
+// Figures for docs/performance.md: run with --gtest_also_run_disabled_tests.
+TEST(WorkloadBench, DISABLED_WalkTenThousandCgroupsAndDecodeTheirPaths) {
+  CgroupTree tree;
+  std::vector<std::string> paths;
+  for (int s = 0; s < 100; ++s)
+    for (int c = 0; c < 100; ++c)
+      paths.push_back("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod" +
+                      std::to_string(s) + "aaaaaaaa.slice/cri-containerd-" + kApiId.substr(0, 60) +
+                      std::to_string(1000 + c) + ".scope");
+  for (const auto& p : paths)
+    tree.make(p);
+  const auto mount = collect::cgroup2_mount(fixture_root(tree.sys()));
+  auto t0 = std::chrono::steady_clock::now();
+  auto ids = collect::walk_cgroups(mount, {});
+  auto t1 = std::chrono::steady_clock::now();
+  std::size_t units = 0;
+  for (int round = 0; round < 10; ++round)
+    for (const auto& p : paths)
+      units += core::decode_cgroup_path(p).container_id.size();
+  auto t2 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(ids);
+  std::printf("walk: %zu cgroups in %.1f ms; decode: %.2f us per path (%zu)\n", ids->size(),
+              std::chrono::duration<double, std::milli>(t1 - t0).count(),
+              std::chrono::duration<double, std::micro>(t2 - t1).count() / (10.0 * paths.size()),
+              units);
+}
+
+// A TIME_WAIT entry carries no cgroup id, but the register recorded its closer's: a short-lived
+// client that has exited is still named by its unit.
+TEST(HostModelWorkloads, TimeWaitCloserFromTheRegisterNamedByItsCgroup) {
+  SnapshotBuilder b;
+  b.time_wait("10.0.0.1:40000", "10.0.0.9:443").cookie = 77;
+  auto sample = std::make_shared<core::Sample>();
+  sample->snapshot = b.finish();
+  sample->snapshot.workloads.cgroup_paths[4242] = "/system.slice/cron-job.service";
+  core::TracedView view;
+  core::TracedSocket e;
+  e.state = TcpState::TimeWait;
+  e.owner.pid = 999;
+  e.owner.comm = "curl";
+  e.owner.cgroup_id = 4242;
+  e.owner.role = core::OwnerRole::Close;
+  view.by_cookie.emplace(77, e);
+  sample->traced = view;
+  const auto m = analyze::build_host_model(sample);
+  ASSERT_EQ(m.time_wait.size(), 1u);
+  EXPECT_EQ(m.time_wait[0].how, analyze::Attribution::Traced);
+  EXPECT_EQ(m.time_wait[0].pid, 999);
+  EXPECT_EQ(m.time_wait[0].workload.unit, "cron-job.service");
 }
