@@ -147,6 +147,7 @@ void WorkloadCache::resolve_ids(const std::vector<std::uint64_t>& ids,
     return !paths_.contains(id) && !gone_.contains(id);
   });
   if (miss) {
+    if (gone_.size() > kMaxUnknown) gone_.clear();
     if (!mount_looked_up_) {
       mount_ = cgroup2_mount(root_);
       mount_looked_up_ = true;
@@ -154,18 +155,19 @@ void WorkloadCache::resolve_ids(const std::vector<std::uint64_t>& ids,
     if (mount_.empty()) {
       s.notes.push_back("no cgroup2 hierarchy under " + root_.sys_path("fs/cgroup") +
                         ": orphaned sockets are not attributed");
+      gone_.insert(ids.begin(), ids.end()); // said once per id, not every sample
     } else if (auto walked = walk_cgroups(mount_, limits_)) {
       paths_ = std::move(*walked);
       ++walks_;
       if (paths_.size() >= limits_.max_cgroups)
         s.notes.push_back(fmt::format("cgroup walk stopped at {} cgroups", paths_.size()));
-      if (gone_.size() > kMaxUnknown) gone_.clear();
       for (auto id : ids)
         if (!paths_.contains(id)) gone_.insert(id);
     } else {
       s.success = false;
       s.error = walked.error();
       s.notes.push_back(walked.error().message);
+      gone_.insert(ids.begin(), ids.end()); // not tried again every sample
     }
   }
   for (auto id : ids)

@@ -420,3 +420,16 @@ TEST(HostModelWorkloads, TimeWaitCloserFromTheRegisterNamedByItsCgroup) {
   EXPECT_EQ(m.time_wait[0].pid, 999);
   EXPECT_EQ(m.time_wait[0].workload.unit, "cron-job.service");
 }
+
+TEST(WorkloadCache, NoCgroupHierarchyIsSaidOncePerId) {
+  collect::WorkloadCache cache(fixture_root("/nonexistent/sockdoctor-sys"));
+  SnapshotBuilder b;
+  b.add(TcpState::LastAck, "10.0.0.1:80", "10.0.0.9:5000").cgroup_id = 1234;
+  core::Snapshot snap = b.finish();
+  auto first = cache.fill(snap, nullptr, true, false);
+  ASSERT_EQ(first.notes.size(), 1u);
+  EXPECT_NE(first.notes[0].find("no cgroup2 hierarchy"), std::string::npos);
+  EXPECT_TRUE(snap.workloads.cgroup_paths.empty());
+  EXPECT_TRUE(cache.fill(snap, nullptr, true, false).notes.empty());
+  EXPECT_EQ(cache.walks(), 0u);
+}
