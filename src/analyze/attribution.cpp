@@ -73,24 +73,44 @@ std::vector<StuckHolder> stuck_holders(const std::vector<core::TcpSocket>& socke
                                        std::uint32_t listed,
                                        const AgeOf& age_of,
                                        const SocketKnowledge& known,
-                                       const SocketMatch& match) {
+                                       const SocketMatch& match,
+                                       const WorkloadResolver* workloads) {
   std::unordered_map<std::int32_t, StuckHolder> by_pid;
+  // Orphans (no fd) one row per workload of their cgroup; looked up once per cgroup id.
+  std::map<std::string, StuckHolder> orphans;
+  std::unordered_map<std::uint64_t, StuckHolder*> orphan_row;
+  auto row_of = [&](const core::TcpSocket& s, std::int32_t pid) -> StuckHolder& {
+    if (pid != kNoOwner || workloads == nullptr) return by_pid[pid];
+    auto [it, fresh] = orphan_row.try_emplace(s.cgroup_id, nullptr);
+    if (fresh) {
+      core::Workload w = workloads->of_orphan(s);
+      auto& row = orphans[workload_key(w)];
+      row.workload = std::move(w);
+      it->second = &row;
+    }
+    return *it->second;
+  };
   for (std::size_t i = 0; i < sockets.size(); ++i) {
     const auto& s = sockets[i];
     if (s.state != TcpState::CloseWait && s.state != TcpState::FinWait2) continue;
     if (!listed_state(listed, s.state) || (match && !match(s))) continue;
     const std::int32_t pid = known.owner(s);
-    auto& r = by_pid[pid];
+    auto& r = row_of(s, pid);
     r.pid = pid;
     ++(s.state == TcpState::CloseWait ? r.close_wait : r.fin_wait2);
     r.oldest = older(r.oldest, age_of(i));
   }
   std::vector<StuckHolder> out;
-  out.reserve(by_pid.size());
+  out.reserve(by_pid.size() + orphans.size());
   for (auto& [pid, r] : by_pid) {
-    if (const auto* p = pid > 0 ? known.process(pid) : nullptr) r.comm = p->comm;
+    if (const auto* p = pid > 0 ? known.process(pid) : nullptr) {
+      r.comm = p->comm;
+      if (workloads != nullptr) r.workload = workloads->of_process(*p);
+    }
     out.push_back(std::move(r));
   }
+  for (auto& [key, r] : orphans)
+    out.push_back(std::move(r));
   return out;
 }
 
@@ -98,7 +118,8 @@ std::vector<TimeWaitCause> time_wait_causes(const std::vector<core::TcpSocket>& 
                                             std::span<const Age> ages,
                                             const std::vector<PortBudget>& budgets,
                                             const SocketKnowledge& known,
-                                            const SocketMatch& match) {
+                                            const SocketMatch& match,
+                                            const WorkloadResolver* workloads) {
   std::map<PortKey, std::int32_t> listeners; // -> owner pid (0 unknown)
   for (const auto& s : sockets)
     if (s.state == TcpState::Listen) listeners[{s.netns_ino, s.local.port}] = known.owner(s);
@@ -117,7 +138,10 @@ std::vector<TimeWaitCause> time_wait_causes(const std::vector<core::TcpSocket>& 
     auto& row = rows[key];
     if (row.time_wait == 0) {
       row = r;
-      if (const auto* p = r.pid > 0 ? known.process(r.pid) : nullptr) row.comm = p->comm;
+      if (const auto* p = r.pid > 0 ? known.process(r.pid) : nullptr) {
+        row.comm = p->comm;
+        if (workloads != nullptr) row.workload = workloads->of_process(*p);
+      }
     }
     if (r.how == Attribution::Traced) places[key].insert("-> " + core::to_string(s.peer));
     ++row.time_wait;

@@ -13,12 +13,13 @@
 #include "analyze/age.hpp"
 #include "analyze/port_budget.hpp"
 #include "analyze/socket_knowledge.hpp"
+#include "analyze/workload.hpp"
 #include "core/workload.hpp"
 
 namespace sockdoctor::analyze {
 
 // CLOSE_WAIT and FIN_WAIT2 sockets per holding process (kOwnerPending / kNoOwner rows for
-// sockets no scan has named / with no fd).
+// sockets no scan has named / with no fd; kNoOwner rows one per workload of the orphans' cgroups).
 struct StuckHolder {
   std::int32_t pid = kOwnerPending;
   std::string comm; // raw
@@ -33,12 +34,14 @@ struct StuckHolder {
 using AgeOf = std::function<Age(std::size_t socket_index)>;
 
 // Unsorted (callers order by their own key). Sockets of states outside `listed` are skipped (a
-// light sample does not list them).
+// light sample does not list them). `workloads` (nullptr: none) names the units, containers and
+// pods.
 std::vector<StuckHolder> stuck_holders(const std::vector<core::TcpSocket>& sockets,
                                        std::uint32_t listed,
                                        const AgeOf& age_of,
                                        const SocketKnowledge& known,
-                                       const SocketMatch& match = nullptr);
+                                       const SocketMatch& match = nullptr,
+                                       const WorkloadResolver* workloads = nullptr);
 
 enum class Attribution : std::uint8_t {
   Traced,     // the same cookie was seen alive, held by this process
@@ -64,6 +67,7 @@ std::vector<TimeWaitCause> time_wait_causes(const std::vector<core::TcpSocket>& 
                                             std::span<const Age> ages,
                                             const std::vector<PortBudget>& budgets,
                                             const SocketKnowledge& known,
-                                            const SocketMatch& match = nullptr);
+                                            const SocketMatch& match = nullptr,
+                                            const WorkloadResolver* workloads = nullptr);
 
 } // namespace sockdoctor::analyze

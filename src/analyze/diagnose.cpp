@@ -18,7 +18,8 @@ RuleContext::RuleContext(const core::Snapshot& s,
                          std::span<const Age> ages,
                          const std::map<std::uint32_t, core::KernelSettings>* netns_kernel,
                          const std::vector<PortBudget>* budgets)
-    : snap(s), kernel(k), opt(o), netns_kernel_(netns_kernel), budgets_(budgets) {
+    : snap(s), kernel(k), opt(o), workloads(s.workloads), netns_kernel_(netns_kernel),
+      budgets_(budgets) {
   if (ages.size() == snap.sockets.size()) {
     ages_ = ages;
   } else {
@@ -99,6 +100,12 @@ std::string describe_process(const core::ProcessInfo& p) {
 
 ProcessRef process_ref(const core::ProcessInfo& p) {
   return ProcessRef{p.pid, p.comm, p.cmdline};
+}
+
+void name_holder(const RuleContext& ctx, const core::ProcessInfo* p, Finding& f) {
+  if (p == nullptr) return;
+  f.process = process_ref(*p);
+  f.workload = ctx.workloads.of_process(*p);
 }
 
 std::size_t FlowKeyHash::operator()(const FlowKey& k) const noexcept {

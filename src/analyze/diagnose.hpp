@@ -13,6 +13,7 @@
 
 #include "analyze/age.hpp"
 #include "analyze/findings.hpp"
+#include "analyze/workload.hpp"
 #include "core/kernel_settings.hpp"
 #include "core/snapshot.hpp"
 
@@ -59,6 +60,7 @@ public:
   const core::Snapshot& snap;
   const core::KernelSettings& kernel; // sockdoctor's own namespace
   const DiagnoseOptions& opt;
+  const WorkloadResolver workloads; // units, containers, pods of holders and orphans
 
   // The settings that apply to a namespace's sockets.
   const core::KernelSettings& kernel_of(std::uint32_t netns) const;
@@ -96,6 +98,8 @@ std::string unseen_holder_remedy(const RuleContext& ctx);
 // "pid 1234 (java)" from raw data; renderers escape the whole text.
 std::string describe_process(const core::ProcessInfo& p);
 ProcessRef process_ref(const core::ProcessInfo& p);
+// The finding's process and its unit, container and pod; nothing when p is nullptr.
+void name_holder(const RuleContext& ctx, const core::ProcessInfo* p, Finding& f);
 // (netns, endpoint, endpoint) as a hash key: 4-tuples, destinations, peers. Rules look up one per
 // socket, so this must stay cheap at a million sockets (no strings).
 struct FlowKey {

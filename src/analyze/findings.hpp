@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/tcp_state.hpp"
+#include "core/workload.hpp"
 
 namespace sockdoctor::analyze {
 
@@ -38,6 +39,7 @@ struct Finding {
   Severity severity = Severity::Info;
   std::string title;
   std::optional<ProcessRef> process;
+  core::Workload workload; // the process's unit, container, pod (or the orphans' cgroup's)
   std::optional<std::string> peer;
   std::uint64_t count = 0;
   std::optional<double> oldest_age_seconds;

@@ -56,7 +56,9 @@ namespace {
 void sort_holders(std::vector<StuckHolder>& holders) {
   std::sort(holders.begin(), holders.end(), [](const StuckHolder& a, const StuckHolder& b) {
     const auto na = a.close_wait + a.fin_wait2, nb = b.close_wait + b.fin_wait2;
-    return na != nb ? na > nb : a.pid < b.pid;
+    if (na != nb) return na > nb;
+    if (a.pid != b.pid) return a.pid < b.pid;
+    return workload_key(a.workload) < workload_key(b.workload); // orphan rows, one per workload
   });
 }
 
@@ -72,20 +74,23 @@ HostModel build_host_model(std::shared_ptr<const core::Sample> sample,
   const SampleKnowledge alone(snap);
   const SocketKnowledge& base = known != nullptr ? *known : alone;
   std::optional<TracedKnowledge> traced;
-  if (m.sample->traced) traced.emplace(base, *m.sample->traced);
+  if (m.sample->traced) traced.emplace(base, *m.sample->traced, &snap.workloads.cgroup_paths);
   const SocketKnowledge& k = traced ? static_cast<const SocketKnowledge&>(*traced) : base;
   m.ages = socket_ages(snap, m.kernel_, k);
+  const WorkloadResolver workloads(snap.workloads);
+  m.workloads = workload_table(snap, workloads);
   for (std::size_t i = 0; i < snap.sockets.size(); ++i)
     if (snap.sockets[i].state == core::TcpState::Listen) m.listeners.push_back(i);
   if (options.sections) {
     m.holders = stuck_holders(
-        snap.sockets, m.sample->listed_states, [&m](std::size_t i) { return m.ages[i]; }, k);
+        snap.sockets, m.sample->listed_states, [&m](std::size_t i) { return m.ages[i]; }, k,
+        nullptr, &workloads);
     sort_holders(m.holders);
     const EphemeralPorts ports(snap.sockets, [&m](std::uint32_t ns) -> const core::KernelSettings& {
       return m.kernel_of(ns);
     });
     m.budgets = port_budgets(snap.sockets, m.ages, ports, k);
-    m.time_wait = time_wait_causes(snap.sockets, m.ages, m.budgets, k);
+    m.time_wait = time_wait_causes(snap.sockets, m.ages, m.budgets, k, nullptr, &workloads);
   }
   if (options.findings) {
     m.diagnosis = diagnose(snap, m.kernel_, options.diagnose, m.ages, &m.sample->netns_kernel,

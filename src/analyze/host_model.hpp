@@ -11,6 +11,7 @@
 #include "analyze/diagnose.hpp"
 #include "analyze/port_budget.hpp"
 #include "analyze/socket_knowledge.hpp"
+#include "analyze/workload.hpp"
 #include "core/sample.hpp"
 
 namespace sockdoctor::analyze {
@@ -28,7 +29,8 @@ struct HostModel {
   std::vector<StuckHolder> holders;   // most CLOSE_WAIT + FIN_WAIT2 first, then by pid
   std::vector<PortBudget> budgets;    // fullest first
   std::vector<TimeWaitCause> time_wait;
-  Diagnosis diagnosis; // findings (most severe first) and the summary
+  WorkloadTable workloads; // unit, container, pod of each owner and of orphans' cgroups
+  Diagnosis diagnosis;     // findings (most severe first) and the summary
 
   const core::Snapshot& snapshot() const { return sample->snapshot; }
   // Settings of sockdoctor's own namespace; the kernel defaults when they could not be read.

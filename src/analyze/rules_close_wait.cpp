@@ -320,7 +320,7 @@ Finding make_finding(const RuleContext& ctx, const Group& g) {
                                                                          : "close_wait_leak";
   f.severity = severity(ctx, g);
   f.title = title(ctx, g);
-  if (g.process) f.process = process_ref(*g.process);
+  name_holder(ctx, g.process, f);
   f.peer = g.peers.only();
   f.count = g.count;
   f.oldest_age_seconds = g.oldest;

@@ -20,7 +20,9 @@ struct Group {
   std::string service; // orphans: the peer endpoint, or "clients of <local>"
   std::uint64_t count = 0, aged = 0, keepalive = 0;
   std::optional<double> oldest;
-  bool oldest_traced = false; // exact: the eBPF state register saw it enter FIN_WAIT2
+  bool oldest_traced = false;  // exact: the eBPF state register saw it enter FIN_WAIT2
+  std::uint64_t cgroup_id = 0; // orphans: the cgroup they were created in, if all share one
+  bool cgroups_differ = false;
   EndpointCounter peers;
   std::map<std::string, std::uint64_t> local_peers; // "pid 7 (x), CLOSE_WAIT" -> count
 };
@@ -119,7 +121,7 @@ Finding held_finding(const RuleContext& ctx, const Group& g) {
   f.title = fmt::format("{} holds {} half-closed connection{} in FIN_WAIT2, waiting for the peer "
                         "to close (no timeout)",
                         who(ctx, g), g.count, s);
-  if (g.process) f.process = process_ref(*g.process);
+  name_holder(ctx, g.process, f);
   f.peer = g.peers.only();
   f.count = g.count;
   f.oldest_age_seconds = g.oldest;
@@ -171,6 +173,8 @@ Finding orphan_finding(const RuleContext& ctx, const Group& g) {
   f.peer = g.service;
   f.count = g.count;
   f.oldest_age_seconds = g.oldest;
+  // No process holds an orphan; the cgroup its socket was created in still names the workload.
+  if (!g.cgroups_differ) f.workload = ctx.workloads.of_cgroup_id(g.cgroup_id);
   f.add("bounded", "bounded by tcp_fin_timeout", true);
   f.add("tcp_fin_timeout", "tcp_fin_timeout (s)", static_cast<std::int64_t>(fin));
   f.add("peers", "peers", g.peers.top(ctx.opt.max_listed));
@@ -206,6 +210,8 @@ void fin_wait2(const RuleContext& ctx, std::vector<Finding>& out) {
     const Age& age = ctx.age(i);
     if (s.inode != 0 && age.seconds && *age.seconds < ctx.opt.min_age_seconds) continue;
     Group& g = groups.of(ctx, s);
+    if (g.count == 0) g.cgroup_id = s.cgroup_id;
+    g.cgroups_differ = g.cgroups_differ || g.cgroup_id != s.cgroup_id;
     ++g.count;
     if (age.seconds) {
       ++g.aged;

@@ -1,6 +1,7 @@
 // Rule: closes stuck on unacknowledged data, orphans vs tcp_max_orphans, full accept queues.
 #include <algorithm>
 #include <map>
+#include <set>
 #include <tuple>
 
 #include <fmt/format.h>
@@ -28,6 +29,7 @@ struct Stuck {
   std::uint64_t orphaned = 0, held = 0, max_retrans = 0, bytes = 0;
   std::map<std::string, std::uint64_t> states;
   std::map<std::int32_t, const core::ProcessInfo*> holders;
+  std::set<std::uint64_t> orphan_cgroups; // where the orphans were created; 2 means "several"
 };
 
 std::string stuck_explanation(const RuleContext& ctx, const Stuck& g) {
@@ -87,9 +89,10 @@ void stuck_closes(const RuleContext& ctx, std::vector<Finding>& out) {
     if (retrans) ++g.retransmitting;
     g.max_retrans = std::max<std::uint64_t>(g.max_retrans, s.retrans);
     ++g.states[std::string(core::ss_name(s.state))];
-    if (s.inode == 0)
+    if (s.inode == 0) {
       ++g.orphaned;
-    else {
+      if (g.orphan_cgroups.size() < 2) g.orphan_cgroups.insert(s.cgroup_id);
+    } else {
       ++g.held;
       for (const auto* p : ctx.holders(s))
         g.holders[p->pid] = p;
@@ -101,7 +104,10 @@ void stuck_closes(const RuleContext& ctx, std::vector<Finding>& out) {
     f.severity = (g.zero_window > 0 || g.max_retrans >= 3) ? Severity::Warning : Severity::Info;
     f.title = fmt::format("{} closing connection{} toward {} stuck with unacknowledged data",
                           g.count, g.count == 1 ? "" : "s", g.service);
-    if (g.holders.size() == 1) f.process = process_ref(*g.holders.begin()->second);
+    if (g.holders.size() == 1) name_holder(ctx, g.holders.begin()->second, f);
+    // Orphans only, all from one cgroup: no process holds them, their cgroup names the workload.
+    if (g.holders.empty() && g.orphan_cgroups.size() == 1)
+      f.workload = ctx.workloads.of_cgroup_id(*g.orphan_cgroups.begin());
     f.peer = g.service;
     f.count = g.count;
     std::map<std::string, std::uint64_t> states(g.states.begin(), g.states.end());
@@ -209,7 +215,7 @@ void accept_queues(const RuleContext& ctx, std::vector<Finding>& out) {
     f.severity = Severity::Critical;
     f.title = fmt::format("{} does not accept connections on {}: accept queue full ({} of {})", who,
                           core::to_string(l.local), l.recv_q, l.send_q);
-    if (!holders.empty()) f.process = process_ref(*holders.front());
+    if (!holders.empty()) name_holder(ctx, holders.front(), f);
     f.count = l.recv_q;
     f.add("listener", "listener", core::to_string(l.local));
     f.add("accept_queue", "accept queue (Recv-Q)", static_cast<std::int64_t>(l.recv_q));

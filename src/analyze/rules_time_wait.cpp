@@ -218,7 +218,7 @@ Finding port_finding(const RuleContext& ctx,
                         v.usable, core::to_string(d.destination), v.fraction * 100,
                         critical ? ": connect() is about to fail with EADDRNOTAVAIL" : "");
   if (d.clients.size() == 1 && d.clients.begin()->second.process)
-    f.process = process_ref(*d.clients.begin()->second.process);
+    name_holder(ctx, d.clients.begin()->second.process, f);
   f.peer = core::to_string(d.destination);
   f.count = d.time_wait + d.fin_wait2;
   f.oldest_age_lower_bound = true;

@@ -3,7 +3,9 @@
 
 namespace sockdoctor::analyze {
 
-TracedKnowledge::TracedKnowledge(const SocketKnowledge& base, const core::TracedView& traced)
+TracedKnowledge::TracedKnowledge(const SocketKnowledge& base,
+                                 const core::TracedView& traced,
+                                 const std::unordered_map<std::uint64_t, std::string>* cgroup_paths)
     : base_(base), traced_(traced) {
   for (const auto& [cookie, e] : traced.by_cookie) {
     if (!e.owner.known() || seen_.contains(e.owner.pid)) continue;
@@ -11,6 +13,9 @@ TracedKnowledge::TracedKnowledge(const SocketKnowledge& base, const core::Traced
     p.pid = e.owner.pid;
     p.uid = e.owner.uid;
     p.comm = e.owner.comm;
+    if (cgroup_paths != nullptr)
+      if (auto it = cgroup_paths->find(e.owner.cgroup_id); it != cgroup_paths->end())
+        p.cgroup = it->second;
     seen_.emplace(p.pid, std::move(p));
   }
 }

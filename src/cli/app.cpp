@@ -65,6 +65,10 @@ void add_global_options(CLI::App& app, GlobalOptions& g) {
   app.add_option("--proc-root", g.root.proc, "Read /proc from this directory (recorded trees)")
       ->capture_default_str();
   app.add_option("--sys-root", g.root.sys, "Read /sys from this directory")->capture_default_str();
+  app.add_option("--pods-log-root", g.root.pods_log,
+                 "The kubelet's pod log directories (NAMESPACE_NAME_UID/CONTAINER/): pod names "
+                 "without an API server")
+      ->capture_default_str();
   app.add_flag("--all-netns", g.all_netns, "Look at every network namespace on the host");
   app.add_option(
          "--owner-scan", g.owner_scan,

@@ -71,8 +71,9 @@ int run_ls(Context& ctx, const LsOptions& o) {
   rows.reserve(snap->sockets.size());
   for (std::uint32_t i = 0; i < snap->sockets.size(); ++i)
     if (filter->matches(snap->sockets[i], snap->owners)) rows.push_back(i);
-  render::SocketListView view{
-      snap, rows, ages ? std::span(model.ages) : std::span<const analyze::Age>(), !o.no_owners};
+  render::SocketListView view{snap, rows,
+                              ages ? std::span(model.ages) : std::span<const analyze::Age>(),
+                              !o.no_owners, &model.workloads};
   if (o.json)
     render::render_socket_json(*ctx.out, view);
   else

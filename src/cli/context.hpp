@@ -30,7 +30,7 @@ enum ExitCode : int {
 };
 
 struct GlobalOptions {
-  core::FsRoot root;           // --proc-root, --sys-root
+  core::FsRoot root;           // --proc-root, --sys-root, --pods-log-root
   std::string replay_file;     // --replay FILE: decode recorded sock_diag replies instead of asking
   std::string record_file;     // --record FILE: also write the raw sock_diag replies to FILE
   std::string source = "auto"; // --source auto|netlink|proc

@@ -5,9 +5,9 @@
 #include "collect/proc_owners.hpp"
 #include "collect/unique_fd.hpp"
 #include "core/parse.hpp"
+#include "core/workload_decode.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
@@ -65,35 +65,6 @@ void add_named(const std::string& dir_path, std::map<std::uint32_t, NetnsEntry>&
   }
 }
 
-bool is_hex_id(std::string_view s, std::size_t min_len, std::size_t max_len) {
-  if (s.size() < min_len || s.size() > max_len) return false;
-  return std::all_of(s.begin(), s.end(),
-                     [](char c) { return std::isxdigit(static_cast<unsigned char>(c)) != 0; });
-}
-
-// Container id in one cgroup path component (prev = the component before it), or "".
-std::string_view id_in_component(std::string_view prev, std::string_view comp) {
-  struct Pattern {
-    std::string_view prefix;
-    std::string_view suffix;
-    std::size_t min_len;
-  };
-  static constexpr Pattern kPatterns[] = {
-      {"docker-", ".scope", 64},
-      {"cri-containerd-", ".scope", 12},
-      {"crio-", ".scope", 12},
-      {"libpod-", ".scope", 12},
-  };
-  for (const auto& p : kPatterns) {
-    if (!comp.starts_with(p.prefix) || !comp.ends_with(p.suffix)) continue;
-    std::string_view id =
-        comp.substr(p.prefix.size(), comp.size() - p.prefix.size() - p.suffix.size());
-    if (is_hex_id(id, p.min_len, 64)) return id;
-  }
-  if (prev == "docker" && is_hex_id(comp, 64, 64)) return comp; // cgroupfs driver
-  return {};
-}
-
 } // namespace
 
 std::optional<std::uint32_t> parse_netns_link(std::string_view link) {
@@ -119,23 +90,6 @@ std::uint32_t netns_inode_at(int dirfd, const char* rel_path) {
 
 std::uint32_t current_netns_inode(const core::FsRoot& root) {
   return netns_inode_at(AT_FDCWD, root.proc_path("self/ns/net").c_str());
-}
-
-std::string container_id_from_cgroup(std::string_view cgroup_path) {
-  // Innermost match wins: docker-in-docker nests one container's cgroup inside another's.
-  std::string_view best;
-  std::string_view prev;
-  for (std::size_t pos = 0; pos <= cgroup_path.size();) {
-    std::size_t slash = cgroup_path.find('/', pos);
-    if (slash == std::string_view::npos) slash = cgroup_path.size();
-    std::string_view comp = cgroup_path.substr(pos, slash - pos);
-    if (auto id = id_in_component(prev, comp); !id.empty()) best = id;
-    prev = comp;
-    pos = slash + 1;
-  }
-  std::string id(best.substr(0, 12));
-  std::transform(id.begin(), id.end(), id.begin(), [](unsigned char c) { return std::tolower(c); });
-  return id;
 }
 
 core::Result<std::vector<NetnsEntry>> discover_netns(const core::FsRoot& root) {
@@ -177,7 +131,9 @@ core::Result<std::vector<NetnsEntry>> discover_netns(const core::FsRoot& root) {
   for (auto& [ino, entry] : found) {
     if (entry.some_pid != 0) {
       auto cgroup = read_file(root.proc_path(std::to_string(entry.some_pid) + "/cgroup"));
-      if (cgroup) entry.container_id = container_id_from_cgroup(parse_cgroup_path(*cgroup));
+      if (cgroup)
+        entry.container_id = core::short_container_id(
+            core::decode_cgroup_path(parse_cgroup_path(*cgroup)).container_id);
     }
     out.push_back(std::move(entry));
   }

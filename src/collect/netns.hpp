@@ -18,7 +18,7 @@ struct NetnsEntry {
   std::string name;          // /run/netns file name; "" when the namespace has none
   std::string path;          // usable with setns(): /run/netns/X if named, else <proc>/PID/ns/net
   std::int32_t some_pid = 0; // lowest pid living in it; 0 if none was seen
-  std::string container_id;  // container_id_from_cgroup() of some_pid's cgroup; "" if none
+  std::string container_id;  // short id of the container some_pid runs in; "" if none
 };
 
 // /run/netns/* plus the distinct /proc/*/ns/net inodes, one entry per inode, sorted by inode.
@@ -36,10 +36,6 @@ core::Result<NetnsEntry> resolve_netns(const core::FsRoot& root, const std::stri
 
 // Inode of <proc>/self/ns/net; 0 if it cannot be read.
 std::uint32_t current_netns_inode(const core::FsRoot& root);
-
-// docker-<64hex>.scope, /docker/<64hex>, cri-containerd-<hex>.scope, crio-<hex>.scope and
-// libpod-<hex>.scope -> the first 12 hex digits (what `docker ps` shows); anything else -> "".
-std::string container_id_from_cgroup(std::string_view cgroup_path);
 
 // "net:[4026531840]" (the target of a ns/net link) -> 4026531840; anything else -> nullopt.
 std::optional<std::uint32_t> parse_netns_link(std::string_view link);

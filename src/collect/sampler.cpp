@@ -21,6 +21,7 @@
 #include "collect/sock_diag.hpp"
 #include "collect/state_register.hpp"
 #include "collect/state_register_pins.hpp"
+#include "collect/workloads.hpp"
 
 namespace sockdoctor::collect {
 
@@ -70,7 +71,8 @@ bool namespace_gone(const core::Error& e) {
 
 } // namespace
 
-Sampler::Sampler(SamplerOptions options) : options_(std::move(options)) {}
+Sampler::Sampler(SamplerOptions options)
+    : options_(std::move(options)), workloads_(std::make_shared<WorkloadCache>(options_.root)) {}
 
 bool Sampler::live_own_namespace() const {
   return options_.replay_file.empty() && options_.source != SocketSource::Proc &&
@@ -101,6 +103,16 @@ core::Result<core::Sample> Sampler::take(const SampleRequest& request) {
   if (request.kernel) sample.collectors.push_back(read_kernel(sample));
   if (request.traced)
     if (auto s = read_register(sample)) sample.collectors.push_back(std::move(*s));
+  if (request.workloads) {
+    // A replayed dump's cgroup ids and pods belong to the host it was recorded on: only trees
+    // given with --sys-root / --pods-log-root can name them.
+    const bool live = options_.replay_file.empty();
+    const bool cgroups = live || options_.root.sys != "/sys";
+    const bool pods = live || options_.root.pods_log != core::FsRoot{}.pods_log;
+    if (cgroups || pods)
+      sample.collectors.push_back(workloads_->fill(
+          sample.snapshot, sample.traced ? &*sample.traced : nullptr, cgroups, pods));
+  }
   sample.listed_states = request.state_mask & core::kAllStatesMask;
   sample.counts = core::count_states(sample.snapshot.sockets);
   return sample;

@@ -16,6 +16,7 @@
 namespace sockdoctor::collect {
 
 class RegisterReader; // state_register.hpp
+class WorkloadCache;  // workloads.hpp
 
 enum class SocketSource : std::uint8_t {
   Auto,    // sock_diag; /proc/net/tcp when netlink is unavailable
@@ -60,6 +61,9 @@ struct SampleRequest {
   // Exact ages and TIME_WAIT owners from a running eBPF state register (pinned by `serve` or
   // `trace --pin`), when one is readable; live samples only.
   bool traced = true;
+  // Units, containers and pods: cgroup paths of orphaned sockets' cgroup ids, and the pod log
+  // directories when a cgroup names a pod (live samples, or --sys-root / --pods-log-root trees).
+  bool workloads = true;
 };
 
 class Sampler {
@@ -94,6 +98,7 @@ private:
   SamplerOptions options_;
   bool bpf_owner_scan_failed_ = false; // once it could not load, do not try again every sample
   std::shared_ptr<RegisterReader> register_; // kept open between samples while its host lives
+  std::shared_ptr<WorkloadCache> workloads_; // cgroup paths and pods, read again on a miss
 };
 
 } // namespace sockdoctor::collect

@@ -1,4 +1,5 @@
-// The one place filesystem paths under /proc and /sys are built, so a recorded tree is a fixture.
+// The one place filesystem paths under /proc, /sys and /var/log/pods are built, so a recorded tree
+// is a fixture.
 #pragma once
 
 #include <string>
@@ -10,6 +11,9 @@ struct FsRoot {
   std::string proc = "/proc";
   std::string sys = "/sys";
   std::string run_netns = "/run/netns";
+  // The kubelet's pod log directories (NAMESPACE_NAME_UID/CONTAINER/); pod names without an API
+  // server. Its sibling "containers" holds POD_NAMESPACE_CONTAINER-ID.log links.
+  std::string pods_log = "/var/log/pods";
 
   std::string proc_path(std::string_view rel) const { return join(proc, rel); }
   std::string sys_path(std::string_view rel) const { return join(sys, rel); }

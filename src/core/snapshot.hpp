@@ -8,6 +8,7 @@
 
 #include "core/owner.hpp"
 #include "core/socket.hpp"
+#include "core/workload.hpp"
 
 namespace sockdoctor::core {
 
@@ -21,7 +22,8 @@ struct Snapshot {
   OwnerTable owners;
   std::vector<NetnsInfo> namespaces;
   std::chrono::system_clock::time_point taken_at{};
-  std::string source; // "sock_diag", "proc", "replay:<file>"
+  std::string source;        // "sock_diag", "proc", "replay:<file>"
+  WorkloadSources workloads; // to name units, containers and pods (analyze/workload.hpp)
 };
 
 } // namespace sockdoctor::core

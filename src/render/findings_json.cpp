@@ -6,6 +6,7 @@
 
 #include "core/tcp_state.hpp"
 #include "render/json_writer.hpp"
+#include "render/workload.hpp"
 
 namespace sockdoctor::render {
 namespace {
@@ -59,6 +60,11 @@ void write_finding(JsonWriter& w, const analyze::Finding& f) {
         .end_object();
   else
     w.null();
+  w.key("workload");
+  if (f.workload.empty())
+    w.null();
+  else
+    write_workload_json(w, f.workload);
   w.key("peer");
   f.peer ? w.string(*f.peer) : w.null();
   w.key("count").number(f.count).key("oldest_age_seconds");

@@ -12,6 +12,7 @@
 #include "core/tcp_state.hpp"
 #include "render/escape.hpp"
 #include "render/text.hpp"
+#include "render/workload.hpp"
 
 namespace sockdoctor::render {
 namespace {
@@ -122,6 +123,8 @@ void render_finding(Writer& w, const analyze::Finding& f) {
     w.labelled_escaped(
         "command", // on one line, cut with an ASCII "..."
         truncate(escape_for_terminal(f.process->cmdline), w.width() - kLabelIndent, "..."));
+  for (const auto& [label, text] : workload_lines(f.workload))
+    w.labelled(label, text);
   if (f.peer) w.labelled("peer", *f.peer);
   if (f.oldest_age_seconds)
     w.labelled("oldest", (f.oldest_age_lower_bound ? "at least " : "") +

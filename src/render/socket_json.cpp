@@ -6,6 +6,7 @@
 #include "analyze/age.hpp"
 #include "render/json_writer.hpp"
 #include "render/socket_list.hpp"
+#include "render/workload.hpp"
 
 namespace sockdoctor::render {
 namespace {
@@ -16,7 +17,8 @@ void write_endpoint(JsonWriter& w, const core::Endpoint& e) {
   w.begin_object().key("addr").string({addr, n}).key("port").number(e.port).end_object();
 }
 
-void write_owners(JsonWriter& w, const core::OwnerTable& owners, std::uint32_t inode) {
+void write_owners(JsonWriter& w, const SocketListView& v, std::uint32_t inode) {
+  const auto& owners = v.snapshot->owners;
   w.begin_array();
   for (const auto& ref : owners.owners_of(inode)) {
     const auto& p = owners.process(ref.process_index);
@@ -25,6 +27,8 @@ void write_owners(JsonWriter& w, const core::OwnerTable& owners, std::uint32_t i
     // The command line is kept to its first 4 KiB per process (an argv of megabytes repeated for
     // every socket made gigabytes of JSON); documented: present only when true.
     if (p.cmdline_truncated) w.key("cmdline_truncated").boolean(true);
+    if (const auto* wl = v.workloads ? v.workloads->process(ref.process_index) : nullptr)
+      write_workload_json(w.key("workload"), *wl); // present only when known
     w.end_object();
   }
   w.end_array();
@@ -82,7 +86,10 @@ void write_socket(JsonWriter& w, const SocketListView& v, const core::TcpSocket&
   if (s.netns_ino != 0) write_netns(w, v, s.netns_ino);
   if (s.has_info) write_tcp_info(w, s.info);
   if (v.has_ages()) write_age(w, v.age_of(s));
-  write_owners(w.key("owners"), v.snapshot->owners, s.inode);
+  write_owners(w.key("owners"), v, s.inode);
+  // An orphan has no owner; the cgroup it was created in names its workload.
+  if (const auto* wl = s.inode == 0 && v.workloads ? v.workloads->cgroup(s.cgroup_id) : nullptr)
+    write_workload_json(w.key("workload"), *wl);
   w.end_object();
 }
 

@@ -6,6 +6,7 @@
 #include <span>
 
 #include "analyze/age.hpp"
+#include "analyze/workload.hpp"
 #include "core/snapshot.hpp"
 
 namespace sockdoctor::render {
@@ -21,6 +22,8 @@ struct SocketListView {
   std::span<const std::uint32_t> rows; // indices into snapshot->sockets, display order
   std::span<const analyze::Age> ages;  // parallel to snapshot->sockets; empty = no AGE column
   bool owners_scanned = true;          // false: owners were not asked for
+  // Units, containers, pods of the owners and of orphans' cgroups (JSON only); nullptr: none.
+  const analyze::WorkloadTable* workloads = nullptr;
 };
 
 struct TableOptions {

@@ -1,4 +1,4 @@
-// Netns discovery: container ids from cgroup paths, a recorded /proc tree, and a live named netns.
+// Netns discovery: a recorded /proc tree (names and container ids), and a live named netns.
 #include "collect/netns.hpp"
 
 #include <algorithm>
@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 namespace sd = sockdoctor;
-using sd::collect::container_id_from_cgroup;
 using sd::collect::NetnsEntry;
 
 namespace {
@@ -96,34 +95,6 @@ private:
 };
 
 } // namespace
-
-TEST(ContainerId, RuntimesAndDrivers) {
-  const std::string id12 = kHex64.substr(0, 12);
-  EXPECT_EQ(container_id_from_cgroup("/system.slice/docker-" + kHex64 + ".scope"), id12);
-  EXPECT_EQ(container_id_from_cgroup("/docker/" + kHex64), id12);
-  EXPECT_EQ(container_id_from_cgroup("/kubepods.slice/kubepods-burstable.slice/"
-                                     "kubepods-burstable-pod1234.slice/cri-containerd-" +
-                                     kHex64 + ".scope"),
-            id12);
-  EXPECT_EQ(container_id_from_cgroup("/kubepods.slice/crio-" + kHex64 + ".scope"), id12);
-  EXPECT_EQ(container_id_from_cgroup("/machine.slice/libpod-" + kHex64 + ".scope/container"), id12);
-  EXPECT_EQ(container_id_from_cgroup("/system.slice/docker-ABCDEF0123456789.scope"), ""); // short
-}
-
-TEST(ContainerId, NotContainers) {
-  EXPECT_EQ(container_id_from_cgroup(""), "");
-  EXPECT_EQ(container_id_from_cgroup("/"), "");
-  EXPECT_EQ(container_id_from_cgroup("/system.slice/docker.service"), "");
-  EXPECT_EQ(container_id_from_cgroup("/user.slice/user-1000.slice/session-2.scope"), "");
-  EXPECT_EQ(container_id_from_cgroup("/machine.slice/libpod-conmon-" + kHex64 + ".scope"), "");
-  EXPECT_EQ(container_id_from_cgroup("/docker/not-hex"), "");
-  EXPECT_EQ(container_id_from_cgroup("/system.slice/docker-" + kHex64 + ".scopex"), "");
-}
-
-TEST(ContainerId, InnermostWins) {
-  const std::string inner = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
-  EXPECT_EQ(container_id_from_cgroup("/docker/" + kHex64 + "/docker/" + inner), "0123456789ab");
-}
 
 TEST(NetnsLink, Parse) {
   EXPECT_EQ(sd::collect::parse_netns_link("net:[4026531840]"), 4026531840u);
