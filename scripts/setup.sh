@@ -8,12 +8,16 @@ PACKAGES=(
   # libraries (Debian packages, never vendored)
   libmnl-dev libfmt-dev libcli11-dev nlohmann-json3-dev libexpected-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # `serve`: HTTP(S) server, exporter-toolkit web config (YAML), bcrypt, TLS
+  libcpp-httplib-dev libyaml-cpp-dev libcrypt-dev libssl-dev
   # optional eBPF backend (built only when all are present)
   clang libbpf-dev bpftool libelf-dev zlib1g-dev
   # peers and oracles used by tests and benchmarks
   iproute2 net-tools lsof procps util-linux python3 time
   # `sockdoctor lab close-wait` runs the article's experiment against real nginx; `top` is tested in tmux
   nginx-light tmux
+  # `serve` is linted by promtool (package prometheus) and benchmarked against node_exporter
+  prometheus prometheus-node-exporter
 )
 
 missing=()

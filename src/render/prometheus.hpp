@@ -38,6 +38,7 @@ struct ExporterInfo {
   std::uint32_t own_netns = 0; // inode that replaces 0 (the exporter's namespace) in labels
   // What it cannot see for lack of privileges ("owners_of_other_users", "all_netns", ...).
   std::vector<std::string> missing;
+  std::uint64_t samples = 0; // samples taken since start, this one included
 };
 
 // Writes every metric family of one scrape. Label values (process names, unit and pod names)

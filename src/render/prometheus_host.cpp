@@ -89,6 +89,11 @@ void write_meta(Exposition& x, const HostModel& m, const ExporterInfo& info) {
            "The version of sockdoctor serving these metrics.");
   x.sample({{"version", info.version}}, std::uint64_t{1});
 
+  x.family("sockdoctor_exporter_samples", MetricType::Counter,
+           "Samples taken since the exporter started (concurrent scrapes, and scrapes within "
+           "--min-interval of a sample, share one).");
+  x.sample({}, info.samples);
+
   x.family("sockdoctor_collector_success", MetricType::Gauge,
            "Whether the collector succeeded for this scrape (1) or not (0).");
   for (const auto& c : m.sample->collectors)
@@ -121,7 +126,7 @@ std::size_t worst_case_series(const SeriesLimits& l, std::size_t missing) {
   constexpr std::size_t kFindingKinds = 36; // 12 rule ids x 3 severities, generous
   const std::size_t ns = l.namespaces + 1;  // + "other"
   const std::size_t holders = l.holders + 1;
-  return 1 + 2 * kCollectors + 1 + missing + kFindingKinds // meta
+  return 2 + 2 * kCollectors + 1 + missing + kFindingKinds // meta
          + ns * kStates + l.namespaces                     // states, names
          + holders * 3                                     // holders: 2 states + age
          + holders * 2                                     // TIME_WAIT causes: count + age

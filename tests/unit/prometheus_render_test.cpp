@@ -59,8 +59,10 @@ void expect_promtool_clean(const std::string& text) {
 
 std::string
 render(const analyze::HostModel& m, const render::SeriesLimits& lim, ExpositionFormat f) {
-  render::ExporterInfo info{
-      .version = "0.1.0", .own_netns = 4026531840u, .missing = {"owners_of_other_users"}};
+  render::ExporterInfo info{.version = "0.1.0",
+                            .own_netns = 4026531840u,
+                            .missing = {"owners_of_other_users"},
+                            .samples = 3};
   std::ostringstream out;
   render::render_prometheus(out, m, info, lim, f);
   return out.str();
