@@ -66,7 +66,7 @@ inner() {
   [[ -f $ready ]] || die "farm not ready in 900 s"
   echo "sockets: $(ss -tanH | wc -l) (ss -tan), ehash buckets $(cat /proc/sys/net/ipv4/tcp_ehash_entries)"
 
-  "$SD" serve --listen "127.0.0.1:$SD_PORT" --min-interval 0 --netns "/proc/$$/ns/net" \
+  "$SD" --register off serve --listen "127.0.0.1:$SD_PORT" --min-interval 0 --netns "/proc/$$/ns/net" \
     2>"$WORK/serve.err" &
   pids+=($!)
   local serve_pid=$!
@@ -81,7 +81,7 @@ inner() {
   # Interleaved, so a burst of load from elsewhere spreads over all three.
   local r
   for ((r = 1; r <= REPS; r++)); do
-    /usr/bin/time -f '%e %U %S %M' -o "$WORK/check.time" "$SD" check >/dev/null 2>&1 || true
+    /usr/bin/time -f '%e %U %S %M' -o "$WORK/check.time" "$SD" --register off check >/dev/null 2>&1 || true
     awk '{ printf "check %.4f %.2f %d\n", $1, $2 + $3, $4 }' "$WORK/check.time"
     echo "serve_scrape $(scrape "$SD_PORT" /metrics) - $(rss_kb "$serve_pid")"
     echo "serve_bytes $(stat -c %s "$WORK/body")"

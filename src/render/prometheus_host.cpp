@@ -106,6 +106,15 @@ void write_meta(Exposition& x, const HostModel& m, const ExporterInfo& info) {
            "Processes whose sockets could not be named for lack of privileges.");
   if (const auto* owners = m.sample->collector("owners"))
     x.sample({}, std::uint64_t{owners->denied});
+  const auto& traced = m.sample->traced;
+  x.family("sockdoctor_register_up", MetricType::Gauge,
+           "Whether a running eBPF state register was read for this scrape (exact ages, "
+           "TIME_WAIT per closing process).");
+  x.sample({}, std::uint64_t{traced ? 1u : 0u});
+  x.family("sockdoctor_register_traced_sockets", MetricType::Gauge,
+           "Sockets of this scrape whose entry into their state the register saw (exact ages).");
+  if (traced) x.sample({}, static_cast<std::uint64_t>(traced->by_cookie.size()));
+
   x.family("sockdoctor_capability_missing", MetricType::Gauge,
            "What this exporter cannot see for lack of privileges (1 per missing capability).");
   for (const auto& what : info.missing)
@@ -126,7 +135,7 @@ std::size_t worst_case_series(const SeriesLimits& l, std::size_t missing) {
   constexpr std::size_t kFindingKinds = 36; // 12 rule ids x 3 severities, generous
   const std::size_t ns = l.namespaces + 1;  // + "other"
   const std::size_t holders = l.holders + 1;
-  return 2 + 2 * kCollectors + 1 + missing + kFindingKinds // meta
+  return 4 + 2 * kCollectors + 1 + missing + kFindingKinds // meta
          + ns * kStates + l.namespaces                     // states, names
          + holders * 3                                     // holders: 2 states + age
          + holders * 2                                     // TIME_WAIT causes: count + age

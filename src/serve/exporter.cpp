@@ -14,6 +14,7 @@
 #include <ostream>
 #include <thread>
 
+#include "collect/state_register.hpp"
 #include "core/parse.hpp"
 #include "render/escape.hpp"
 #include "serve/landing.hpp"
@@ -107,6 +108,38 @@ private:
   std::thread thread_;
 };
 
+// Hosts the eBPF state register for the life of the exporter, when it can; what it could not do
+// is one line on stderr and, for missing privileges, a sockdoctor_capability_missing row.
+std::optional<collect::StateRegister> host_register(const ExporterOptions& o,
+                                                    ScraperOptions& scraper) {
+  const auto& pin_root = scraper.sampler.register_pin_root;
+  if (!o.host_register || pin_root.empty() || !scraper.sampler.replay_file.empty())
+    return std::nullopt;
+  collect::StateRegisterOptions ro;
+  ro.pin = true;
+  ro.pin_root = pin_root;
+  ro.root = scraper.sampler.root;
+  auto reg = collect::StateRegister::start(ro);
+  if (!reg) {
+    const auto code = reg.error().code;
+    if (code == ErrorCode::PermissionDenied || code == ErrorCode::Unavailable)
+      scraper.info.missing.push_back("ebpf_register");
+    if (o.err != nullptr)
+      render::write_notice(*o.err, "sockdoctor serve: cannot host the eBPF state register: ",
+                           reg.error().message + " (ages stay estimates unless another host "
+                                                 "such as `trace --pin` runs)");
+    return std::nullopt;
+  }
+  if (o.err != nullptr) {
+    const auto& rep = reg->report();
+    render::write_notice(*o.err,
+                         "sockdoctor serve: ", "hosting the eBPF state register at " + rep.pin_dir);
+    if (!rep.time_wait_note.empty())
+      render::write_notice(*o.err, "sockdoctor serve: ", rep.time_wait_note);
+  }
+  return std::move(*reg);
+}
+
 } // namespace
 
 core::Result<ListenAddress> parse_listen_address(std::string_view text) {
@@ -164,12 +197,16 @@ core::Result<void> run_exporter(const ExporterOptions& o) {
                        : static_cast<Server<httplib::Server>*>(svr.get())->listener();
   ::listen(listener, 1024); // cpp-httplib listens with a backlog of 5: 200 scrapers would wait
 
-  Scraper scraper(o.scraper);
+  ScraperOptions scraper_options = o.scraper;
+  SignalStop stop(*svr); // before the register: a signal during its load must not kill us
+  auto reg = host_register(o, scraper_options);
+  Scraper scraper(scraper_options);
   BasicAuth auth(web.users);
   ConnectionReaper reaper(o.scraper.sampler.root, static_cast<std::uint16_t>(port),
                           o.connection_timeout);
-  Handlers h{scraper, auth, reaper,
-             landing_page({o.scraper.info.version, o.scope_lines, o.scraper.info.missing})};
+  Handlers h{
+      scraper, auth, reaper,
+      landing_page({scraper_options.info.version, o.scope_lines, scraper_options.info.missing})};
   install(*svr, h);
   if (o.err != nullptr)
     *o.err << fmt::format(
@@ -177,7 +214,6 @@ core::Result<void> run_exporter(const ExporterOptions& o) {
                   addr->host.find(':') != std::string::npos ? "[" + addr->host + "]" : addr->host,
                   port, auth.enabled() ? " (basic auth)" : "")
            << std::flush;
-  SignalStop stop(*svr);
   reaper.start();
   const bool ok = svr->listen_after_bind();
   reaper.stop();

@@ -23,7 +23,10 @@ struct ExporterOptions {
   std::chrono::milliseconds connection_timeout{10000}; // whole life of one connection
   std::size_t threads = 16;                            // concurrent connections being served
   std::vector<std::string> scope_lines;                // the landing page's "what it watches"
-  std::ostream* err = nullptr;                         // start-up notes ("listening on ...")
+  // Host the eBPF state register pinned at scraper.sampler.register_pin_root while serving
+  // (exact ages, TIME_WAIT per closing process); when it cannot, say so and go on without it.
+  bool host_register = true;
+  std::ostream* err = nullptr; // start-up notes ("listening on ...")
 };
 
 struct ListenAddress {

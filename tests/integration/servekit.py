@@ -16,10 +16,13 @@ LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
 class Exporter:
-    """`sockdoctor serve --listen 127.0.0.1:0 ARGS` watching the test's own namespace."""
+    """`sockdoctor serve --listen 127.0.0.1:0 ARGS` watching the test's own namespace. It hosts
+    the eBPF state register only when given a pin root (`register`) on a private bpffs: never on
+    the host's /sys/fs/bpf."""
 
-    def __init__(self, sd: str, *args: str, netns: bool = True, timeout: float = 20):
-        argv = [sd, "serve", "--listen", "127.0.0.1:0", *args]
+    def __init__(self, sd: str, *args: str, netns: bool = True, timeout: float = 20,
+                 register: str = "off"):
+        argv = [sd, "--register", register, "serve", "--listen", "127.0.0.1:0", *args]
         if netns:
             argv += ["--netns", f"/proc/{os.getpid()}/ns/net"]
         self.argv = argv
