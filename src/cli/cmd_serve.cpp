@@ -40,6 +40,10 @@ container, pod and namespace, never by pid, port or peer address.
 Scrapes are coalesced: concurrent scrapes share one sample, a sample younger than
 --min-interval is served again, and two dumps never run at once.
 
+eBPF: while it runs it hosts the state register in the --register directory (CAP_BPF and
+CAP_PERFMON): exact ages for sockets that change state from then on, TIME_WAIT per closing
+process; `sockdoctor --register off serve` does without it.
+
 Privileges: root (or CAP_SYS_ADMIN, CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH) watches every network
 namespace and names every owner; without them it says once what it cannot see, and exports it
 as sockdoctor_capability_missing.
