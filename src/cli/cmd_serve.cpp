@@ -16,7 +16,7 @@ namespace sockdoctor::cli {
 namespace {
 
 struct ServeCliOptions {
-  std::string listen = "127.0.0.1:10188";
+  std::string listen = fmt::format("127.0.0.1:{}", serve::kDefaultPort);
   std::vector<std::string> netns;
   double min_interval = 1;
   render::SeriesLimits limits;

@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include <csignal>
 #include <memory>
 #include <ostream>
 #include <thread>
@@ -185,7 +186,6 @@ core::Result<void> run_exporter(const ExporterOptions& o) {
   svr->set_keep_alive_timeout(5);
   svr->set_keep_alive_max_count(20);
   svr->set_payload_max_length(4096); // GET and HEAD carry no body
-  svr->set_idle_interval(0, 200000);
 
   int port = addr->port;
   if (port == 0)
@@ -197,6 +197,9 @@ core::Result<void> run_exporter(const ExporterOptions& o) {
                        : static_cast<Server<httplib::Server>*>(svr.get())->listener();
   ::listen(listener, 1024); // cpp-httplib listens with a backlog of 5: 200 scrapers would wait
 
+  // A client that vanishes while TLS writes to it must cost an EPIPE, not the process (OpenSSL
+  // writes without MSG_NOSIGNAL).
+  std::signal(SIGPIPE, SIG_IGN);
   ScraperOptions scraper_options = o.scraper;
   SignalStop stop(*svr); // before the register: a signal during its load must not kill us
   auto reg = host_register(o, scraper_options);

@@ -18,6 +18,7 @@ inline constexpr std::uint16_t kDefaultPort = 10188;
 
 struct ExporterOptions {
   std::string listen = "127.0.0.1:10188"; // HOST:PORT, [V6]:PORT; port 0 picks a free one
+                                          // (kDefaultPort)
   ScraperOptions scraper;
   std::string web_config_file; // exporter-toolkit YAML; "" = plain HTTP without auth
   std::chrono::milliseconds connection_timeout{10000}; // whole life of one connection
