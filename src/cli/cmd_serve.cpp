@@ -84,6 +84,7 @@ int run_serve(Context& ctx, const ServeCliOptions& o) {
   const bool want_all = o.netns.empty() && ctx.global.replay_file.empty();
   const auto missing = serve::missing_privileges(want_all);
   s.info.missing = missing.ids;
+  e.missing_lines = missing.lines;
   for (const auto& line : missing.lines)
     error_line(ctx, "serve", "cannot see " + line);
   if (!o.netns.empty()) {

@@ -112,7 +112,8 @@ private:
 // Hosts the eBPF state register for the life of the exporter, when it can; what it could not do
 // is one line on stderr and, for missing privileges, a sockdoctor_capability_missing row.
 std::optional<collect::StateRegister> host_register(const ExporterOptions& o,
-                                                    ScraperOptions& scraper) {
+                                                    ScraperOptions& scraper,
+                                                    std::vector<std::string>& missing_lines) {
   const auto& pin_root = scraper.sampler.register_pin_root;
   if (!o.host_register || pin_root.empty() || !scraper.sampler.replay_file.empty())
     return std::nullopt;
@@ -123,8 +124,12 @@ std::optional<collect::StateRegister> host_register(const ExporterOptions& o,
   auto reg = collect::StateRegister::start(ro);
   if (!reg) {
     const auto code = reg.error().code;
-    if (code == ErrorCode::PermissionDenied || code == ErrorCode::Unavailable)
+    if (code == ErrorCode::PermissionDenied || code == ErrorCode::Unavailable) {
       scraper.info.missing.push_back("ebpf_register");
+      missing_lines.push_back("exact ages and the processes that closed TIME_WAIT sockets (the "
+                              "eBPF state register: " +
+                              reg.error().message + ")");
+    }
     if (o.err != nullptr)
       render::write_notice(*o.err, "sockdoctor serve: cannot host the eBPF state register: ",
                            reg.error().message + " (ages stay estimates unless another host "
@@ -202,14 +207,14 @@ core::Result<void> run_exporter(const ExporterOptions& o) {
   std::signal(SIGPIPE, SIG_IGN);
   ScraperOptions scraper_options = o.scraper;
   SignalStop stop(*svr); // before the register: a signal during its load must not kill us
-  auto reg = host_register(o, scraper_options);
+  auto missing_lines = o.missing_lines;
+  auto reg = host_register(o, scraper_options, missing_lines);
   Scraper scraper(scraper_options);
   BasicAuth auth(web.users);
   ConnectionReaper reaper(o.scraper.sampler.root, static_cast<std::uint16_t>(port),
                           o.connection_timeout);
-  Handlers h{
-      scraper, auth, reaper,
-      landing_page({scraper_options.info.version, o.scope_lines, scraper_options.info.missing})};
+  Handlers h{scraper, auth, reaper,
+             landing_page({scraper_options.info.version, o.scope_lines, missing_lines})};
   install(*svr, h);
   if (o.err != nullptr)
     *o.err << fmt::format(

@@ -24,6 +24,7 @@ struct ExporterOptions {
   std::chrono::milliseconds connection_timeout{10000}; // whole life of one connection
   std::size_t threads = 16;                            // concurrent connections being served
   std::vector<std::string> scope_lines;                // the landing page's "what it watches"
+  std::vector<std::string> missing_lines; // and "what it cannot see" (MissingPrivileges::lines)
   // Host the eBPF state register pinned at scraper.sampler.register_pin_root while serving
   // (exact ages, TIME_WAIT per closing process); when it cannot, say so and go on without it.
   bool host_register = true;

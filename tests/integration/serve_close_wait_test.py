@@ -122,6 +122,31 @@ def body(args, checks):
         rc = exp.stop()
         checks.equal(rc, 0, "SIGTERM stops the exporter with status 0")
 
+    check_unprivileged(sd, checks)
+
+
+def check_unprivileged(sd, checks):
+    """As nobody without capabilities: it starts, says once what it cannot see, and exports it."""
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        print("note: setpriv (util-linux) is missing: the unprivileged start is not tested")
+        return
+    prefix = [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+              "--bounding-set=-all"]
+    with servekit.Exporter(sd, netns=False, prefix=prefix) as exp:
+        said = [l for l in exp.stderr_lines if "cannot see" in l]
+        checks.check(any("CAP_SYS_PTRACE" in l for l in said) and any("CAP_SYS_ADMIN" in l
+                                                                      for l in said),
+                     "as nobody it says once what it cannot see", "\n".join(exp.stderr_lines))
+        samples = scrape(exp)[3]
+        for what in ("owners_of_other_users", "all_netns"):
+            checks.equal(servekit.value(samples, "sockdoctor_capability_missing", what=what), 1.0,
+                         f"sockdoctor_capability_missing{{what=\"{what}\"}} 1")
+        checks.equal(servekit.value(samples, "sockdoctor_collector_success", collector="sockets"),
+                     1.0, "and it still lists the sockets of its namespace")
+        landing = servekit.get(exp.url("/"))[2].decode()
+        checks.check("CAP_SYS_PTRACE" in landing, "the landing page says it too")
+
 
 if __name__ == "__main__":
     harness.main_wrapper("serve_close_wait", body)

@@ -21,8 +21,9 @@ class Exporter:
     the host's /sys/fs/bpf."""
 
     def __init__(self, sd: str, *args: str, netns: bool = True, timeout: float = 20,
-                 register: str = "off"):
-        argv = [sd, "--register", register, "serve", "--listen", "127.0.0.1:0", *args]
+                 register: str = "off", prefix: list[str] | None = None):
+        argv = [*(prefix or []), sd, "--register", register, "serve", "--listen", "127.0.0.1:0",
+                *args]
         if netns:
             argv += ["--netns", f"/proc/{os.getpid()}/ns/net"]
         self.argv = argv
