@@ -16,8 +16,9 @@ PACKAGES=(
   iproute2 net-tools lsof procps util-linux python3 time
   # `sockdoctor lab close-wait` runs the article's experiment against real nginx; `top` is tested in tmux
   nginx-light tmux
-  # `serve` is linted by promtool (package prometheus) and benchmarked against node_exporter
-  prometheus prometheus-node-exporter
+  # `serve` is linted by promtool (prometheus) and the OpenMetrics parser of python3-prometheus-client,
+  # and benchmarked against node_exporter
+  prometheus prometheus-node-exporter python3-prometheus-client
 )
 
 missing=()

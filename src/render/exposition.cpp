@@ -35,7 +35,17 @@ void Exposition::family(std::string_view base,
   sample_name_ = std::string(base) + std::string(suffix);
   // OpenMetrics names the family without the sample suffix; the text format names the samples.
   const std::string family_name = om ? std::string(base) : sample_name_;
-  fmt::format_to(std::back_inserter(out_), "# HELP {} {}\n# TYPE {} {}\n", family_name, help,
+  // HELP escapes: backslash and newline in both formats; OpenMetrics also escapes '"'.
+  std::string escaped;
+  for (char c : help) {
+    if (c == '\\' || (om && c == '"')) escaped += '\\';
+    if (c == '\n') {
+      escaped += "\\n";
+      continue;
+    }
+    escaped += c;
+  }
+  fmt::format_to(std::back_inserter(out_), "# HELP {} {}\n# TYPE {} {}\n", family_name, escaped,
                  family_name, type_name);
   if (om && !unit.empty()) fmt::format_to(std::back_inserter(out_), "# UNIT {} {}\n", base, unit);
 }

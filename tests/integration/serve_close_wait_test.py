@@ -105,6 +105,8 @@ def body(args, checks):
                 "application/openmetrics-text; version=1.0.0"), "OpenMetrics when asked for",
                 str(headers))
             checks.check(raw.endswith(b"# EOF\n"), "it ends with # EOF")
+            rc, out = servekit.openmetrics_check(raw)
+            checks.check(rc == 0, "the OpenMetrics parser accepts it", out)
 
         # Concurrent scrapes share samples (the dump of this namespace takes milliseconds, so
         # some requests still start new ones; never one per request).

@@ -112,3 +112,15 @@ def rss_kib(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     return 0
+
+
+def openmetrics_check(text: bytes) -> tuple[int, str]:
+    """The Python client's OpenMetrics parser (Debian python3-prometheus-client, run with the
+    system Python that has it); (0, "skipped") when it is not installed."""
+    code = ("import sys\n"
+            "try:\n from prometheus_client.openmetrics.parser import text_string_to_metric_families\n"
+            "except ImportError:\n print('skipped'); sys.exit(0)\n"
+            "list(text_string_to_metric_families(sys.stdin.read()))")
+    r = subprocess.run(["/usr/bin/python3", "-c", code], input=text, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=60)
+    return r.returncode, r.stdout.decode(errors="replace")
