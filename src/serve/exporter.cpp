@@ -10,6 +10,7 @@
 
 #include <fmt/format.h>
 
+#include <atomic>
 #include <csignal>
 #include <memory>
 #include <ostream>
@@ -94,11 +95,16 @@ public:
     thread_ = std::thread([this, &svr] {
       int sig = 0;
       sigwait(&set_, &sig);
-      if (sig != 0) svr.stop();
+      // A signal during start-up (the register loads) arrives before the server listens, and
+      // cpp-httplib's stop() does nothing then: wait until it does listen.
+      while (!finishing_ && !svr.is_running())
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      svr.stop();
     });
   }
   ~SignalStop() {
     // The server stopped for another reason: wake the waiter with a signal of our own.
+    finishing_ = true;
     pthread_kill(thread_.native_handle(), SIGTERM);
     thread_.join();
     pthread_sigmask(SIG_SETMASK, &old_, nullptr);
@@ -106,6 +112,7 @@ public:
 
 private:
   sigset_t set_{}, old_{};
+  std::atomic<bool> finishing_{false};
   std::thread thread_;
 };
 
