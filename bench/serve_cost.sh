@@ -53,14 +53,15 @@ scrape() {
 inner() {
   ip link set lo up
   WORK=$(mktemp -d)
-  local ready="$WORK/ready" pids=()
+  local ready="$WORK/ready"
+  PIDS=() # global: the EXIT trap runs after this function has returned
   "$FARM" --established "$EST" --close-wait "$CW" --fin-wait2 "$FW2" --procs "$PROCS" \
     --hold 3600 --build-timeout 900 --ready-file "$ready" 2>"$WORK/farm.log" &
-  pids+=($!)
-  trap 'for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$WORK"' EXIT
+  PIDS+=($!)
+  trap 'for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done; wait 2>/dev/null; rm -rf "$WORK"' EXIT
   for ((i = 0; i < 9000; i++)); do
     [[ -f $ready ]] && break
-    kill -0 "${pids[0]}" 2>/dev/null || die "sockfarm exited: $(cat "$WORK/farm.log")"
+    kill -0 "${PIDS[0]}" 2>/dev/null || die "sockfarm exited: $(cat "$WORK/farm.log")"
     sleep 0.1
   done
   [[ -f $ready ]] || die "farm not ready in 900 s"
@@ -68,11 +69,11 @@ inner() {
 
   "$SD" --register off serve --listen "127.0.0.1:$SD_PORT" --min-interval 0 --netns "/proc/$$/ns/net" \
     2>"$WORK/serve.err" &
-  pids+=($!)
+  PIDS+=($!)
   local serve_pid=$!
   prometheus-node-exporter --collector.disable-defaults --collector.tcpstat \
     --web.listen-address="127.0.0.1:$NE_PORT" 2>"$WORK/ne.err" &
-  pids+=($!)
+  PIDS+=($!)
   local ne_pid=$!
   wait_port "$SD_PORT"
   wait_port "$NE_PORT"

@@ -1,45 +1,72 @@
 // Coalescing of scrapes onto one sampler.
 #include "serve/scraper.hpp"
 
+#include <malloc.h>
+
 #include <sstream>
 
 #include "analyze/host_model.hpp"
+#include "render/escape.hpp"
 
 namespace sockdoctor::serve {
 
 Scraper::Scraper(ScraperOptions options)
-    : options_(std::move(options)), sampler_(options_.sampler) {}
+    : options_(std::move(options)), sampler_(options_.sampler) {
+  worker_ = std::thread([this] { work(); });
+}
+
+Scraper::~Scraper() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wanted_.notify_all();
+  worker_.join();
+}
 
 std::shared_ptr<const Scrape> Scraper::get() {
   std::unique_lock lock(mutex_);
   const auto now = std::chrono::steady_clock::now();
   if (last_ && now - last_at_ < options_.min_interval) return last_;
-  if (running_) {
-    // Share the sample in progress: it started before this request arrived, but waiting for it
-    // costs less than one more dump, and a scrape never waits for more than one sample.
-    const auto gen = generation_;
-    done_.wait(lock, [&] { return generation_ != gen; });
-    return last_;
+  // Share the sample in progress: it started before this request arrived, but waiting for it
+  // costs less than one more dump, and a scrape never waits for more than one sample.
+  const auto gen = generation_;
+  if (!running_) {
+    requested_ = true;
+    wanted_.notify_one();
   }
-  running_ = true;
-  lock.unlock();
-  std::shared_ptr<const Scrape> fresh;
-  try {
-    fresh = take();
-  } catch (...) {
+  done_.wait(lock, [&] { return generation_ != gen; });
+  return last_;
+}
+
+// Samples are taken on this one thread: a 100k-socket sample allocates about 12 MB, and glibc
+// keeps what a thread frees in that thread's arena, so sampling on whichever HTTP worker asked
+// would leave one sample's worth of memory behind in every worker's arena.
+void Scraper::work() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    wanted_.wait(lock, [&] { return requested_ || stopping_; });
+    if (stopping_) return;
+    requested_ = false;
+    running_ = true;
+    lock.unlock();
+    std::shared_ptr<const Scrape> fresh;
+    try {
+      fresh = take();
+    } catch (const std::exception& e) {
+      auto failed = std::make_shared<Scrape>();
+      failed->text = "# sample failed: " + render::escape_for_terminal(e.what()) + "\n";
+      failed->openmetrics = "# EOF\n"; // OpenMetrics has no free comments
+      fresh = std::move(failed);
+    }
+    ::malloc_trim(0); // give the sample's memory back to the system between scrapes
     lock.lock();
+    last_ = std::move(fresh);
+    last_at_ = std::chrono::steady_clock::now();
     running_ = false;
     ++generation_;
     done_.notify_all();
-    throw;
   }
-  lock.lock();
-  last_ = fresh;
-  last_at_ = std::chrono::steady_clock::now();
-  running_ = false;
-  ++generation_;
-  done_.notify_all();
-  return last_;
 }
 
 std::uint64_t Scraper::samples_taken() const {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 
 #include "collect/sampler.hpp"
 #include "render/prometheus.hpp"
@@ -31,25 +32,33 @@ struct ScraperOptions {
 class Scraper {
 public:
   explicit Scraper(ScraperOptions options);
+  ~Scraper();
+  Scraper(const Scraper&) = delete;
+  Scraper& operator=(const Scraper&) = delete;
 
   // The newest scrape: the last one if it is younger than min_interval, else the one in progress
-  // (waiting for it), else a new one taken by this caller. Never throws; a failed dump gives
-  // metrics that say so (sockdoctor_collector_success{collector="sockets"} 0).
+  // (waiting for it), else a new one (asked of the sampling thread, waiting for it). Never
+  // throws; a failed dump gives metrics that say so (sockdoctor_collector_success 0).
   std::shared_ptr<const Scrape> get();
 
   std::uint64_t samples_taken() const;
 
 private:
   std::shared_ptr<const Scrape> take();
+  void work(); // the sampling thread
 
   ScraperOptions options_;
-  collect::Sampler sampler_; // used by one thread at a time (the one with running_ set)
+  collect::Sampler sampler_; // used by worker_ only
   mutable std::mutex mutex_;
-  std::condition_variable done_;
+  std::condition_variable wanted_; // a scrape wants a new sample
+  std::condition_variable done_;   // a sample was published
+  bool requested_ = false;
   bool running_ = false;
+  bool stopping_ = false;
   std::uint64_t generation_ = 0;
   std::shared_ptr<const Scrape> last_;
   std::chrono::steady_clock::time_point last_at_{};
+  std::thread worker_; // last: starts after every member it uses
 };
 
 } // namespace sockdoctor::serve
