@@ -3,6 +3,7 @@
 #include "serve/exporter.hpp"
 
 #include <httplib.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -212,6 +213,12 @@ core::Result<void> run_exporter(const ExporterOptions& o) {
   // A client that vanishes while TLS writes to it must cost an EPIPE, not the process (OpenSSL
   // writes without MSG_NOSIGNAL).
   std::signal(SIGPIPE, SIG_IGN);
+  // A long-running process that allocates one big sample per scrape: glibc would raise its mmap
+  // threshold to the sample's size (big vectors then come from the heap and stay there) and give
+  // every thread (16 HTTP workers, the per-namespace dump threads) an arena that keeps what it
+  // freed. Measured at 100k sockets: RSS grew 11 MB a scrape. Fixed thresholds, two arenas.
+  ::mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+  ::mallopt(M_ARENA_MAX, 2);
   ScraperOptions scraper_options = o.scraper;
   SignalStop stop(*svr); // before the register: a signal during its load must not kill us
   auto missing_lines = o.missing_lines;
