@@ -162,6 +162,7 @@ trap 'rm -f "$RAW"' EXIT
   printf 'serve /metrics: %d bytes; serve RSS after scrapes: %d MB\n' "$(med serve_bytes 2)" \
     "$(($(med serve_scrape 4 | cut -d. -f1) / 1024))"
   awk '$1 ~ /_idle$/ { printf "%s: %.2f%% of one core over %.0f s, RSS %d MB%s\n", $1, $2, $3, $4 / 1024,
-         $1 == "serve_idle" ? (($2 < 1 && $4 < 60 * 1024) ? " (target < 1%, < 60 MB): PASS" : " (target < 1%, < 60 MB): MISS") : "" }' "$RAW"
+         $1 == "serve_idle" ? sprintf(" (targets: CPU < 1%%: %s, RSS < 60 MB: %s)", $2 < 1 ? "PASS" : "MISS",
+                                      $4 < 60 * 1024 ? "PASS" : "MISS") : "" }' "$RAW"
 } | tee "$REPORT"
 echo "report: $REPORT"
