@@ -124,3 +124,10 @@ def openmetrics_check(text: bytes) -> tuple[int, str]:
     r = subprocess.run(["/usr/bin/python3", "-c", code], input=text, stdout=subprocess.PIPE,
                        stderr=subprocess.STDOUT, timeout=60)
     return r.returncode, r.stdout.decode(errors="replace")
+
+
+def sanitized(sd: str) -> bool:
+    """Built with AddressSanitizer: its quarantine keeps freed memory, so RSS says nothing."""
+    with open(sd, "rb") as f:
+        data = f.read()
+    return b"libasan.so" in data or b"__asan_init" in data
