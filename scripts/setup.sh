@@ -8,6 +8,8 @@ PACKAGES=(
   # libraries (Debian packages, never vendored)
   libmnl-dev libfmt-dev libcli11-dev nlohmann-json3-dev libexpected-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # `serve`: HTTP(S) server, exporter-toolkit web config (YAML), bcrypt, TLS
+  libcpp-httplib-dev libyaml-cpp-dev libcrypt-dev libssl-dev
   # optional eBPF backend (built only when all are present)
   clang libbpf-dev bpftool libelf-dev zlib1g-dev
   # libFuzzer targets (fuzz/, the fuzz preset): clang 19 with its runtimes, llvm-symbolizer
@@ -21,6 +23,9 @@ PACKAGES=(
   # packaging checks: man pages (groff -ww, man -w), completions, the systemd unit (verify,
   # security --offline), the .deb (tests/packaging)
   groff-base man-db bash-completion zsh systemd dpkg-dev
+  # `serve` is linted by promtool (prometheus) and the OpenMetrics parser of python3-prometheus-client,
+  # and benchmarked against node_exporter
+  prometheus-node-exporter python3-prometheus-client
 )
 
 missing=()

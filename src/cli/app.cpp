@@ -26,6 +26,7 @@ Commands:
   lab SCENARIO     recreate close-wait, keepalive, time-wait, fin-wait-2, kill on loopback (root)
   trace            live TCP state changes with time in state and owner (eBPF, CAP_BPF+PERFMON)
   kill             destroy matching sockets (like ss -K): dry run unless --yes, audited
+  serve            Prometheus exporter: /metrics on 127.0.0.1:10188
 
 Examples:
   sockdoctor                          # diagnose this host (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)
@@ -127,6 +128,7 @@ int parse_and_run(Context& ctx, int argc, char** argv) {
   runners["lab"] = add_lab_command(app, ctx);
   runners["trace"] = add_trace_command(app, ctx);
   runners["kill"] = add_kill_command(app, ctx);
+  runners["serve"] = add_serve_command(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -14,5 +14,6 @@ CommandRunner add_top_command(CLI::App& app, Context& ctx);     // cmd_top.cpp
 CommandRunner add_lab_command(CLI::App& app, Context& ctx);     // cmd_lab.cpp
 CommandRunner add_trace_command(CLI::App& app, Context& ctx);   // cmd_trace.cpp
 CommandRunner add_kill_command(CLI::App& app, Context& ctx);    // cmd_kill.cpp
+CommandRunner add_serve_command(CLI::App& app, Context& ctx);   // cmd_serve.cpp
 
 } // namespace sockdoctor::cli
