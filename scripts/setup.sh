@@ -6,12 +6,14 @@ PACKAGES=(
   # build
   build-essential cmake ninja-build pkg-config clang-format
   # libraries (Debian packages, never vendored)
-  libmnl-dev libfmt-dev libcli11-dev nlohmann-json3-dev libexpected-dev
+  libmnl-dev libfmt-dev libcli11-dev nlohmann-json3-dev libexpected-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # optional eBPF backend (built only when all are present)
   clang libbpf-dev bpftool libelf-dev zlib1g-dev
   # peers and oracles used by tests and benchmarks
   iproute2 net-tools lsof procps util-linux python3 time
+  # the history tests check the database with the sqlite3 shell (PRAGMA integrity_check)
+  sqlite3
   # `sockdoctor lab close-wait` runs the article's experiment against real nginx; `top` is tested in tmux
   nginx-light tmux
 )
