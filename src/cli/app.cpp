@@ -22,6 +22,7 @@ Commands:
   top              live view: counts, leaks versus churn, port budgets (--lines for logs)
   lab SCENARIO     recreate close-wait, keepalive, time-wait, fin-wait-2 on loopback (root)
   trace            live TCP state changes with time in state and owner (eBPF, CAP_BPF+PERFMON)
+  history          when stuck sockets started and how fast they grow (what serve recorded)
 
 Examples:
   sockdoctor                          # diagnose this host (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)
@@ -96,6 +97,7 @@ int run(int argc, char** argv) {
   runners["top"] = add_top_command(app, ctx);
   runners["lab"] = add_lab_command(app, ctx);
   runners["trace"] = add_trace_command(app, ctx);
+  runners["history"] = add_history_command(app, ctx);
 
   try {
     app.parse(argc, argv);

@@ -13,5 +13,6 @@ CommandRunner add_explain_command(CLI::App& app, Context& ctx); // cmd_explain.c
 CommandRunner add_top_command(CLI::App& app, Context& ctx);     // cmd_top.cpp
 CommandRunner add_lab_command(CLI::App& app, Context& ctx);     // cmd_lab.cpp
 CommandRunner add_trace_command(CLI::App& app, Context& ctx);   // cmd_trace.cpp
+CommandRunner add_history_command(CLI::App& app, Context& ctx); // cmd_history.cpp
 
 } // namespace sockdoctor::cli
