@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <thread>
 
@@ -35,7 +36,7 @@ struct HistoryOptions {
   int width = 0; // 0: the terminal's, else 100
   // history record
   double interval = 10;
-  std::uint64_t count = 0; // 0: until SIGINT / SIGTERM
+  std::optional<std::uint64_t> count; // none: until SIGINT / SIGTERM
   std::string retention = "14d";
   bool no_owners = false;
 };
@@ -151,7 +152,7 @@ int run_record(Context& ctx, const HistoryOptions& o) {
   const auto period = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
       std::chrono::duration<double>(o.interval));
   auto deadline = std::chrono::steady_clock::now();
-  for (std::uint64_t n = 0; !g_stop && (o.count == 0 || n < o.count); ++n) {
+  for (std::uint64_t n = 0; !g_stop && (!o.count || n < *o.count); ++n) {
     if (n > 0) sleep_until(deadline);
     if (g_stop) break;
     deadline += period;
@@ -203,7 +204,9 @@ CommandRunner add_history_command(CLI::App& app, Context&) {
   rec->group(""); // hidden: `serve --db` is the recorder people run
   rec->add_option("--interval", o->interval, "Seconds between samples")
       ->check(CLI::Range(0.01, 86400.0));
-  rec->add_option("--count", o->count, "Stop after this many intervals (0: at SIGINT/SIGTERM)");
+  rec->add_option("--count", o->count,
+                  "Stop after this many intervals (default: at SIGINT or "
+                  "SIGTERM)");
   rec->add_option("--retention", o->retention, "Delete intervals older than this")
       ->check(duration_validator());
   rec->add_flag("--no-owners", o->no_owners, "Skip the process scan");
