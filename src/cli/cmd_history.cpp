@@ -64,7 +64,7 @@ close_wait_series (with --holder)}], findings [{id, severity, title, pid, count}
 close_wait}}. Times are Unix seconds.
 
 Exit status: 0 (also when nothing is recorded yet: it says so), 3 when the database is missing,
-unreadable, not a sockdoctor history database or of a newer schema, 64 usage.
+not a sockdoctor history database or of a newer schema, 77 when it may not be read, 64 usage.
 
 Examples:
   sockdoctor history                              # the last 24 hours of /var/lib/sockdoctor
@@ -94,8 +94,13 @@ int run_history(Context& ctx, const HistoryOptions& o) {
   if (o.since != "all") q.since = now_unix() - *core::parse_duration(o.since);
   auto h = store::read_history(o.db, q);
   if (!h) {
-    error_line(ctx, "history", h.error().message);
-    return kExitUnknown;
+    const auto& e = h.error();
+    error_line(ctx, "history",
+               e.code == core::ErrorCode::NotFound
+                   ? e.message + " (no history recorded here; `sockdoctor serve --db PATH` "
+                                 "records it)"
+                   : e.message);
+    return e.code == core::ErrorCode::PermissionDenied ? kExitNoPerm : kExitUnknown;
   }
   const auto trends = store::history_trends(*h, {.holder = o.holder});
   render::HistoryRenderOptions ro{

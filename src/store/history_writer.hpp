@@ -36,6 +36,7 @@ struct WriterOptions {
 // Unix time in seconds.
 double unix_seconds(std::chrono::system_clock::time_point t);
 
+// One connection, opened without SQLite's mutex: use a writer from one thread at a time.
 class HistoryWriter {
 public:
   static core::Result<HistoryWriter> open(const std::string& path, WriterOptions options = {});
