@@ -52,12 +52,13 @@ per holder (process name):
   GROWTH/H      CLOSE_WAIT sockets per hour, least squares over the current rise (from that
                 low point); over the whole window when the count is not rising.
   pid A -> B    the holder's processes were all replaced (a restart) at that time.
-and when the recorder itself (re)started. Times are UTC. The chart shows the host's CLOSE_WAIT
+and when the recorder itself (re)started, and gaps (more than 3 of its intervals without a
+record: it was stopped, or the machine was off). Times are UTC. The chart shows the host's CLOSE_WAIT
 count, or the holder's with --holder; --svg writes the same chart as a self-contained picture.
 
 --json: {schema_version, database, history, holder_filter, window {start, end, since, intervals,
 interval_s}, recorded {intervals, first, last}, recorder {restarts, runs [{started, pid,
-interval_s, version, restart}]}, states {state: count}, holders [{name, process, pids,
+interval_s, version, restart}], gaps [{from, to}]}, states {state: count}, holders [{name, process, pids,
 close_wait, fin_wait2, peak_close_wait, oldest_age_s, first_seen, last_seen, onset,
 onset_at_window_start, growth_per_hour, rising, restarts [{time, before, after}],
 close_wait_series (with --holder)}], findings [{id, severity, title, pid, count}], series {time,

@@ -79,6 +79,10 @@ void write_daemon(JsonWriter& w, const store::HistoryTrends& t) {
         .key("restart")
         .boolean(r.restart)
         .end_object();
+  w.end_array();
+  w.key("gaps").begin_array();
+  for (const auto& g : t.gaps)
+    w.begin_object().key("from").number(g.from).key("to").number(g.to).end_object();
   w.end_array().end_object();
 }
 

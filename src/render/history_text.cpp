@@ -76,6 +76,10 @@ void header(std::string& o,
     runs += fmt::format("{}{} {} (pid {})", runs.empty() ? "" : "; ",
                         r.restart ? "restarted" : "started", clock(r.run.started), r.run.pid);
   o += fmt::format("  recorder  {}\n", runs.empty() ? "running since before the window" : runs);
+  for (std::size_t i = 0; i < t.gaps.size() && i < 5; ++i)
+    o += fmt::format("  gap       nothing recorded from {} to {} ({})\n", clock(t.gaps[i].from),
+                     clock(t.gaps[i].to), core::compact_duration(t.gaps[i].to - t.gaps[i].from));
+  if (t.gaps.size() > 5) o += fmt::format("  gap       and {} more\n", t.gaps.size() - 5);
 }
 
 void holders_table(std::string& o,

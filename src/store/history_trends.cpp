@@ -73,6 +73,22 @@ void finish_trend(Accumulator& a, const std::vector<double>& times) {
   t.growth_per_hour = least_squares_slope(x.subspan(from), ys.subspan(from)) * 3600.0;
 }
 
+// Spacing beyond 3 periods of the run that recorded the later interval (the median spacing when
+// its run is unknown).
+std::vector<Gap> recording_gaps(const History& h, std::optional<double> median) {
+  std::map<std::int64_t, double> period;
+  for (const auto& r : h.runs)
+    period[r.id] = r.interval_s;
+  std::vector<Gap> gaps;
+  for (std::size_t i = 1; i < h.intervals.size(); ++i) {
+    const auto it = period.find(h.intervals[i].run);
+    const double p = it != period.end() && it->second > 0 ? it->second : median.value_or(0);
+    const double from = h.intervals[i - 1].time, to = h.intervals[i].time;
+    if (p > 0 && to - from > 3 * p) gaps.push_back({from, to});
+  }
+  return gaps;
+}
+
 } // namespace
 
 double least_squares_slope(std::span<const double> x, std::span<const double> y) {
@@ -154,6 +170,7 @@ HistoryTrends history_trends(const History& history, const TrendOptions& options
     out.states_now = iv.back().states;
   }
   out.interval_s = median_spacing(out.times);
+  out.gaps = recording_gaps(history, out.interval_s);
   return out;
 }
 

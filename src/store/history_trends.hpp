@@ -55,6 +55,13 @@ struct DaemonRun {
   bool restart = false; // not the first run the database knows
 };
 
+// A stretch with no intervals: longer than 3 recording intervals between two intervals (the
+// recorder was stopped, or the machine was off).
+struct Gap {
+  double from = 0; // the last interval before it
+  double to = 0;   // the first interval after it
+};
+
 struct TrendOptions {
   std::string holder; // only this comm ("" every holder)
 };
@@ -65,6 +72,7 @@ struct HistoryTrends {
   std::vector<HolderTrend> holders;     // rising first (fastest first), then by CLOSE_WAIT
   std::vector<DaemonRun> runs;          // runs that started inside the window
   std::size_t daemon_restarts = 0;
+  std::vector<Gap> gaps;
   std::vector<FindingRecord> findings; // of the last interval
   std::optional<double> interval_s;    // median spacing of the intervals
   core::StateCounts states_now{};      // of the last interval

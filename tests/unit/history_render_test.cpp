@@ -63,6 +63,7 @@ TEST(HistoryRender, JsonShape) {
   EXPECT_EQ(doc["recorded"]["intervals"], 30);
   EXPECT_EQ(doc["recorder"]["restarts"], 0);
   EXPECT_EQ(doc["recorder"]["runs"][0]["pid"], 77);
+  EXPECT_TRUE(doc["recorder"]["gaps"].empty());
   EXPECT_EQ(doc["states"]["close_wait"], 60);
   ASSERT_EQ(doc["holders"].size(), 1u);
   const auto& l = doc["holders"][0];
@@ -102,6 +103,15 @@ TEST(HistoryRender, TextNamesTheLeakItsOnsetAndGrowth) {
       << out;
   EXPECT_NE(out.find("WARNING  pid 4242 (leaker) holds CLOSE_WAIT sockets"), std::string::npos);
   EXPECT_NE(out.find("CLOSE_WAIT sockets on the host (UTC)"), std::string::npos);
+}
+
+TEST(HistoryRender, TextNamesGapsInTheRecording) {
+  auto h = leak();
+  h.intervals.erase(h.intervals.begin() + 3, h.intervals.begin() + 8); // 08:00:20 .. 08:01:20
+  const auto out = text(h);
+  EXPECT_NE(out.find("  gap       nothing recorded from 08:00:20 to 08:01:20 (1m00s)\n"),
+            std::string::npos)
+      << out;
 }
 
 TEST(HistoryRender, TextEscapesNamesAndFitsTheWidth) {

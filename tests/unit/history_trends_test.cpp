@@ -139,5 +139,19 @@ TEST(HistoryTrends, RiseThatBeganBeforeTheWindow) {
   EXPECT_NEAR(t.holders[0].growth_per_hour, 3600, 1e-6);
 }
 
+TEST(HistoryTrends, GapsAreStretchesOfMoreThanThreeIntervals) {
+  auto hist = leak_history(); // run 2 records every 10 s; run 1 is not in the intervals
+  for (auto& iv : hist.intervals)
+    iv.run = 2;
+  hist.intervals.push_back(interval(kT0 + 120, {})); // 30 s after the last: 3 periods, no gap
+  hist.intervals.push_back(interval(kT0 + 151, {})); // 31 s: a gap
+  hist.intervals.back().run = 2;
+  hist.intervals[hist.intervals.size() - 2].run = 2;
+  const auto t = history_trends(hist);
+  ASSERT_EQ(t.gaps.size(), 1u);
+  EXPECT_DOUBLE_EQ(t.gaps[0].from, kT0 + 120);
+  EXPECT_DOUBLE_EQ(t.gaps[0].to, kT0 + 151);
+}
+
 } // namespace
 } // namespace sockdoctor::store
