@@ -91,7 +91,7 @@ double now_unix() {
 }
 
 int run_history(Context& ctx, const HistoryOptions& o) {
-  store::HistoryQuery q;
+  store::HistoryQuery q{.every_detail = false};
   if (o.since != "all") q.since = now_unix() - *core::parse_duration(o.since);
   auto h = store::read_history(o.db, q);
   if (!h) {

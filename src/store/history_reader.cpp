@@ -18,12 +18,14 @@ std::optional<std::size_t> state_index(std::string_view name) {
   return std::nullopt;
 }
 
-// Runs `sql` (?1 since, ?2 until) and hands each row to `row`.
+// Runs `sql` (?1 since, ?2 until, ?3 the first interval id wanted) and hands each row to `row`.
 template <typename F>
-core::Result<void> each_row(Database& db, const HistoryQuery& q, std::string_view sql, F&& row) {
+core::Result<void> each_row(
+    Database& db, const HistoryQuery& q, std::string_view sql, F&& row, std::int64_t from_id = 0) {
   auto st = db.prepare(sql);
   if (!st) return tl::unexpected(st.error());
   st->bind(1, q.since).bind(2, q.until);
+  if (from_id != 0) st->bind(3, from_id);
   while (true) {
     auto more = st->step();
     if (!more) return tl::unexpected(more.error());
@@ -69,6 +71,9 @@ core::Result<void> read_rows(Database& db, const HistoryQuery& q, History& h) {
   auto of = [&](const Statement& s) -> IntervalRecord& {
     return h.intervals[at.at(s.column_int(0))];
   };
+  // Budgets and findings: of every interval, or of the last one only (ids grow with time).
+  const std::int64_t from_id = q.every_detail ? 0 : h.intervals.back().id;
+  const std::string_view last_only = q.every_detail ? "" : " AND c.interval >= ?3";
   r = each_row(db, q,
                "SELECT c.interval, c.state, c.count FROM states c JOIN intervals i "
                "ON i.id = c.interval WHERE i.t BETWEEN ?1 AND ?2",
@@ -91,33 +96,38 @@ core::Result<void> read_rows(Database& db, const HistoryQuery& q, History& h) {
                  of(s).holders.push_back(std::move(x));
                });
   if (!r) return r;
-  r = each_row(db, q,
-               "SELECT c.interval, c.netns, c.source, c.destination, c.time_wait, c.fin_wait2, "
-               "c.live, c.usable FROM budgets c JOIN intervals i ON i.id = c.interval "
-               "WHERE i.t BETWEEN ?1 AND ?2 ORDER BY c.rowid",
-               [&](const Statement& s) {
-                 of(s).budgets.push_back({.netns = static_cast<std::uint32_t>(s.column_int(1)),
-                                          .source = s.column_text(2),
-                                          .destination = s.column_text(3),
-                                          .time_wait = static_cast<std::uint64_t>(s.column_int(4)),
-                                          .fin_wait2 = static_cast<std::uint64_t>(s.column_int(5)),
-                                          .live = static_cast<std::uint64_t>(s.column_int(6)),
-                                          .usable = s.column_int(7)});
-               });
+  r = each_row(
+      db, q,
+      std::string("SELECT c.interval, c.netns, c.source, c.destination, c.time_wait, "
+                  "c.fin_wait2, c.live, c.usable FROM budgets c JOIN intervals i ON "
+                  "i.id = c.interval WHERE i.t BETWEEN ?1 AND ?2") +
+          std::string(last_only) + " ORDER BY c.rowid",
+      [&](const Statement& s) {
+        of(s).budgets.push_back({.netns = static_cast<std::uint32_t>(s.column_int(1)),
+                                 .source = s.column_text(2),
+                                 .destination = s.column_text(3),
+                                 .time_wait = static_cast<std::uint64_t>(s.column_int(4)),
+                                 .fin_wait2 = static_cast<std::uint64_t>(s.column_int(5)),
+                                 .live = static_cast<std::uint64_t>(s.column_int(6)),
+                                 .usable = s.column_int(7)});
+      },
+      from_id);
   if (!r) return r;
-  return each_row(db, q,
-                  "SELECT c.interval, c.rule, c.severity, c.title, c.pid, c.count FROM findings c "
-                  "JOIN intervals i ON i.id = c.interval WHERE i.t BETWEEN ?1 AND ?2 "
-                  "ORDER BY c.rowid",
-                  [&](const Statement& s) {
-                    const auto sev = std::clamp<std::int64_t>(s.column_int(2), 0, 2);
-                    of(s).findings.push_back(
-                        {.rule = s.column_text(1),
-                         .severity = static_cast<analyze::Severity>(sev),
-                         .title = s.column_text(3),
-                         .pid = static_cast<std::int32_t>(s.column_int(4)),
-                         .count = static_cast<std::uint64_t>(s.column_int(5))});
-                  });
+  return each_row(
+      db, q,
+      std::string("SELECT c.interval, c.rule, c.severity, c.title, c.pid, c.count "
+                  "FROM findings c JOIN intervals i ON i.id = c.interval WHERE i.t "
+                  "BETWEEN ?1 AND ?2") +
+          std::string(last_only) + " ORDER BY c.rowid",
+      [&](const Statement& s) {
+        const auto sev = std::clamp<std::int64_t>(s.column_int(2), 0, 2);
+        of(s).findings.push_back({.rule = s.column_text(1),
+                                  .severity = static_cast<analyze::Severity>(sev),
+                                  .title = s.column_text(3),
+                                  .pid = static_cast<std::int32_t>(s.column_int(4)),
+                                  .count = static_cast<std::uint64_t>(s.column_int(5))});
+      },
+      from_id);
 }
 
 } // namespace

@@ -14,6 +14,9 @@ namespace sockdoctor::store {
 struct HistoryQuery {
   double since = 0;                                       // Unix seconds, inclusive
   double until = std::numeric_limits<double>::infinity(); // inclusive
+  // Budgets and findings of every interval; false: of the last one only (what `history` shows;
+  // a long window then reads a fraction of the rows).
+  bool every_detail = true;
 };
 
 // The runs and the intervals of [since, until]. Errors: NotFound (no file), Malformed (not a

@@ -2,24 +2,34 @@
 #include "store/history_trends.hpp"
 
 #include <algorithm>
+#include <climits>
+#include <cstdint>
 #include <map>
-#include <set>
+#include <unordered_map>
 
 namespace sockdoctor::store {
 namespace {
 
 // Holders are followed by name across intervals (pids change on restarts); sockets that no
 // process holds (orphans, or not yet attributed) are followed as one more line.
-struct HolderKey {
-  bool process = true;
-  std::string name;
-  auto operator<=>(const HolderKey&) const = default;
+std::string holder_key(const HolderRecord& h) {
+  return h.pid > 0 ? "p" + h.name : std::string("o");
+}
+
+// One interval's rows of one holder, summed (several processes may share a name).
+struct Appearance {
+  std::uint64_t close_wait = 0;
+  std::uint64_t fin_wait2 = 0;
+  std::vector<std::int32_t> pids; // sorted, unique once the interval is done
+  std::optional<double> oldest_s;
+  std::size_t interval = SIZE_MAX; // which interval it sums
 };
 
 struct Accumulator {
   HolderTrend trend;
-  std::set<std::int32_t> last_pids;
+  std::vector<std::int32_t> last_pids; // sorted
   bool seen = false;
+  Appearance here;
 };
 
 std::optional<double> median_spacing(const std::vector<double>& t) {
@@ -31,22 +41,14 @@ std::optional<double> median_spacing(const std::vector<double>& t) {
   return d[d.size() / 2];
 }
 
-// One interval's rows of one holder, summed (several processes may share a name).
-struct Appearance {
-  std::uint64_t close_wait = 0;
-  std::uint64_t fin_wait2 = 0;
-  std::set<std::int32_t> pids;
-  std::optional<double> oldest_s;
-};
-
 void add_appearance(Accumulator& a, const Appearance& now, double time, std::size_t index) {
   auto& t = a.trend;
   if (!a.seen) t.first_seen = time;
-  const bool disjoint = std::none_of(now.pids.begin(), now.pids.end(),
-                                     [&](std::int32_t p) { return a.last_pids.count(p) > 0; });
+  const bool disjoint = std::none_of(now.pids.begin(), now.pids.end(), [&](std::int32_t p) {
+    return std::binary_search(a.last_pids.begin(), a.last_pids.end(), p);
+  });
   if (a.seen && !now.pids.empty() && !a.last_pids.empty() && disjoint)
-    t.restarts.push_back(
-        {time, {a.last_pids.begin(), a.last_pids.end()}, {now.pids.begin(), now.pids.end()}});
+    t.restarts.push_back({time, a.last_pids, now.pids});
   a.seen = true;
   if (!now.pids.empty()) a.last_pids = now.pids;
   t.last_seen = time;
@@ -57,7 +59,7 @@ void add_appearance(Accumulator& a, const Appearance& now, double time, std::siz
 
 void finish_trend(Accumulator& a, const std::vector<double>& times) {
   auto& t = a.trend;
-  t.pids.assign(a.last_pids.begin(), a.last_pids.end());
+  t.pids = a.last_pids;
   const auto& y = t.close_wait_series;
   const std::size_t last = y.size() - 1;
   if (t.last_seen == times[last]) { // present at the end of the window
@@ -122,34 +124,44 @@ std::optional<std::size_t> rise_onset(std::span<const double> y) {
 HistoryTrends history_trends(const History& history, const TrendOptions& options) {
   HistoryTrends out;
   const auto& iv = history.intervals;
-  std::map<HolderKey, Accumulator> holders;
+  std::vector<Accumulator> holders; // in first-seen order (the sort below is stable)
+  std::unordered_map<std::string, std::size_t> by_key;
+  std::vector<std::size_t> touched;
   const auto cw = static_cast<std::size_t>(core::TcpState::CloseWait);
   for (std::size_t i = 0; i < iv.size(); ++i) {
     out.times.push_back(iv[i].time);
     out.close_wait_total.push_back(static_cast<double>(iv[i].states[cw]));
   }
   for (std::size_t i = 0; i < iv.size(); ++i) {
-    std::map<HolderKey, Appearance> here;
+    touched.clear();
     for (const auto& h : iv[i].holders) {
-      HolderKey key{h.pid > 0, h.pid > 0 ? h.name : std::string()};
-      if (!options.holder.empty() && (!key.process || key.name != options.holder)) continue;
-      auto& a = here[key];
+      if (!options.holder.empty() && (h.pid <= 0 || h.name != options.holder)) continue;
+      auto [it, added] = by_key.try_emplace(holder_key(h), holders.size());
+      if (added) {
+        holders.emplace_back();
+        holders.back().trend.name = h.pid > 0 ? h.name : std::string();
+        holders.back().trend.close_wait_series.assign(iv.size(), 0.0);
+      }
+      auto& a = holders[it->second].here;
+      if (a.interval != i) {
+        a = Appearance{.interval = i};
+        touched.push_back(it->second);
+      }
       a.close_wait += h.close_wait;
       a.fin_wait2 += h.fin_wait2;
-      if (h.pid > 0) a.pids.insert(h.pid);
+      if (h.pid > 0) a.pids.push_back(h.pid);
       if (h.oldest_s && (!a.oldest_s || *h.oldest_s > *a.oldest_s)) a.oldest_s = h.oldest_s;
     }
-    for (const auto& [key, now] : here) {
-      auto& acc = holders[key];
-      if (!acc.seen) {
-        acc.trend.name = key.name;
-        acc.trend.close_wait_series.assign(iv.size(), 0.0);
-      }
-      add_appearance(acc, now, iv[i].time, i);
-      if (i + 1 == iv.size()) acc.trend.fin_wait2 = now.fin_wait2;
+    for (std::size_t k : touched) {
+      auto& acc = holders[k];
+      std::sort(acc.here.pids.begin(), acc.here.pids.end());
+      acc.here.pids.erase(std::unique(acc.here.pids.begin(), acc.here.pids.end()),
+                          acc.here.pids.end());
+      add_appearance(acc, acc.here, iv[i].time, i);
+      if (i + 1 == iv.size()) acc.trend.fin_wait2 = acc.here.fin_wait2;
     }
   }
-  for (auto& [key, acc] : holders) {
+  for (auto& acc : holders) {
     finish_trend(acc, out.times);
     out.holders.push_back(std::move(acc.trend));
   }

@@ -183,6 +183,27 @@ TEST(HistoryStore, WindowSelectsIntervalsByTime) {
   EXPECT_EQ(h->intervals_in_database, 10u);
 }
 
+TEST(HistoryStore, DetailsOfTheLastIntervalOnlyWhenAsked) {
+  ScratchDir dir;
+  const auto path = dir.file("h.db");
+  {
+    auto w = writer(path);
+    for (int i = 0; i < 5; ++i)
+      ASSERT_TRUE(w.record(model(static_cast<std::uint64_t>(i) + 1), at(kT0 + i * 10.0)));
+  }
+  auto h = read_history(path, {.until = kT0 + 30, .every_detail = false});
+  ASSERT_TRUE(h) << h.error().message;
+  ASSERT_EQ(h->intervals.size(), 4u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_TRUE(h->intervals[i].budgets.empty());
+    EXPECT_TRUE(h->intervals[i].findings.empty());
+    EXPECT_EQ(h->intervals[i].holders.size(), 3u) << "holders of every interval";
+  }
+  ASSERT_EQ(h->intervals[3].findings.size(), 1u);
+  EXPECT_EQ(h->intervals[3].findings[0].count, 4u);
+  EXPECT_EQ(h->intervals[3].budgets.size(), 1u);
+}
+
 TEST(HistoryStore, RetentionDeletesOldIntervalsAndTheirRows) {
   ScratchDir dir;
   const auto path = dir.file("h.db");
