@@ -53,8 +53,9 @@ per holder (process name):
                 low point); over the whole window when the count is not rising.
   pid A -> B    the holder's processes were all replaced (a restart) at that time.
 and when the recorder itself (re)started, and gaps (more than 3 of its intervals without a
-record: it was stopped, or the machine was off). Times are UTC. The chart shows the host's CLOSE_WAIT
-count, or the holder's with --holder; --svg writes the same chart as a self-contained picture.
+record: it was stopped, or the machine was off). Times are UTC. The chart shows the host's
+CLOSE_WAIT count, or the holder's with --holder; --svg writes the same chart as a
+self-contained picture.
 
 --json: {schema_version, database, history, holder_filter, window {start, end, since, intervals,
 interval_s}, recorded {intervals, first, last}, recorder {restarts, runs [{started, pid,
