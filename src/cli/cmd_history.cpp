@@ -57,13 +57,13 @@ record: it was stopped, or the machine was off). Times are UTC. The chart shows 
 CLOSE_WAIT count, or the holder's with --holder; --svg writes the same chart as a
 self-contained picture.
 
---json: {schema_version, database, history, holder_filter, window {start, end, since, intervals,
-interval_s}, recorded {intervals, first, last}, recorder {restarts, runs [{started, pid,
-interval_s, version, restart}], gaps [{from, to}]}, states {state: count}, holders [{name, process, pids,
-close_wait, fin_wait2, peak_close_wait, oldest_age_s, first_seen, last_seen, onset,
-onset_at_window_start, growth_per_hour, rising, restarts [{time, before, after}],
-close_wait_series (with --holder)}], findings [{id, severity, title, pid, count}], series {time,
-close_wait}}. Times are Unix seconds.
+--json: {schema_version, database, history, holder_filter, window {start, end, since,
+intervals, interval_s}, recorded {intervals, first, last}, recorder {restarts, runs [{started,
+pid, interval_s, version, restart}], gaps [{from, to}]}, states {state: count}, holders [{name,
+process, pids, close_wait, fin_wait2, peak_close_wait, oldest_age_s, first_seen, last_seen,
+onset, onset_at_window_start, growth_per_hour, rising, restarts [{time, before, after}],
+close_wait_series (with --holder)}], findings [{id, severity, title, pid, count}], series
+{time, close_wait}}. Times are Unix seconds.
 
 Exit status: 0 (also when nothing is recorded yet: it says so), 3 when the database is missing,
 not a sockdoctor history database or of a newer schema, 77 when it may not be read, 64 usage.
