@@ -146,6 +146,7 @@ int run_record(Context& ctx, const HistoryOptions& o) {
   }
   struct sigaction sa {};
   sa.sa_handler = on_stop;
+  sa.sa_flags = SA_RESTART; // a sample under way completes and is recorded; then the loop ends
   sigemptyset(&sa.sa_mask);
   for (int s : {SIGINT, SIGTERM})
     ::sigaction(s, &sa, nullptr);
@@ -163,6 +164,8 @@ int run_record(Context& ctx, const HistoryOptions& o) {
     if (n > 0) sleep_until(deadline);
     if (g_stop) break;
     deadline += period;
+    // The interval's time is when its sockets were listed, not when the owner scan ended.
+    const auto taken = std::chrono::system_clock::now();
     auto sample = sampler.take(req);
     if (!sample) {
       error_line(ctx, "history record", sample.error().message);
@@ -171,7 +174,7 @@ int run_record(Context& ctx, const HistoryOptions& o) {
     if (!sample->kernel) sample->kernel = core::KernelSettings{};
     const auto model =
         analyze::build_host_model(std::make_shared<const core::Sample>(std::move(*sample)));
-    if (auto r = writer->record(model, std::chrono::system_clock::now()); !r) {
+    if (auto r = writer->record(model, taken); !r) {
       error_line(ctx, "history record", r.error().message);
       return kExitUnknown;
     }

@@ -9,6 +9,7 @@ writer writes, filter with --holder and write a well-formed SVG."""
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -81,11 +82,12 @@ def body(args, checks):
     sd = args.sockdoctor
     tmp = tempfile.mkdtemp(prefix="sd-history-")
     db = os.path.join(tmp, "history.db")
-    count = int((2 * QUIET_S + 2 * LEAK_S + 8) / INTERVAL)
     server = Server()
-    rec = subprocess.Popen([sd, "history", "--db", db, "record", "--interval", str(INTERVAL),
-                            "--count", str(count)], stdin=subprocess.DEVNULL,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # Until SIGTERM: on a slow machine (sanitizers, a loaded box) a sample may take longer than
+    # the interval, and the test must still end in bounded time.
+    rec = subprocess.Popen([sd, "history", "--db", db, "record", "--interval", str(INTERVAL)],
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
     try:
         time.sleep(QUIET_S)
         first, onset1 = leak_phase(server, checks)
@@ -97,8 +99,10 @@ def body(args, checks):
         first.stop()  # its sockets close with it: the count falls back to 0
         time.sleep(QUIET_S)
         second, onset2 = leak_phase(server, checks)
+        time.sleep(2 * INTERVAL)
+        rec.send_signal(signal.SIGTERM)  # by PID
         out, err = rec.communicate(timeout=120)
-        checks.equal(rec.returncode, 0, "the recorder ran its intervals and exited 0")
+        checks.equal(rec.returncode, 0, "the recorder stopped at SIGTERM and exited 0")
         if rec.returncode != 0:
             print(err.decode(errors="replace"))
         second.stop()
@@ -120,21 +124,24 @@ def body(args, checks):
     checks.equal(h["pids"], [second.pid], "its pid now is the second leaker's")
     checks.equal([(x["before"], x["after"]) for x in h["restarts"]], [([first.pid], [second.pid])],
                  "the pid change is seen")
-    lag = h["onset"] - onset2 if h["onset"] else None
-    # The onset is the first interval that saw the rise: after the truth, by at most one interval
-    # (plus the time one sample takes on a busy machine).
-    checks.check(lag is not None and -0.2 <= lag <= INTERVAL + 1.5,
+    # The onset is the first interval that saw the rise: the truth lies between the interval
+    # before it and it (0.5 s of slack: an interval's time is when its sample began).
+    times = doc["series"]["time"]
+    at = times.index(h["onset"]) if h["onset"] in times else 0
+    before = times[at - 1] if at > 0 else None
+    checks.check(before is not None and before - 0.5 <= onset2 <= h["onset"] + 0.5,
                  "onset of the current rise within one interval of the second leaker's first "
-                 "CLOSE_WAIT", f"onset {h['onset']}, truth {onset2} (first leak {onset1}), "
-                 f"lag {lag}")
+                 "CLOSE_WAIT", f"interval before {before}, onset {h['onset']}, truth {onset2} "
+                 f"(first leak {onset1})")
+    checks.check(h["onset"] - onset2 <= 6 * INTERVAL, "and within seconds of the truth",
+                 f"onset {h['onset']}, truth {onset2}")
     want = 3600 / GAP
     checks.check(0.5 * want <= h["growth_per_hour"] <= 1.5 * want,
                  f"growth per hour of the right order (truth {want:.0f})",
                  f"got {h['growth_per_hour']}")
     checks.check(h["peak_close_wait"] >= 0.7 * LEAK_S / GAP, "peak count of the right order",
                  str(h["peak_close_wait"]))
-    checks.check(len(doc["series"]["time"]) >= count - 2, "every interval was recorded",
-                 f"{len(doc['series']['time'])} of {count}")
+    checks.check(len(times) >= 10, "intervals were recorded throughout", str(len(times)))
 
     r = history(sd, db, "--holder", NAME, "--json", "--svg", os.path.join(tmp, "c.svg"))
     doc = json.loads(r.out)
