@@ -2,7 +2,7 @@
 """Layer check: every #include of ours in src/, and every link between our libraries in src/'s
 CMakeLists.txt, points down the layer rule; prints each one that does not, with the rule it breaks.
 
-The rule (README, Layout): core <- collect <- analyze <- render <- {cli, lab, serve}. A room may
+The rule (README, Layout): core <- collect <- analyze <- store <- render <- {cli, lab, serve}. A room may
 use itself and the rooms below it; core uses nothing of ours; of the composition roots (cli, lab,
 serve) only cli may use the other two. All libraries share src/ as their include root, so the
 compiler cannot tell an include that points up from one that points down: this script does.
@@ -15,10 +15,10 @@ import os
 import re
 import sys
 
-LAYERS = ["core", "collect", "analyze", "render"]  # bottom to top; each may use those before it
+LAYERS = ["core", "collect", "analyze", "store", "render"]  # bottom to top; each may use those before it
 ROOTS = ["cli", "lab", "serve"]  # composition roots, side by side above render
 ROOT_USERS = {"cli": ["lab", "serve"]}  # the only arrows between composition roots
-RULE = "core <- collect <- analyze <- render <- {cli, lab, serve}"
+RULE = "core <- collect <- analyze <- store <- render <- {cli, lab, serve}"
 SOURCE_SUFFIXES = (".c", ".cc", ".cpp", ".h", ".hh", ".hpp", ".inl", ".ipp")
 INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*([<"])([^">\n]+)[">]', re.MULTILINE)
 BLOCK_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)

@@ -6,7 +6,7 @@ PACKAGES=(
   # build
   build-essential cmake ninja-build pkg-config clang-format
   # libraries (Debian packages, never vendored)
-  libmnl-dev libfmt-dev libcli11-dev nlohmann-json3-dev libexpected-dev
+  libmnl-dev libfmt-dev libcli11-dev nlohmann-json3-dev libexpected-dev libsqlite3-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # `serve`: HTTP(S) server, exporter-toolkit web config (YAML), bcrypt, TLS
   libcpp-httplib-dev libyaml-cpp-dev libcrypt-dev libssl-dev
@@ -16,6 +16,8 @@ PACKAGES=(
   clang-19 libclang-rt-19-dev llvm-19
   # peers and oracles used by tests and benchmarks
   iproute2 net-tools lsof procps util-linux python3 time
+  # the history tests check the database with the sqlite3 shell (PRAGMA integrity_check)
+  sqlite3
   # `sockdoctor lab close-wait` runs the article's experiment against real nginx; `top` is tested in tmux
   nginx-light tmux
   # the fleet deployment is tested on the real engine: promtool, Prometheus, Alertmanager

@@ -27,6 +27,7 @@ Commands:
   trace            live TCP state changes with time in state and owner (eBPF, CAP_BPF+PERFMON)
   kill             destroy matching sockets (like ss -K): dry run unless --yes, audited
   serve            Prometheus exporter: /metrics on 127.0.0.1:10188
+  history          when stuck sockets started and how fast they grow (what serve recorded)
 
 Examples:
   sockdoctor                          # diagnose this host (exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN)
@@ -129,6 +130,7 @@ int parse_and_run(Context& ctx, int argc, char** argv) {
   runners["trace"] = add_trace_command(app, ctx);
   runners["kill"] = add_kill_command(app, ctx);
   runners["serve"] = add_serve_command(app, ctx);
+  runners["history"] = add_history_command(app, ctx);
 
   try {
     app.parse(argc, argv);

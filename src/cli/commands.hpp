@@ -15,5 +15,6 @@ CommandRunner add_lab_command(CLI::App& app, Context& ctx);     // cmd_lab.cpp
 CommandRunner add_trace_command(CLI::App& app, Context& ctx);   // cmd_trace.cpp
 CommandRunner add_kill_command(CLI::App& app, Context& ctx);    // cmd_kill.cpp
 CommandRunner add_serve_command(CLI::App& app, Context& ctx);   // cmd_serve.cpp
+CommandRunner add_history_command(CLI::App& app, Context& ctx); // cmd_history.cpp
 
 } // namespace sockdoctor::cli

@@ -73,3 +73,34 @@ std::string compact_duration(double seconds) {
 }
 
 } // namespace sockdoctor::core
+
+namespace sockdoctor::core {
+
+std::optional<double> parse_duration(std::string_view text) {
+  if (text.empty()) return std::nullopt;
+  double total = 0;
+  bool bare = true; // a plain number means seconds, but only alone
+  while (!text.empty()) {
+    double v = 0;
+    const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || ptr == text.data() || !std::isfinite(v) || v < 0) return std::nullopt;
+    text.remove_prefix(static_cast<std::size_t>(ptr - text.data()));
+    if (text.empty()) {
+      if (!bare) return std::nullopt; // "1h30": 30 of what?
+      return total + v;
+    }
+    bare = false;
+    const char unit = text.front();
+    text.remove_prefix(1);
+    const double scale = unit == 's'   ? 1
+                         : unit == 'm' ? 60
+                         : unit == 'h' ? 3600
+                         : unit == 'd' ? 86400
+                                       : 0;
+    if (scale == 0) return std::nullopt;
+    total += v * scale;
+  }
+  return std::isfinite(total) ? std::optional(total) : std::nullopt;
+}
+
+} // namespace sockdoctor::core

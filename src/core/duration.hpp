@@ -1,7 +1,9 @@
 // How long something has lasted, for people: the project's one duration format, in two spellings.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace sockdoctor::core {
 
@@ -12,5 +14,14 @@ std::string prose_duration(double seconds);
 std::string compact_duration(double seconds);
 
 // Both: negative and non-finite values read as 0; two units at most, the smaller one truncated.
+
+} // namespace sockdoctor::core
+
+namespace sockdoctor::core {
+
+// What people type for a span of time: "90" or "90s", "30m", "2h", "7d", and sums such as
+// "1h30m" (units s, m, h, d; decimals allowed: "1.5h"). nullopt for anything else, for a
+// negative or non-finite value, and for the empty string.
+std::optional<double> parse_duration(std::string_view text);
 
 } // namespace sockdoctor::core

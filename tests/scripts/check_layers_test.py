@@ -12,7 +12,7 @@ REPO = os.path.normpath(os.path.join(HERE, "..", ".."))
 CHECKER = os.path.join(REPO, "scripts", "check_layers.py")
 FIXTURES = os.path.join(REPO, "tests", "fixtures", "layers")
 
-UP = "arrows point down: core <- collect <- analyze <- render <- {cli, lab, serve}"
+UP = "arrows point down: core <- collect <- analyze <- store <- render <- {cli, lab, serve}"
 SIDEWAYS = "composition roots stand side by side; only cli may use lab and serve"
 
 # Every wrong arrow in the bad tree, and the rule each breaks; nothing else may be reported.
@@ -20,7 +20,7 @@ EXPECTED_BAD = {
     "src/CMakeLists.txt:2": f"sockdoctor_collect links sockdoctor_analyze: collect may use only "
                             f"core ({UP})",
     "src/CMakeLists.txt:4": f"sockdoctor_render links sockdoctor_cli: render may use only core, "
-                            f"collect, analyze ({UP})",
+                            f"collect, analyze, store ({UP})",
     "src/CMakeLists.txt:5": f"sockdoctor_lab links sockdoctor_serve: {SIDEWAYS}",
     "src/analyze/model.hpp:4": f"analyze includes render/table.hpp: analyze may use only core, "
                                f"collect ({UP})",
@@ -31,12 +31,16 @@ EXPECTED_BAD = {
     "src/core/socket.hpp:4": "core includes collect/sampler.hpp: core includes nothing of ours",
     "src/lab/run.hpp:4": f"lab includes cli/context.hpp: {SIDEWAYS}",
     "src/render/table.hpp:4": f"render includes ../cli/context.hpp: render may use only core, "
-                              f"collect, analyze ({UP})",
+                              f"collect, analyze, store ({UP})",
     "src/render/table.hpp:6": f"render includes cli/context.hpp: render may use only core, "
-                              f"collect, analyze ({UP})",
+                              f"collect, analyze, store ({UP})",
+    "src/CMakeLists.txt:7": f"sockdoctor_store links sockdoctor_render: store may use only core, "
+                            f"collect, analyze ({UP})",
+    "src/store/history.hpp:4": f"store includes render/table.hpp: store may use only core, "
+                               f"collect, analyze ({UP})",
     "src/serve/exporter.hpp:4": f"serve includes lab/run.hpp: {SIDEWAYS}",
     "src/util/strings.hpp:1": "src/util is not a room of the layer rule (core <- collect <- "
-                              "analyze <- render <- {cli, lab, serve}); add it to "
+                              "analyze <- store <- render <- {cli, lab, serve}); add it to "
                               "scripts/check_layers.py and README's Layout",
 }
 
@@ -52,7 +56,7 @@ class CheckLayers(unittest.TestCase):
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         lines = r.stdout.splitlines()
         self.assertEqual(lines[-1], f"layers: {len(EXPECTED_BAD)} violation(s) of core <- collect "
-                                    "<- analyze <- render <- {cli, lab, serve}")
+                                    "<- analyze <- store <- render <- {cli, lab, serve}")
         found = {}
         for line in lines[:-1]:
             where, _, text = line.partition(": ")
@@ -62,8 +66,8 @@ class CheckLayers(unittest.TestCase):
     def test_every_allowed_arrow_passes_serve_included(self):
         r = check(os.path.join(FIXTURES, "good"))
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
-        self.assertEqual(r.stdout, "layers: 17 includes and 9 links of ours point down (core <- "
-                                   "collect <- analyze <- render <- {cli, lab, serve})\n")
+        self.assertEqual(r.stdout, "layers: 20 includes and 11 links of ours point down (core <- "
+                                   "collect <- analyze <- store <- render <- {cli, lab, serve})\n")
 
     def test_the_real_tree_passes(self):
         r = check(REPO)

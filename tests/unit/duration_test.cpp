@@ -41,3 +41,17 @@ TEST(Duration, NonsenseReadsAsZeroAndHugeStaysDefined) {
   EXPECT_EQ(compact_duration(std::numeric_limits<double>::infinity()), "0s");
   EXPECT_EQ(compact_duration(1e300), "11574074074d01h"); // capped at 1e15 s, not undefined
 }
+
+TEST(Duration, ParsedAsPeopleTypeIt) {
+  using sockdoctor::core::parse_duration;
+  EXPECT_EQ(parse_duration("90"), 90.0);
+  EXPECT_EQ(parse_duration("90s"), 90.0);
+  EXPECT_EQ(parse_duration("30m"), 1800.0);
+  EXPECT_EQ(parse_duration("2h"), 7200.0);
+  EXPECT_EQ(parse_duration("7d"), 7 * 86400.0);
+  EXPECT_EQ(parse_duration("1h30m"), 5400.0);
+  EXPECT_EQ(parse_duration("1.5h"), 5400.0);
+  EXPECT_EQ(parse_duration("0"), 0.0);
+  for (const char* bad : {"", "h", "1x", "1h30", "-5m", "inf", "nan", "1 h", "2hh", "+3s"})
+    EXPECT_FALSE(parse_duration(bad)) << bad;
+}
