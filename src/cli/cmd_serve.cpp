@@ -35,7 +35,7 @@ Series: at most {} with the defaults: 10 states x (--max-netns + 1) + 3 x (--top
 holder series + 2 x (--top-holders + 1) TIME_WAIT causes + 2 x --top-destinations + 1 port
 budgets + 6 x --max-netns kernel counters and names + meta (build, collectors, findings by rule
 id and severity, missing privileges). Holders are labelled by process name and systemd unit,
-container, pod and namespace, never by pid, port or peer address.
+container, pod and pod namespace (pod_namespace), never by pid, port or peer address.
 
 Scrapes are coalesced: concurrent scrapes share one sample, a sample younger than
 --min-interval is served again, and two dumps never run at once.

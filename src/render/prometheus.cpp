@@ -63,7 +63,7 @@ std::vector<std::pair<Who, Row>> top_rows(const std::map<Who, Row>& rows, std::s
 
 Labels who_labels(const Who& w) {
   return {{"owner", w.owner},         {"comm", w.comm}, {"unit", w.unit},
-          {"container", w.container}, {"pod", w.pod},   {"namespace", w.pod_namespace}};
+          {"container", w.container}, {"pod", w.pod},   {"pod_namespace", w.pod_namespace}};
 }
 
 Labels with(Labels l, std::string_view name, std::string value) {

@@ -72,8 +72,11 @@ void write_kernel(Exposition& x,
       if (const auto* k = kernel_for(m, info, ino))
         if (auto v = f.get(*k)) x.sample({{"netns", std::to_string(ino)}}, *v);
   }
-  // Orphans are counted host-wide, and tcp_max_orphans is one host-wide limit.
+  // Orphans are counted host-wide, and tcp_max_orphans is one host-wide limit: any namespace's
+  // sockstat says the same, so a serve that watches only --netns namespaces still exports them.
   const auto* own = kernel_for(m, info, 0);
+  if (own == nullptr && !m.sample->netns_kernel.empty())
+    own = &m.sample->netns_kernel.begin()->second;
   x.family("sockdoctor_tcp_orphan_sockets", MetricType::Gauge,
            "Orphaned TCP sockets (closed by their process, still in FIN_WAIT1, LAST_ACK or "
            "CLOSING), host-wide (/proc/net/sockstat orphan).");
