@@ -42,10 +42,9 @@ _sockdoctor_help() {
   printf '%s\n' "${_sockdoctor_help_cache[$key]}"
 }
 
-# Values the help does not list.
+# Values the help does not list as choices.
 _sockdoctor_states="estab syn-sent syn-recv fin-wait-1 fin-wait-2 time-wait close-wait last-ack
   listen closing all connected synchronized bucket big"
-_sockdoctor_topics="close-wait time-wait fin-wait-2 keepalive ports orphans listen-queue all"
 
 # Completes the value of option $1 (the word before the cursor) from the parsed entry $2.
 _sockdoctor_value() {
@@ -58,9 +57,9 @@ _sockdoctor_value() {
       COMPREPLY=($(compgen -P "$head" -W "$_sockdoctor_states" -- "$last"))
       compopt -o nospace 2>/dev/null
       return ;;
-    --replay | --record)
+    --replay | --record | --audit-file | --db | --svg | --web.config.file)
       compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -f -- "$cur")); return ;;
-    --proc-root | --sys-root | --pin-root | --register)
+    --proc-root | --sys-root | --pods-log-root | --pin-root | --register)
       compopt -o filenames 2>/dev/null; COMPREPLY=($(compgen -d -- "$cur")); return ;;
     --netns)
       compopt -o filenames 2>/dev/null
@@ -111,7 +110,10 @@ _sockdoctor() {
     words=$(awk -F'\t' '$1 == "sub" { print $2 }' <<<"$top")
     COMPREPLY=($(compgen -W "$words" -- "$cur"))
   elif [[ $cmd == explain ]]; then
-    COMPREPLY=($(compgen -W "$_sockdoctor_topics" -- "$cur"))
+    # The topics are the first words of the "Topics:" section of `explain --help`.
+    words=$("$prog" explain --help 2>/dev/null | awk '/^Topics:$/ { t = 1; next }
+      t && /^$/ { exit } t { print $1 }')
+    COMPREPLY=($(compgen -W "$words" -- "$cur"))
   else
     words=$(awk -F'\t' '$1 == "pos" && $4 != "-" { gsub(",", " ", $4); print $4 }' <<<"$help")
     COMPREPLY=($(compgen -W "$words" -- "$cur"))

@@ -40,11 +40,13 @@ def sections(roff: str) -> dict[str, str]:
 
 
 def documented_options(options_section: str) -> set[str]:
-    """Options named in the tags (the line after .TP) of the OPTIONS section."""
+    """Options named in the tags (the line after .TP) of the OPTIONS section. Names may hold
+    dots inside (serve's exporter-toolkit --web.config.file), not at the end."""
     lines, names = options_section.splitlines(), set()
     for i, line in enumerate(lines[:-1]):
         if line.startswith(".TP"):
-            names.update(re.findall(r"(?<![\w-])(--?[A-Za-z0-9][\w-]*)", plain(lines[i + 1])))
+            names.update(re.findall(r"(?<![\w.-])(--?[A-Za-z0-9](?:[\w-]|\.(?=\w))*)",
+                                    plain(lines[i + 1])))
     return names
 
 
