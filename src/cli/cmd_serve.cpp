@@ -36,7 +36,8 @@ std::string footer() {
   const render::SeriesLimits d;
   return fmt::format(R"(
 Endpoints: /metrics (Prometheus text format 0.0.4; OpenMetrics 1.0 when the Accept header asks
-for it), / (landing page). Only GET and HEAD (405 otherwise).
+for it), / (status page: counts, findings, holders, history charts). Only GET and HEAD
+(405 otherwise).
 
 Series: at most {} with the defaults: 10 states x (--max-netns + 1) + 3 x (--top-holders + 1)
 holder series + 2 x (--top-holders + 1) TIME_WAIT causes + 2 x --top-destinations + 1 port
