@@ -28,6 +28,9 @@ PACKAGES=(
   # `serve` is linted by promtool (prometheus) and the OpenMetrics parser of python3-prometheus-client,
   # and benchmarked against node_exporter
   prometheus-node-exporter python3-prometheus-client
+  # `serve`'s status page is tested in a real headless browser (screenshot, DOM; with JavaScript
+  # off through the DevTools protocol)
+  chromium python3-websocket
 )
 
 missing=()

@@ -7,10 +7,12 @@
 
 #include "cli/commands.hpp"
 #include "collect/netns.hpp"
+#include "core/duration.hpp"
 #include "render/escape.hpp"
 #include "render/prometheus.hpp"
 #include "serve/exporter.hpp"
 #include "serve/privileges.hpp"
+#include "store/history_writer.hpp"
 
 namespace sockdoctor::cli {
 namespace {
@@ -23,13 +25,19 @@ struct ServeCliOptions {
   std::string web_config_file;
   double connection_timeout = 10;
   std::size_t max_connections = 16;
+  std::string db = store::kDefaultHistoryPath; // "off": record nothing
+  double interval = 60;
+  std::string retention = "14d";
 };
+
+constexpr const char* kDbOff = "off";
 
 std::string footer() {
   const render::SeriesLimits d;
   return fmt::format(R"(
 Endpoints: /metrics (Prometheus text format 0.0.4; OpenMetrics 1.0 when the Accept header asks
-for it), / (landing page). Only GET and HEAD (405 otherwise).
+for it), / (status page: counts, findings, holders, history charts). Only GET and HEAD
+(405 otherwise).
 
 Series: at most {} with the defaults: 10 states x (--max-netns + 1) + 3 x (--top-holders + 1)
 holder series + 2 x (--top-holders + 1) TIME_WAIT causes + 2 x --top-destinations + 1 port
@@ -39,6 +47,11 @@ container, pod and pod namespace (pod_namespace), never by pid, port or peer add
 
 Scrapes are coalesced: concurrent scrapes share one sample, a sample younger than
 --min-interval is served again, and two dumps never run at once.
+
+History: every --interval seconds (scraped or not) one sample is recorded into --db, through
+the same sampling thread as the scrapes; `sockdoctor history` reads it. The default database is
+skipped with one notice when /var/lib/sockdoctor is missing or not writable; an explicit --db
+that cannot be opened is an error.
 
 eBPF: while it runs it hosts the state register in the --register directory (CAP_BPF and
 CAP_PERFMON): exact ages for sockets that change state from then on, TIME_WAIT per closing
@@ -80,6 +93,14 @@ int run_serve(Context& ctx, const ServeCliOptions& o) {
   s.limits = o.limits;
   s.info.version = "0.1.0";
   s.info.own_netns = collect::current_netns_inode(ctx.global.root);
+  if (o.db != kDbOff && ctx.global.replay_file.empty()) {
+    serve::HistoryRecording h;
+    h.path = o.db;
+    h.required = o.db != store::kDefaultHistoryPath;
+    h.writer.interval_s = o.interval;
+    h.writer.retention_s = o.retention == "all" ? 0 : *core::parse_duration(o.retention);
+    s.history = std::move(h);
+  }
 
   const bool want_all = o.netns.empty() && ctx.global.replay_file.empty();
   const auto missing = serve::missing_privileges(want_all);
@@ -153,6 +174,24 @@ CommandRunner add_serve_command(CLI::App& app, Context&) {
   cmd->add_option("--web.max-connections", o->max_connections,
                   "Connections served at once (more wait in the queue)")
       ->check(CLI::Range(1, 1024))
+      ->capture_default_str();
+  cmd->add_option("--db", o->db,
+                  "Record history (what `sockdoctor history` reads) into this SQLite database "
+                  "every --interval; 'off': none. The default is skipped, with a notice, when "
+                  "it cannot be opened")
+      ->capture_default_str();
+  cmd->add_option("--interval", o->interval, "Seconds between history records (scraped or not)")
+      ->check(CLI::Range(0.5, 86400.0))
+      ->capture_default_str();
+  cmd->add_option("--retention", o->retention,
+                  "Delete history older than this (90s, 30m, 2h, 7d, or all)")
+      ->check(CLI::Validator(
+          [](std::string& v) {
+            return v == "all" || core::parse_duration(v)
+                       ? std::string()
+                       : "expected a duration such as 7d or all, got '" + v + "'";
+          },
+          "DURATION", "duration"))
       ->capture_default_str();
   return [o](Context& ctx) { return run_serve(ctx, *o); };
 }

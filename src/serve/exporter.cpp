@@ -20,8 +20,8 @@
 #include "collect/state_register.hpp"
 #include "core/parse.hpp"
 #include "render/escape.hpp"
-#include "serve/landing.hpp"
 #include "serve/reaper.hpp"
+#include "serve/status.hpp"
 #include "serve/web_config.hpp"
 
 namespace sockdoctor::serve {
@@ -44,7 +44,7 @@ struct Handlers {
   Scraper& scraper;
   BasicAuth& auth;
   ConnectionReaper& reaper;
-  std::string landing;
+  StatusPage& status;
 };
 
 void install(httplib::Server& svr, Handlers& h) {
@@ -76,7 +76,7 @@ void install(httplib::Server& svr, Handlers& h) {
                     std::string(render::content_type(format)).c_str());
   });
   svr.Get("/", [&h](const httplib::Request&, httplib::Response& res) {
-    res.set_content(h.landing, "text/html; charset=utf-8");
+    res.set_content(h.status.html(), "text/html; charset=utf-8");
   });
   svr.set_error_handler([](const httplib::Request&, httplib::Response& res) {
     if (res.body.empty())
@@ -223,12 +223,17 @@ core::Result<void> run_exporter(const ExporterOptions& o) {
   SignalStop stop(*svr); // before the register: a signal during its load must not kill us
   auto missing_lines = o.missing_lines;
   auto reg = host_register(o, scraper_options, missing_lines);
-  Scraper scraper(scraper_options);
+  if (scraper_options.err == nullptr) scraper_options.err = o.err;
+  auto started = Scraper::start(scraper_options);
+  if (!started) return tl::unexpected(started.error());
+  Scraper& scraper = **started;
   BasicAuth auth(web.users);
   ConnectionReaper reaper(o.scraper.sampler.root, static_cast<std::uint16_t>(port),
                           o.connection_timeout);
-  Handlers h{scraper, auth, reaper,
-             landing_page({scraper_options.info.version, o.scope_lines, missing_lines})};
+  StatusPage status(
+      scraper,
+      {.version = scraper_options.info.version, .scope = o.scope_lines, .missing = missing_lines});
+  Handlers h{scraper, auth, reaper, status};
   install(*svr, h);
   if (o.err != nullptr)
     *o.err << fmt::format(

@@ -22,8 +22,10 @@ class Exporter:
 
     def __init__(self, sd: str, *args: str, netns: bool = True, timeout: float = 20,
                  register: str = "off", prefix: list[str] | None = None):
+        # Never the host's /var/lib/sockdoctor: a test that wants history passes its own --db.
+        db = [] if "--db" in args else ["--db", "off"]
         argv = [*(prefix or []), sd, "--register", register, "serve", "--listen", "127.0.0.1:0",
-                *args]
+                *db, *args]
         if netns:
             argv += ["--netns", f"/proc/{os.getpid()}/ns/net"]
         self.argv = argv
