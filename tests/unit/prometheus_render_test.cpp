@@ -143,7 +143,7 @@ TEST(PrometheusRender, HostileGoldenWithLimits) {
   EXPECT_EQ(text.find("pid"), std::string::npos);
   // The two "api" processes are one row; the rest beyond 3 rows are summed into "other".
   EXPECT_NE(text.find("owner=\"process\",comm=\"api\",unit=\"api.service\",container=\"api\","
-                      "pod=\"api-7d9\",namespace=\"shop\",state=\"close_wait\"}"),
+                      "pod=\"api-7d9\",pod_namespace=\"shop\",state=\"close_wait\"}"),
             std::string::npos);
   EXPECT_NE(text.find("{owner=\"other\""), std::string::npos);
   EXPECT_NE(text.find("destination=\"other\"} "), std::string::npos);
