@@ -42,15 +42,18 @@ def check_profile(checks, spec: dict) -> dict:
     mounts = {m["mountPath"]: m for m in c["volumeMounts"]}
     for path in ("/host/proc", "/sys/fs/cgroup", "/var/log/pods"):
         checks.check(mounts.get(path, {}).get("readOnly") is True, f"{path} mounted read-only")
-    checks.check(all(m.get("readOnly") for p, m in mounts.items() if p != "/sys/fs/bpf"),
-                 "nothing but bpffs (the register's pins) is writable")
+    writable = {p for p, m in mounts.items() if not m.get("readOnly")}
+    checks.equal(writable, {"/sys/fs/bpf", "/var/lib/sockdoctor"},
+                 "nothing but bpffs (the register's pins) and sockdoctor's state is writable")
     return c
 
 
 def run_container_args(args, checks, c: dict) -> None:
-    argv = [a.replace("--proc-root=/host/proc", "--proc-root=/proc") for a in c["args"]]
     port = c["ports"][0]["containerPort"]
     with fk.Workdir() as work:
+        # The container's paths, mapped onto this machine: the host's /proc, a private database.
+        argv = [a.replace("--proc-root=/host/proc", "--proc-root=/proc")
+                 .replace("--db=/var/lib/sockdoctor/", f"--db={work}/") for a in c["args"]]
         s = fk.Server("serve", [args.sockdoctor, "--register", "off", *argv], work)
         try:
             body = fk.wait_until("serve with the DaemonSet's arguments",
@@ -58,6 +61,8 @@ def run_container_args(args, checks, c: dict) -> None:
             checks.check(b"sockdoctor_build_info" in body,
                          f"serve runs with the container's arguments {argv} and answers on :{port}",
                          s.log_tail())
+            page = fk.http_get(f"http://127.0.0.1:{port}/")
+            checks.check(b"<svg" in page, "its status page draws the history it records", s.log_tail())
         finally:
             s.stop()
 
