@@ -6,6 +6,10 @@
 
 namespace sockdoctor::collect {
 
+// Whether this process has capability `cap` (CAP_* from <linux/capability.h>) in its effective
+// set (capget); false when it cannot be read.
+bool has_effective_capability(unsigned cap);
+
 // What reading another user's /proc/PID/fd needs and this process lacks: "CAP_SYS_PTRACE"
 // (readlink of each fd, ptrace_may_access), "CAP_DAC_READ_SEARCH" (listing the fd directory; or
 // CAP_DAC_OVERRIDE), both joined by " and ", or "" when nothing is missing.

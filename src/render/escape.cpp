@@ -138,4 +138,30 @@ std::size_t escape_length(std::string_view escaped, std::size_t i) {
   return 2;
 }
 
+std::string escape_for_markup(std::string_view raw) {
+  std::string out;
+  for (char c : escape_for_terminal(raw)) {
+    switch (c) {
+    case '&':
+      out += "&amp;";
+      break;
+    case '<':
+      out += "&lt;";
+      break;
+    case '>':
+      out += "&gt;";
+      break;
+    case '"':
+      out += "&quot;";
+      break;
+    case '\'':
+      out += "&#39;";
+      break;
+    default:
+      out += c;
+    }
+  }
+  return out;
+}
+
 } // namespace sockdoctor::render

@@ -20,6 +20,10 @@ namespace sockdoctor::render {
 std::string escape_for_terminal(std::string_view raw);
 void append_escaped_for_terminal(std::string& out, std::string_view raw);
 
+// Raw text as HTML or XML text or attribute value (the status page, SVG charts): the terminal
+// escape first (controls, bidi), then the five markup specials (' as &#39;, valid in both).
+std::string escape_for_markup(std::string_view raw);
+
 // One line for an error or notice stream: prefix and text escaped like any terminal text (a
 // newline inside becomes \x0a), then '\n', in a single write. Every message that quotes input
 // (a bad argument, a file's content, a process name) goes through here.

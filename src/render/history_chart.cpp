@@ -41,33 +41,6 @@ std::string label(double v) {
   return s;
 }
 
-// An XML text or attribute value: the terminal escape first (controls, bidi), then XML's five.
-std::string xml_text(std::string_view raw) {
-  std::string out;
-  for (char c : escape_for_terminal(raw)) {
-    switch (c) {
-    case '&':
-      out += "&amp;";
-      break;
-    case '<':
-      out += "&lt;";
-      break;
-    case '>':
-      out += "&gt;";
-      break;
-    case '"':
-      out += "&quot;";
-      break;
-    case '\'':
-      out += "&apos;";
-      break;
-    default:
-      out += c;
-    }
-  }
-  return out;
-}
-
 } // namespace
 
 void append_text_chart(std::string& out, const ChartSeries& s, int width, int height) {
@@ -115,7 +88,7 @@ void render_history_svg(std::ostream& out, const ChartSeries& s, const std::stri
                   "<rect width=\"{0}\" height=\"{1}\" fill=\"#ffffff\"/>\n"
                   "<text x=\"{2}\" y=\"20\" font-size=\"15\" font-weight=\"bold\">{3}</text>\n"
                   "<text x=\"{2}\" y=\"38\" fill=\"#555555\">{4}</text>\n",
-                  kW, kH, kLeft, xml_text(s.title), xml_text(subtitle));
+                  kW, kH, kLeft, escape_for_markup(s.title), escape_for_markup(subtitle));
   o += fmt::format("<g stroke=\"#888888\" stroke-width=\"1\">"
                    "<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"/>"
                    "<line x1=\"{0}\" y1=\"{2}\" x2=\"{3}\" y2=\"{2}\"/></g>\n",
@@ -136,9 +109,9 @@ void render_history_svg(std::ostream& out, const ChartSeries& s, const std::stri
                      "points=\"{}\"/>\n",
                      points);
     o += fmt::format("<text x=\"{}\" y=\"{}\">{}</text>\n", kLeft, kH - 15,
-                     xml_text(utc_time(s.time.front())));
+                     escape_for_markup(utc_time(s.time.front())));
     o += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\n", kLeft + pw, kH - 15,
-                     xml_text(utc_time(s.time.back())));
+                     escape_for_markup(utc_time(s.time.back())));
   }
   o += "</svg>\n";
   out << o;

@@ -129,29 +129,7 @@ void charts(std::ostream& out, const StatusPageFacts& f, const store::HistoryTre
 } // namespace
 
 std::string html_text(std::string_view raw) {
-  std::string out;
-  for (char c : escape_for_terminal(raw)) {
-    switch (c) {
-    case '&':
-      out += "&amp;";
-      break;
-    case '<':
-      out += "&lt;";
-      break;
-    case '>':
-      out += "&gt;";
-      break;
-    case '"':
-      out += "&quot;";
-      break;
-    case '\'':
-      out += "&#39;";
-      break;
-    default:
-      out += c;
-    }
-  }
-  return out;
+  return escape_for_markup(raw);
 }
 
 void render_status_sample(std::ostream& out,
