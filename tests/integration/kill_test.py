@@ -12,7 +12,7 @@ to an innocent client ("sd-innocent") of the same server and the server's listen
   connection survives (tests/tools/destroy_one drives the netlink layer directly);
 - without CAP_NET_ADMIN the result is not_permitted (exit 77) and the socket survives;
 - without a syslog socket and without --audit-file, kill refuses to act.
-Syslog itself is not checked: this machine kind has no /dev/log (the test says so).
+Syslog itself is checked by kill_syslog_test.py (a private /dev with its own /dev/log).
 """
 
 import json
