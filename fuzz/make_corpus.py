@@ -132,9 +132,22 @@ def escape():
         write("escape", s)
 
 
+def serve_input():
+    for s in ("127.0.0.1:10188", "[::1]:10188", ":10188", "localhost:0", "2h30m", "14d", "all",
+              "tls_server_config:\n  cert_file: a.crt\n  key_file: a.key\n",
+              "basic_auth_users:\n  prometheus: $2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi\n",
+              "tls_server_config:\n  client_auth_type: RequireAndVerifyClientCert\n"):
+        write("serve_input", s)
+
+
+def history_db():
+    # A real database `sockdoctor history record` wrote: 4 intervals, 3 CLOSE_WAIT holders.
+    write("history_db", (FIX / "history" / "small.db").read_bytes())
+
+
 def main():
     for fn in (sock_diag, proc_net_tcp, proc_pid, proc_counters, sysctl, kernel_config, register,
-               lab_text, user_text, escape):
+               lab_text, user_text, escape, serve_input, history_db):
         fn()
     for d in sorted(OUT.iterdir()):
         print(f"{d.name}: {len(list(d.iterdir()))} seeds", file=sys.stderr)

@@ -1,5 +1,6 @@
 // Fuzzes the parsers of /proc/PID/{stat,status,limits,cgroup,cmdline}, the fd and ns/net link
-// targets, container ids in cgroup paths and /proc/kallsyms: every text a process scan reads.
+// targets, units/containers/pods in cgroup paths and /proc/kallsyms: every text a process scan
+// reads.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -7,6 +8,7 @@
 #include "collect/netns.hpp"
 #include "collect/proc_owners.hpp"
 #include "collect/state_register_decode.hpp"
+#include "core/workload_decode.hpp"
 #include "fuzz_util.hpp"
 
 using namespace sockdoctor;
@@ -23,9 +25,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
 
   const std::string cgroup = collect::parse_cgroup_path(text);
   fuzz::require(cgroup.size() <= size, "cgroup path longer than the file");
-  const std::string id = collect::container_id_from_cgroup(cgroup);
-  fuzz::require(id.empty() || id.size() == 12, "container id is not 12 hex digits");
-  (void)collect::container_id_from_cgroup(text);
+  // The one cgroup-path decoder (units, containers, pods): bounded, never throws.
+  for (std::string_view path : {std::string_view(cgroup), text}) {
+    const core::Workload w = core::decode_cgroup_path(path);
+    fuzz::require(w.unit.size() <= path.size() && w.container_id.size() <= path.size() &&
+                      w.pod_uid.size() <= path.size(),
+                  "a workload field longer than its cgroup path");
+    fuzz::require(core::short_container_id(w.container_id).size() <= w.container_id.size(),
+                  "a short container id longer than the id");
+  }
 
   const std::string cmdline = collect::parse_cmdline(text);
   fuzz::require(cmdline.size() <= size, "cmdline longer than the file");
