@@ -93,6 +93,22 @@ core::Result<int> connect_loopback(std::uint16_t port, std::uint16_t* local_port
   return fd;
 }
 
+bool connect_and_report(LineChannel& io, std::uint16_t port, std::span<int> fds) {
+  std::string ports;
+  for (auto& fd : fds) {
+    std::uint16_t local = 0;
+    auto c = connect_loopback(port, &local);
+    if (!c) {
+      (void)io.write_line("error " + c.error().message);
+      return false;
+    }
+    fd = *c;
+    ports += fmt::format(" {}", local);
+  }
+  (void)io.write_line("connected" + ports);
+  return true;
+}
+
 // ---- HTTP ----------------------------------------------------------------------------------
 
 std::string mono_stamp() {

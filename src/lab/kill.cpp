@@ -94,18 +94,7 @@ std::string observe(int fd) {
 // socket does now, one line each, then keeps holding them.
 int leaker_body(LineChannel& io, std::uint16_t port) {
   std::array<int, kLeaks> fds{};
-  std::string ports;
-  for (auto& fd : fds) {
-    std::uint16_t local = 0;
-    auto c = connect_loopback(port, &local);
-    if (!c) {
-      (void)io.write_line("error " + c.error().message);
-      return 1;
-    }
-    fd = *c;
-    ports += fmt::format(" {}", local);
-  }
-  (void)io.write_line("connected" + ports);
+  if (!connect_and_report(io, port, fds)) return 1;
   for (;;) {
     auto cmd = io.read_line(3600);
     if (!cmd || !*cmd) return 0;

@@ -10,6 +10,7 @@
 #include <future>
 #include <iosfwd>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -224,6 +225,9 @@ core::Endpoint loopback(std::uint16_t port);
 core::Result<int> listen_loopback(std::uint16_t port, int backlog);
 // A connected TCP socket to 127.0.0.1:port; *local_port gets the chosen ephemeral port.
 core::Result<int> connect_loopback(std::uint16_t port, std::uint16_t* local_port);
+// A child's opening: one connection to 127.0.0.1:port per slot of `fds`, then "connected P1 P2
+// ..." (the local ports) on `io`; false after writing "error ..." if one fails.
+bool connect_and_report(LineChannel& io, std::uint16_t port, std::span<int> fds);
 
 // A steady_clock reading as text, and back: children stamp their reports with it (CLOCK_MONOTONIC
 // is the same clock in every process).
