@@ -197,9 +197,13 @@ core::Result<DumpStats> Sampler::dump_netns_bpf(const SockDiagRequest& req,
   return dump_sock_diag(req, out);
 }
 
-bool Sampler::bpf_sockets_wanted() const {
+bool Sampler::bpf_sockets_wanted(const SampleRequest& request) const {
   if (options_.source == SocketSource::Bpf) return true;
   if (options_.source != SocketSource::Auto || bpf_sockets_failed_) return false;
+  // The iterator runs its program on every socket, where sock_diag tests the state mask first:
+  // a listing without ESTABLISHED (top's light samples, `ls --state close-wait`) is cheaper
+  // through sock_diag (docs/performance.md has the walk and record costs of both).
+  if (!(request.state_mask & core::state_bit(core::TcpState::Established))) return false;
   if (options_.root.proc != "/proc" || !options_.record_file.empty() || !tcp_iter_compiled())
     return false;
   if (options_.scope != NetnsScope::Own) return true; // loaded once for every namespace
@@ -215,7 +219,7 @@ bool Sampler::bpf_sockets_wanted() const {
 // cannot say milliseconds, so it is not used.
 std::optional<core::Result<core::CollectorStatus>>
 Sampler::dump_own_bpf(const SampleRequest& request, core::Sample& sample) {
-  if (!bpf_sockets_wanted()) return std::nullopt;
+  if (!bpf_sockets_wanted(request)) return std::nullopt;
   if (!hz_) hz_ = read_kernel_build_config(options_.root, nullptr).hz;
   core::Result<TcpIterStats> r =
       hz_ ? dump_tcp_iter(diag_request(request), *hz_, sample.snapshot.sockets)
@@ -261,8 +265,9 @@ core::Result<core::CollectorStatus> Sampler::dump_namespaces(const SampleRequest
   const auto req = diag_request(request);
   const bool kernel = request.kernel && options_.root.proc == "/proc";
   auto s = status("sockets", "sock_diag");
-  if (!hz_ && bpf_sockets_wanted()) hz_ = read_kernel_build_config(options_.root, nullptr).hz;
-  const bool bpf = hz_ && bpf_sockets_wanted();
+  if (!hz_ && bpf_sockets_wanted(request))
+    hz_ = read_kernel_build_config(options_.root, nullptr).hz;
+  const bool bpf = hz_ && bpf_sockets_wanted(request);
   if (options_.source == SocketSource::Bpf && !bpf)
     return core::fail(core::ErrorCode::Unavailable,
                       "--source bpf: eBPF socket iterator unavailable: CONFIG_HZ unknown (no "

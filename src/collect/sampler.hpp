@@ -99,7 +99,7 @@ private:
   std::optional<core::CollectorStatus> read_register(core::Sample& sample);
   core::Result<std::vector<Namespace>> namespaces_to_dump();
   bool bpf_owner_scan_wanted() const;
-  bool bpf_sockets_wanted() const;
+  bool bpf_sockets_wanted(const SampleRequest& request) const;
   core::Result<DumpStats> dump_netns_bpf(const SockDiagRequest& req,
                                          std::vector<core::TcpSocket>& out,
                                          core::CollectorStatus& status);
