@@ -12,8 +12,9 @@
 #   BUILD_DIR=                    use this configured build dir instead of the release preset
 #   SKIP_BUILD=1                  use the binaries already built there (re-runs)
 #   RESULTS=build/bench-results   where the raw measurements and the report are written
-#   BASELINE=path/to/sockdoctor   also time this (older) binary's check and ls, interleaved in
-#                                 the same farm, and report the new/old ratio (regression check)
+#   BASELINE=path/to/sockdoctor   also time this (older) binary's check, ls, ls --json and
+#                                 ls --state close-wait, interleaved in the same farm, and report
+#                                 the new/old ratios (what a change bought, or a regression)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -65,6 +66,8 @@ inner() {
     if [[ -n $old ]]; then
       measure "baseline check" "$big" "$old" check
       measure "baseline ls" "$big" "$old" ls
+      measure "baseline ls --json" "$big" "$old" ls --json
+      measure "baseline ls --state close-wait" "$big" "$old" ls --state close-wait
     fi
     measure "ss -tan" "$big" ss -tan
     measure "ss -tan state close-wait" "$big" ss -tan state close-wait
@@ -221,8 +224,8 @@ table() {
   declare -A med=() rss=() status=() cpu=()
   local tools=("sockdoctor ls --no-owners" "sockdoctor ls" "sockdoctor ls --json"
     "sockdoctor check" "sockdoctor ls --state close-wait" "baseline check" "baseline ls"
-    "floor_dump" "ss -tan" "ss -tan state close-wait" "ss -tanp" "netstat -tanp"
-    "lsof -nP -iTCP" "cat /proc/net/tcp{,6}")
+    "baseline ls --json" "baseline ls --state close-wait" "floor_dump" "ss -tan"
+    "ss -tan state close-wait" "ss -tanp" "netstat -tanp" "lsof -nP -iTCP" "cat /proc/net/tcp{,6}")
   for tool in "${tools[@]}"; do
     local rows
     rows=$(awk -F'\t' -v t="$tool" '$1 == t' "$raw")
@@ -263,10 +266,12 @@ table() {
   targets_for "$n"
   if [[ -n ${med["baseline check"]:-} ]]; then
     local t
-    for t in check ls; do
-      log "$(printf 'new/baseline %-6s %.2fx (%.3f s vs %.3f s)' "$t" \
+    for t in check ls "ls --json" "ls --state close-wait"; do
+      [[ -n ${med["baseline $t"]:-} ]] || continue
+      log "$(printf 'new/baseline %-22s %.2fx (%.3f s vs %.3f s; per round %sx; CPU %.2f s vs %.2f s)' "$t" \
         "$(awk -v a="${med["sockdoctor $t"]}" -v b="${med["baseline $t"]}" 'BEGIN{print a / b}')" \
-        "${med["sockdoctor $t"]}" "${med["baseline $t"]}")"
+        "${med["sockdoctor $t"]}" "${med["baseline $t"]}" \
+        "$(round_ratio "$raw" "sockdoctor $t" "baseline $t")" "${cpu["sockdoctor $t"]}" "${cpu["baseline $t"]}")"
     done
   fi
 }
