@@ -12,8 +12,9 @@
 #   BUILD_DIR=                    use this configured build dir instead of the release preset
 #   SKIP_BUILD=1                  use the binaries already built there (re-runs)
 #   RESULTS=build/bench-results   where the raw measurements and the report are written
-#   BASELINE=path/to/sockdoctor   also time this (older) binary's check and ls, interleaved in
-#                                 the same farm, and report the new/old ratio (regression check)
+#   BASELINE=path/to/sockdoctor   also time this (older) binary's check, ls, ls --json and
+#                                 ls --state close-wait, interleaved in the same farm, and report
+#                                 the new/old ratios (what a change bought, or a regression)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -61,11 +62,15 @@ inner() {
     measure "sockdoctor ls" "$big" "$sd" ls
     measure "sockdoctor ls --json" "$big" "$sd" ls --json
     measure "sockdoctor check" "$big" "$sd" check
+    measure "sockdoctor ls --state close-wait" "$big" "$sd" ls --state close-wait
     if [[ -n $old ]]; then
       measure "baseline check" "$big" "$old" check
       measure "baseline ls" "$big" "$old" ls
+      measure "baseline ls --json" "$big" "$old" ls --json
+      measure "baseline ls --state close-wait" "$big" "$old" ls --state close-wait
     fi
     measure "ss -tan" "$big" ss -tan
+    measure "ss -tan state close-wait" "$big" ss -tan state close-wait
     measure "cat /proc/net/tcp{,6}" "$big" cat /proc/net/tcp /proc/net/tcp6
     local t
     for t in "ss -tanp" "netstat -tanp" "lsof -nP -iTCP"; do
@@ -218,8 +223,9 @@ table() {
   local n=$1 raw=$2 tool
   declare -A med=() rss=() status=() cpu=()
   local tools=("sockdoctor ls --no-owners" "sockdoctor ls" "sockdoctor ls --json"
-    "sockdoctor check" "baseline check" "baseline ls" "floor_dump" "ss -tan" "ss -tanp"
-    "netstat -tanp" "lsof -nP -iTCP" "cat /proc/net/tcp{,6}")
+    "sockdoctor check" "sockdoctor ls --state close-wait" "baseline check" "baseline ls"
+    "baseline ls --json" "baseline ls --state close-wait" "floor_dump" "ss -tan"
+    "ss -tan state close-wait" "ss -tanp" "netstat -tanp" "lsof -nP -iTCP" "cat /proc/net/tcp{,6}")
   for tool in "${tools[@]}"; do
     local rows
     rows=$(awk -F'\t' -v t="$tool" '$1 == t' "$raw")
@@ -239,7 +245,7 @@ table() {
   done
   local base=${med["sockdoctor ls"]:-}
   log ""
-  log "$(printf '%-26s %12s %9s %10s %10s %11s  %s' "N=$n" "median wall" "CPU" "vs sd ls" "peak RSS" "RSS B/sock" "runs")"
+  log "$(printf '%-33s %12s %9s %10s %10s %11s  %s' "N=$n" "median wall" "CPU" "vs sd ls" "peak RSS" "RSS B/sock" "runs")"
   for tool in "${tools[@]}"; do
     [[ -z ${med[$tool]:-} ]] && continue
     local wall ratio runs
@@ -253,18 +259,53 @@ table() {
       [[ -n $base ]] && ratio=$(awk -v a="${med[$tool]}" -v b="$base" 'BEGIN{printf "%.2fx", a / b}')
       [[ ${status[$tool]} == fail ]] && wall="FAILED"
     fi
-    log "$(printf '%-26s %12s %7.2f s %10s %7d MB %11.0f  %d' "$tool" "$wall" "${cpu[$tool]}" "$ratio" \
+    log "$(printf '%-33s %12s %7.2f s %10s %7d MB %11.0f  %d' "$tool" "$wall" "${cpu[$tool]}" "$ratio" \
       $((rss[$tool] / 1024)) "$(awk -v r="${rss[$tool]}" -v n="$n" 'BEGIN{print r * 1024 / n}')" "$runs")"
   done
+  ratios_for "$n" "$raw"
   targets_for "$n"
   if [[ -n ${med["baseline check"]:-} ]]; then
     local t
-    for t in check ls; do
-      log "$(printf 'new/baseline %-6s %.2fx (%.3f s vs %.3f s)' "$t" \
+    for t in check ls "ls --json" "ls --state close-wait"; do
+      [[ -n ${med["baseline $t"]:-} ]] || continue
+      log "$(printf 'new/baseline %-22s %.2fx (%.3f s vs %.3f s; per round %sx; CPU %.2f s vs %.2f s)' "$t" \
         "$(awk -v a="${med["sockdoctor $t"]}" -v b="${med["baseline $t"]}" 'BEGIN{print a / b}')" \
-        "${med["sockdoctor $t"]}" "${med["baseline $t"]}")"
+        "${med["sockdoctor $t"]}" "${med["baseline $t"]}" \
+        "$(round_ratio "$raw" "sockdoctor $t" "baseline $t")" "${cpu["sockdoctor $t"]}" "${cpu["baseline $t"]}")"
     done
   fi
+}
+
+# round_ratio RAW A B: median over the rounds of A's wall time / B's in the same round (the r-th
+# run of each tool is round r: the tools run interleaved), or "" when a round of either is
+# missing, failed or hit its bound.
+round_ratio() {
+  awk -F'\t' -v a="$2" -v b="$3" '
+    $1 == a { ra[++na] = ($4 == "ok" ? $2 : -1) }
+    $1 == b { rb[++nb] = ($4 == "ok" ? $2 : -1) }
+    END {
+      if (na == 0 || na != nb) exit
+      for (i = 1; i <= na; i++) { if (ra[i] < 0 || rb[i] <= 0) exit; printf "%.4f\n", ra[i] / rb[i] }
+    }' "$1" | median
+}
+
+# ratios_for N RAW: the issue-14 ratios, each the median of per-round ratios, with the rounds.
+ratios_for() {
+  local n=$1 raw=$2 a b r
+  declare -gA RATIO=()
+  log ""
+  log "ratios (median of per-round ratios; each round's figure in brackets):"
+  for pair in "sockdoctor ls|floor_dump" "sockdoctor ls|ss -tan" "sockdoctor ls --json|floor_dump" \
+    "sockdoctor check|floor_dump" "sockdoctor ls --state close-wait|ss -tan state close-wait"; do
+    a=${pair%%|*} b=${pair#*|}
+    r=$(round_ratio "$raw" "$a" "$b")
+    RATIO[$pair]=$r
+    [[ -z $r ]] && continue
+    local rounds
+    rounds=$(awk -F'\t' -v a="$a" -v b="$b" '$1 == a { x[++i] = $2 } $1 == b { y[++j] = $2 }
+      END { for (k = 1; k <= i && k <= j; k++) printf "%s%.2f", (k > 1 ? " " : ""), x[k] / y[k] }' "$raw")
+    log "$(printf '  %-52s %6.2fx  [%s]' "$a / $b" "$r" "$rounds")"
+  done
 }
 
 # target OK DESCRIPTION: records PASS/MISS.
@@ -276,6 +317,22 @@ targets_for() {
   local -a sd_modes=("sockdoctor ls --no-owners" "sockdoctor ls" "sockdoctor ls --json" "sockdoctor check")
   ok() { [[ ${status[$1]:-} == ok ]]; }
   if ((n >= 1000000)); then
+    # Issue 14: ratios measured side by side in each round.
+    local r
+    r=${RATIO["sockdoctor ls|floor_dump"]:-}
+    target "$(le "$r" 1.2)" "at $n: sockdoctor ls <= 1.2x floor_dump (${r:-?}x)"
+    r=${RATIO["sockdoctor ls|ss -tan"]:-}
+    target "$(le "$r" 0.7)" "at $n: sockdoctor ls <= 0.7x ss -tan (${r:-?}x)"
+    r=${RATIO["sockdoctor ls --json|floor_dump"]:-}
+    target "$(le "$r" 1.5)" "at $n: sockdoctor ls --json <= 1.5x floor_dump (${r:-?}x)"
+    r=${RATIO["sockdoctor ls --state close-wait|ss -tan state close-wait"]:-}
+    target "$(le "$r" 1.0)" \
+      "at $n: sockdoctor ls --state close-wait <= 1.0x ss -tan state close-wait (${r:-?}x)"
+    for t in "${sd_modes[@]}" "sockdoctor ls --state close-wait"; do
+      local per
+      per=$(awk -v r="${rss[$t]:-0}" -v n="$n" 'BEGIN{printf "%.0f", r * 1024 / n}')
+      target "$(ok "$t" && le "$per" 150)" "at $n: $t peak RSS <= 150 B/socket ($per B)"
+    done
     target "$(ok "sockdoctor check" && le "${med["sockdoctor check"]}" 1.5)" \
       "at $n: sockdoctor check <= 1.5 s (${med["sockdoctor check"]:-?} s)"
     target "$(ok "sockdoctor ls" && le "${med["sockdoctor ls"]}" 2)" \

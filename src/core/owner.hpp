@@ -4,7 +4,6 @@
 #include <cstdint>
 #include <span>
 #include <string>
-#include <unordered_map>
 #include <vector>
 
 namespace sockdoctor::core {
@@ -58,11 +57,12 @@ private:
   std::vector<ProcessInfo> processes_;
   std::vector<Pending> pending_;
   std::vector<FdRef> refs_; // grouped by inode after finalize()
-  struct Range {
-    std::uint32_t begin;
-    std::uint32_t count;
-  };
-  std::unordered_map<std::uint32_t, Range> index_;
+  // One group per distinct inode: its refs are refs_[begin[g], begin[g + 1]). Found through an
+  // open-addressing table of group numbers + 1 (0 = empty slot): about 20 bytes per socket where a
+  // node-based map took about 40 and a pointer chase (a million sockets at a time).
+  std::vector<std::uint32_t> group_inode_;
+  std::vector<std::uint32_t> group_begin_; // one more entry than groups: the end
+  std::vector<std::uint32_t> slots_;       // size a power of two, at most half full
 };
 
 } // namespace sockdoctor::core

@@ -80,6 +80,14 @@ public:
   // At most `decimals` decimals, trailing zeros and a bare point dropped ("0.25", "120", never
   // "-0"); NaN and infinities as null.
   JsonWriter& number_trimmed(double v, int decimals);
+  // A value a renderer's own fast path appends, already in JSON form, to the buffer it is given
+  // (`append(std::string&)`): the caller vouches for it. Separators and flushing as for any value.
+  template <class Append> JsonWriter& json_value(Append&& append) {
+    before_value();
+    append(buf_);
+    flush_if_full();
+    return *this;
+  }
 
   // Writes what is buffered to the stream (stream mode); the document should be complete.
   void finish();

@@ -1,9 +1,14 @@
 // Streamed JSON for `sockdoctor ls --json`: one document, written in chunks, no object tree.
 #include <array>
 #include <charconv>
+#include <cmath>
+#include <concepts>
 #include <ostream>
+#include <string>
+#include <vector>
 
 #include "analyze/age.hpp"
+#include "render/escape.hpp"
 #include "render/json_writer.hpp"
 #include "render/socket_list.hpp"
 #include "render/workload.hpp"
@@ -11,86 +16,186 @@
 namespace sockdoctor::render {
 namespace {
 
-void write_endpoint(JsonWriter& w, const core::Endpoint& e) {
+using namespace std::string_view_literals;
+
+// Each socket object is appended to a string by hand and handed to the writer whole: a million
+// sockets through the generic writer cost a call, a separator check and an escape scan per field.
+// Only names the kernel or a process chose (comm, cmdline, cgroup and netns names) are escaped;
+// everything else here is ASCII without quotes or backslashes. The bytes equal what the generic
+// writer produced (the render goldens and ls tests compare them).
+
+template <std::integral T> void append_int(std::string& out, T v) {
+  char buf[24];
+  out.append(buf, std::to_chars(buf, buf + sizeof buf, v).ptr);
+}
+
+void append_bool(std::string& out, bool v) {
+  out += v ? "true"sv : "false"sv;
+}
+
+void append_endpoint(std::string& out, const core::Endpoint& e) {
   char addr[64];
   const auto n = core::format_address(e.addr, addr, sizeof addr);
-  w.begin_object().key("addr").string({addr, n}).key("port").number(e.port).end_object();
+  out += "{\"addr\":\""sv;
+  out.append(addr, n);
+  out += "\",\"port\":"sv;
+  append_int(out, e.port);
+  out += '}';
 }
 
-void write_owners(JsonWriter& w, const SocketListView& v, std::uint32_t inode) {
-  const auto& owners = v.snapshot->owners;
-  w.begin_array();
-  for (const auto& ref : owners.owners_of(inode)) {
-    const auto& p = owners.process(ref.process_index);
-    w.begin_object().key("pid").number(p.pid).key("fd").number(ref.fd).key("uid").number(p.uid);
-    w.key("comm").string(p.comm).key("cmdline").string(p.cmdline);
-    // The command line is kept to its first 4 KiB per process (an argv of megabytes repeated for
-    // every socket made gigabytes of JSON); documented: present only when true.
-    if (p.cmdline_truncated) w.key("cmdline_truncated").boolean(true);
-    if (const auto* wl = v.workloads ? v.workloads->process(ref.process_index) : nullptr)
-      write_workload_json(w.key("workload"), *wl); // present only when known
-    w.end_object();
+// A value written by the generic writer in memory (a small document ends in '\n': dropped).
+template <class Write> std::string generic_json(Write write) {
+  JsonWriter w;
+  write(w);
+  std::string s = w.take();
+  if (!s.empty() && s.back() == '\n') s.pop_back();
+  return s;
+}
+
+// The owner objects of a socket differ only in the fd: what follows the fd is built once per
+// process (uid, comm, cmdline, workload), the escaping of a long cmdline included.
+class OwnerJson {
+public:
+  explicit OwnerJson(const SocketListView& v)
+      : v_(v), after_fd_(v.snapshot->owners.processes().size()) {}
+
+  void append(std::string& out, std::uint32_t inode) {
+    const auto& owners = v_.snapshot->owners;
+    out += '[';
+    bool first = true;
+    for (const auto& ref : owners.owners_of(inode)) {
+      if (!first) out += ',';
+      first = false;
+      out += "{\"pid\":"sv;
+      append_int(out, owners.process(ref.process_index).pid);
+      out += ",\"fd\":"sv;
+      append_int(out, ref.fd);
+      out += after_fd(ref.process_index);
+    }
+    out += ']';
   }
-  w.end_array();
+
+private:
+  const std::string& after_fd(std::uint32_t index) {
+    std::string& s = after_fd_[index];
+    if (!s.empty()) return s;
+    const auto& p = v_.snapshot->owners.process(index);
+    const auto* wl = v_.workloads ? v_.workloads->process(index) : nullptr;
+    // {"uid":..,"comm":..}: its '{' becomes the ',' after the fd.
+    s = generic_json([&](JsonWriter& w) {
+      w.begin_object().key("uid").number(p.uid);
+      w.key("comm").string(p.comm).key("cmdline").string(p.cmdline);
+      // The command line is kept to its first 4 KiB per process (an argv of megabytes repeated
+      // for every socket made gigabytes of JSON); documented: present only when true.
+      if (p.cmdline_truncated) w.key("cmdline_truncated").boolean(true);
+      if (wl != nullptr) write_workload_json(w.key("workload"), *wl); // present only when known
+      w.end_object();
+    });
+    s.front() = ',';
+    return s;
+  }
+
+  const SocketListView& v_;
+  std::vector<std::string> after_fd_; // "" = not built yet
+};
+
+void append_age(std::string& out, const analyze::Age& age) {
+  out += ",\"age\":{\"seconds\":"sv;
+  if (age.seconds && std::isfinite(*age.seconds)) {
+    char buf[400];
+    const auto r = std::to_chars(buf, buf + sizeof buf, *age.seconds, std::chars_format::fixed, 3);
+    if (r.ec == std::errc{})
+      out.append(buf, r.ptr);
+    else
+      out += "null"sv;
+  } else {
+    out += "null"sv;
+  }
+  out += ",\"basis\":\""sv;
+  out += analyze::basis_name(age.basis);
+  out += "\",\"lower_bound\":"sv;
+  append_bool(out, age.lower_bound);
+  if (age.estimate) out += ",\"estimate\":true"sv; // documented: present only when true
+  out += '}';
 }
 
-void write_age(JsonWriter& w, const analyze::Age& age) {
-  w.key("age").begin_object().key("seconds");
-  if (age.seconds)
-    w.number_fixed(*age.seconds, 3);
-  else
-    w.null();
-  w.key("basis").string(analyze::basis_name(age.basis));
-  w.key("lower_bound").boolean(age.lower_bound);
-  if (age.estimate) w.key("estimate").boolean(true); // documented: present only when true
-  w.end_object();
+void append_tcp_info(std::string& out, const core::TcpInfoLite& i) {
+  out += ",\"tcp_info\":{\"last_data_recv_ms\":"sv;
+  append_int(out, i.last_data_recv_ms);
+  out += ",\"last_ack_recv_ms\":"sv;
+  append_int(out, i.last_ack_recv_ms);
+  out += ",\"last_data_sent_ms\":"sv;
+  append_int(out, i.last_data_sent_ms);
+  out += ",\"rtt_us\":"sv;
+  append_int(out, i.rtt_us);
+  out += ",\"rttvar_us\":"sv;
+  append_int(out, i.rttvar_us);
+  out += ",\"rto_us\":"sv;
+  append_int(out, i.rto_us);
+  out += ",\"timestamps\":"sv;
+  append_bool(out, (i.options & core::kTcpiOptTimestamps) != 0);
+  out += ",\"probes\":"sv;
+  append_int(out, i.probes);
+  out += ",\"retransmits\":"sv;
+  append_int(out, i.retransmits);
+  out += '}';
 }
 
-void write_tcp_info(JsonWriter& w, const core::TcpInfoLite& i) {
-  w.key("tcp_info").begin_object();
-  w.key("last_data_recv_ms").number(i.last_data_recv_ms);
-  w.key("last_ack_recv_ms").number(i.last_ack_recv_ms);
-  w.key("last_data_sent_ms").number(i.last_data_sent_ms);
-  w.key("rtt_us").number(i.rtt_us).key("rttvar_us").number(i.rttvar_us);
-  w.key("rto_us").number(i.rto_us);
-  w.key("timestamps").boolean((i.options & core::kTcpiOptTimestamps) != 0);
-  w.key("probes").number(i.probes).key("retransmits").number(i.retransmits);
-  w.end_object();
-}
-
-void write_netns(JsonWriter& w, const SocketListView& v, std::uint32_t inode) {
-  w.key("netns").begin_object().key("inode").number(inode).key("name");
+void append_netns(std::string& out, const SocketListView& v, std::uint32_t inode) {
+  out += ",\"netns\":{\"inode\":"sv;
+  append_int(out, inode);
+  out += ",\"name\":"sv;
   const auto name = netns_name(*v.snapshot, inode);
-  if (name.empty())
-    w.null();
-  else
-    w.string(name);
-  w.end_object();
+  if (name.empty()) {
+    out += "null"sv;
+  } else {
+    out += '"';
+    append_json_string_body(out, name);
+    out += '"';
+  }
+  out += '}';
 }
 
-void write_socket(JsonWriter& w, const SocketListView& v, const core::TcpSocket& s) {
-  w.begin_object();
-  w.key("family").string(s.family() == core::Family::Ipv6 ? "ipv6" : "ipv4");
-  w.key("state").string(core::snake_name(s.state));
-  write_endpoint(w.key("local"), s.local);
-  write_endpoint(w.key("peer"), s.peer);
-  w.key("recv_q").number(s.recv_q).key("send_q").number(s.send_q);
-  w.key("timer").begin_object().key("kind").string(core::timer_name(s.timer));
-  w.key("remaining_ms").number(s.timer_remaining_ms).key("retrans").number(s.retrans);
-  w.end_object();
-  w.key("uid").number(s.uid).key("inode").number(s.inode);
-  char cookie[24]; // a string: 64 bits do not survive a JavaScript number
-  w.key("cookie").string(
-      {cookie, static_cast<std::size_t>(
-                   std::to_chars(cookie, cookie + sizeof cookie, s.cookie).ptr - cookie)});
-  if (s.netns_ino != 0) write_netns(w, v, s.netns_ino);
-  if (s.has_info) write_tcp_info(w, s.info);
-  if (v.has_ages()) write_age(w, v.age_of(s));
-  write_owners(w.key("owners"), v, s.inode);
+void append_socket(std::string& out,
+                   const SocketListView& v,
+                   const core::TcpSocket& s,
+                   OwnerJson& owners) {
+  out += "{\"family\":\""sv;
+  out += s.family() == core::Family::Ipv6 ? "ipv6"sv : "ipv4"sv;
+  out += "\",\"state\":\""sv;
+  out += core::snake_name(s.state);
+  out += "\",\"local\":"sv;
+  append_endpoint(out, s.local);
+  out += ",\"peer\":"sv;
+  append_endpoint(out, s.peer);
+  out += ",\"recv_q\":"sv;
+  append_int(out, s.recv_q);
+  out += ",\"send_q\":"sv;
+  append_int(out, s.send_q);
+  out += ",\"timer\":{\"kind\":\""sv;
+  out += core::timer_name(s.timer);
+  out += "\",\"remaining_ms\":"sv;
+  append_int(out, s.timer_remaining_ms);
+  out += ",\"retrans\":"sv;
+  append_int(out, s.retrans);
+  out += "},\"uid\":"sv;
+  append_int(out, s.uid);
+  out += ",\"inode\":"sv;
+  append_int(out, s.inode);
+  out += ",\"cookie\":\""sv; // a string: 64 bits do not survive a JavaScript number
+  append_int(out, s.cookie);
+  out += '"';
+  if (s.netns_ino != 0) append_netns(out, v, s.netns_ino);
+  if (s.has_info) append_tcp_info(out, s.info);
+  if (v.has_ages()) append_age(out, v.age_of(s));
+  out += ",\"owners\":"sv;
+  owners.append(out, s.inode);
   // An orphan has no owner; the cgroup it was created in names its workload.
-  if (const auto* wl = s.inode == 0 && v.workloads ? v.workloads->cgroup(s.cgroup_id) : nullptr)
-    write_workload_json(w.key("workload"), *wl);
-  w.end_object();
+  if (const auto* wl = s.inode == 0 && v.workloads ? v.workloads->cgroup(s.cgroup_id) : nullptr) {
+    out += ",\"workload\":"sv;
+    out += generic_json([&](JsonWriter& w) { write_workload_json(w, *wl); });
+  }
+  out += '}';
 }
 
 void write_summary(JsonWriter& w, const SocketListView& v) {
@@ -116,8 +221,10 @@ void write_summary(JsonWriter& w, const SocketListView& v) {
 void render_socket_json(std::ostream& out, const SocketListView& v) {
   JsonWriter w(out);
   w.begin_object().key("schema_version").number(1).key("sockets").begin_array(true);
+  OwnerJson owners(v);
   for (auto idx : v.rows)
-    write_socket(w, v, v.snapshot->sockets[idx]);
+    w.json_value(
+        [&](std::string& buf) { append_socket(buf, v, v.snapshot->sockets[idx], owners); });
   w.end_array();
   write_summary(w, v);
   w.end_object();

@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "analyze/age.hpp"
 #include "core/duration.hpp"
@@ -15,6 +17,8 @@
 
 namespace sockdoctor::render {
 namespace {
+
+using namespace std::string_view_literals;
 
 constexpr std::size_t kFlushBytes = 1 << 20;
 
@@ -36,8 +40,7 @@ std::size_t format_endpoint(const core::Endpoint& e, char* buf, std::size_t size
   if (e.port == 0) {
     buf[n++] = '*'; // a listener's peer, as ss prints it
   } else {
-    auto r = fmt::format_to_n(buf + n, size - n - 1, "{}", e.port);
-    n += r.size;
+    n = static_cast<std::size_t>(std::to_chars(buf + n, buf + size - 1, e.port).ptr - buf);
   }
   buf[n] = '\0';
   return n;
@@ -58,15 +61,56 @@ void append_fitted(std::string& out, std::string_view text, std::size_t width, b
   append_padded(out, s, width, Align::Left);
 }
 
-// "pid/comm" of the first owner, ",+N" for the others; wide mode lists all with their fds.
-// `width` (narrow mode) cuts the first owner's text so that the ",+N" stays visible.
-std::string
-owner_text(const core::OwnerTable& owners, std::uint32_t inode, bool wide, std::size_t width);
+// Table cells of the owners, built once per process rather than once per socket: "pid/comm"
+// escaped, and (narrow mode) that text cut to the process column for a sole owner.
+class OwnerTexts {
+public:
+  OwnerTexts(const core::OwnerTable& owners, bool wide, std::size_t width)
+      : owners_(owners), wide_(wide), width_(width), texts_(owners.processes().size()),
+        cut_(wide ? 0 : owners.processes().size()) {}
+
+  // "pid/comm" of the first owner, ",+N" for the others; wide mode lists all with their fds.
+  // Narrow mode cuts the first owner's text so that the ",+N" stays visible.
+  void append(std::string& out, std::uint32_t inode);
+
+private:
+  const std::string& text(std::uint32_t process_index);
+  const std::string& cut(std::uint32_t process_index);
+
+  const core::OwnerTable& owners_;
+  bool wide_;
+  std::size_t width_;
+  std::vector<std::string> texts_; // "" = not built yet (never a built value: it has a '/')
+  std::vector<std::string> cut_;
+};
 
 // A namespace's name if it has one (escaped: container ids come from cgroup paths), else its inode.
 std::string netns_label(const core::Snapshot& snap, std::uint32_t inode) {
   const auto name = netns_name(snap, inode);
   return name.empty() ? fmt::format("{}", inode) : escape_for_terminal(name);
+}
+
+// Digits of v, as measured for the Recv-Q and Send-Q columns.
+std::size_t digits(std::uint32_t v) {
+  std::size_t n = 1;
+  for (; v >= 10; v /= 10)
+    ++n;
+  return n;
+}
+
+// ASCII text (states, numbers, addresses, ages) that fits its column (the usual case) is padded
+// here; anything else goes through append_fitted, which measures cells and elides.
+void append_cell(std::string& out, std::string_view text, std::size_t width, bool left) {
+  if (text.size() > width) return append_fitted(out, text, width, left);
+  if (!left) out.append(width - text.size(), ' ');
+  out += text;
+  if (left) out.append(width - text.size(), ' ');
+}
+
+void append_number_cell(std::string& out, std::uint32_t v, std::size_t width) {
+  char buf[16];
+  const auto n = static_cast<std::size_t>(std::to_chars(buf, buf + sizeof buf, v).ptr - buf);
+  append_cell(out, {buf, n}, width, false);
 }
 
 struct Widths {
@@ -82,8 +126,8 @@ Widths measure(const SocketListView& v) {
     const auto& s = v.snapshot->sockets[idx];
     w.local = std::max(w.local, format_endpoint(s.local, buf, sizeof buf));
     w.peer = std::max(w.peer, format_endpoint(s.peer, buf, sizeof buf));
-    w.recv_q = std::max(w.recv_q, fmt::formatted_size("{}", s.recv_q));
-    w.send_q = std::max(w.send_q, fmt::formatted_size("{}", s.send_q));
+    w.recv_q = std::max(w.recv_q, digits(s.recv_q));
+    w.send_q = std::max(w.send_q, digits(s.send_q));
     if (s.netns_ino != 0)
       w.netns = std::max(w.netns, display_width(netns_label(*v.snapshot, s.netns_ino)));
   }
@@ -109,33 +153,59 @@ void fit_to_width(Widths& w, const SocketListView& v, int target) {
   w.process = total > used + 8 ? total - used : 8;
 }
 
-std::string
-owner_text(const core::OwnerTable& owners, std::uint32_t inode, bool wide, std::size_t width) {
-  const auto refs = owners.owners_of(inode);
-  std::string s;
-  for (std::size_t i = 0; i < refs.size() && (wide || i == 0); ++i) {
-    if (i > 0) s += ',';
-    const auto& p = owners.process(refs[i].process_index);
-    s += fmt::format("{}/", p.pid);
-    append_escaped_for_terminal(s, p.comm);
-    if (wide) s += fmt::format("(fd {})", refs[i].fd);
+const std::string& OwnerTexts::text(std::uint32_t process_index) {
+  std::string& t = texts_[process_index];
+  if (t.empty()) {
+    const auto& p = owners_.process(process_index);
+    char pid[16];
+    t.append(pid, std::to_chars(pid, pid + sizeof pid, p.pid).ptr);
+    t += '/';
+    append_escaped_for_terminal(t, p.comm);
   }
-  if (wide) return s;
-  if (refs.size() < 2) return truncate(s, width);
-  const std::string more = fmt::format(",+{}", refs.size() - 1);
-  return truncate(s, width > more.size() + 4 ? width - more.size() : 4) + more;
+  return t;
 }
 
-std::string age_text(const analyze::Age& age) {
-  if (!age.seconds) return "-";
-  return std::string(age_mark(age)) + core::compact_duration(*age.seconds);
+const std::string& OwnerTexts::cut(std::uint32_t process_index) {
+  std::string& c = cut_[process_index];
+  if (c.empty()) c = truncate(text(process_index), width_);
+  return c;
+}
+
+void OwnerTexts::append(std::string& out, std::uint32_t inode) {
+  const auto refs = owners_.owners_of(inode);
+  if (refs.empty()) return;
+  if (wide_) {
+    for (std::size_t i = 0; i < refs.size(); ++i) {
+      if (i > 0) out += ',';
+      out += text(refs[i].process_index);
+      char fd[16];
+      out += "(fd "sv;
+      out.append(fd, std::to_chars(fd, fd + sizeof fd, refs[i].fd).ptr);
+      out += ')';
+    }
+    return;
+  }
+  if (refs.size() < 2) {
+    out += cut(refs[0].process_index);
+    return;
+  }
+  const std::string more = fmt::format(",+{}", refs.size() - 1);
+  out += truncate(text(refs[0].process_index), width_ > more.size() + 4 ? width_ - more.size() : 4);
+  out += more;
+}
+
+void append_age(std::string& out, const analyze::Age& age, std::size_t width) {
+  if (!age.seconds) return append_cell(out, "-", width, false);
+  std::string text(age_mark(age));
+  text += core::compact_duration(*age.seconds);
+  append_cell(out, text, width, false);
 }
 
 void append_row(std::string& out,
                 const SocketListView& v,
                 const Widths& w,
                 const core::TcpSocket& s,
-                bool wide) {
+                OwnerTexts& owners) {
   char local[64], peer[64];
   const auto ln = format_endpoint(s.local, local, sizeof local);
   const auto pn = format_endpoint(s.peer, peer, sizeof peer);
@@ -143,22 +213,22 @@ void append_row(std::string& out,
     append_fitted(out, netns_label(*v.snapshot, s.netns_ino), w.netns, true);
     out += ' ';
   }
-  append_fitted(out, core::ss_name(s.state), w.state, true);
+  append_cell(out, core::ss_name(s.state), w.state, true);
   out += ' ';
-  append_fitted(out, fmt::format("{}", s.recv_q), w.recv_q, false);
+  append_number_cell(out, s.recv_q, w.recv_q);
   out += ' ';
-  append_fitted(out, fmt::format("{}", s.send_q), w.send_q, false);
+  append_number_cell(out, s.send_q, w.send_q);
   out += ' ';
-  append_fitted(out, std::string_view(local, ln), w.local, true);
+  append_cell(out, std::string_view(local, ln), w.local, true);
   out += ' ';
-  append_fitted(out, std::string_view(peer, pn), w.peer, true);
+  append_cell(out, std::string_view(peer, pn), w.peer, true);
   if (v.has_ages()) {
     out += ' ';
-    append_fitted(out, age_text(v.age_of(s)), w.age, false);
+    append_age(out, v.age_of(s), w.age);
   }
   if (v.owners_scanned) {
-    out += "  ";
-    out += owner_text(v.snapshot->owners, s.inode, wide, w.process);
+    out += "  "sv;
+    owners.append(out, s.inode);
   }
   while (!out.empty() && out.back() == ' ')
     out.pop_back();
@@ -201,8 +271,9 @@ void render_socket_table(std::ostream& out, const SocketListView& v, const Table
       buf.pop_back();
     buf += '\n';
   }
+  OwnerTexts owners(v.snapshot->owners, opts.wide, w.process);
   for (auto idx : v.rows) {
-    append_row(buf, v, w, v.snapshot->sockets[idx], opts.wide);
+    append_row(buf, v, w, v.snapshot->sockets[idx], owners);
     flush_if_big(out, buf);
   }
   out.write(buf.data(), static_cast<std::streamsize>(buf.size()));

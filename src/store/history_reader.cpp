@@ -68,8 +68,12 @@ core::Result<void> read_rows(Database& db, const HistoryQuery& q, History& h) {
                     });
   if (!r) return r;
   if (h.intervals.empty()) return {};
+  // A row of an interval that was not listed can only come from a damaged or hand-edited file
+  // (e.g. an id stored as text): it lands in a record nobody reads instead of throwing.
+  IntervalRecord unlisted;
   auto of = [&](const Statement& s) -> IntervalRecord& {
-    return h.intervals[at.at(s.column_int(0))];
+    auto it = at.find(s.column_int(0));
+    return it == at.end() ? unlisted : h.intervals[it->second];
   };
   // Budgets and findings: of every interval, or of the last one only (ids grow with time).
   const std::int64_t from_id = q.every_detail ? 0 : h.intervals.back().id;
