@@ -16,8 +16,8 @@ import re
 import sys
 
 LAYERS = ["core", "collect", "analyze", "store", "render"]  # bottom to top; each may use those before it
-ROOTS = ["cli", "lab", "serve", "top", "trace"]  # composition roots, side by side above render
-ROOT_USERS = {"cli": ["lab", "serve", "top", "trace"]}  # the only arrows between composition roots
+ROOTS = ["cli", "lab", "serve", "top", "trace", "kill"]  # composition roots, side by side above render
+ROOT_USERS = {"cli": ["lab", "serve", "top", "trace", "kill"]}  # the only arrows between composition roots
 RULE = "core <- collect <- analyze <- store <- render <- {cli, lab, serve}"
 SOURCE_SUFFIXES = (".c", ".cc", ".cpp", ".h", ".hh", ".hpp", ".inl", ".ipp")
 INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*([<"])([^">\n]+)[">]', re.MULTILINE)
