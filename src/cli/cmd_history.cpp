@@ -132,12 +132,13 @@ int run_record(Context& ctx, const HistoryOptions& o) {
   sigemptyset(&sa.sa_mask);
   for (int s : {SIGINT, SIGTERM})
     ::sigaction(s, &sa, nullptr);
-  store::RecorderOptions r{
-      .db = o.db,
-      .writer = {.interval_s = o.interval, .retention_s = *core::parse_duration(o.retention)},
-      .count = o.count,
-      .sampler = sampler_options(ctx.global),
-      .owners = !o.no_owners};
+  store::RecorderOptions r;
+  r.db = o.db;
+  r.writer.interval_s = o.interval;
+  r.writer.retention_s = *core::parse_duration(o.retention);
+  r.count = o.count;
+  r.sampler = sampler_options(ctx.global);
+  r.owners = !o.no_owners;
   if (auto done = store::record_every(r, [] { return g_stop != 0; }); !done) {
     error_line(ctx, "history record", done.error().message);
     return kExitUnknown;
