@@ -72,6 +72,8 @@ int run_check(Context& ctx, const CheckOptions& o) {
   opt.min_age_seconds = o.min_age;
   analyze::HostModelOptions mo;
   mo.diagnose = opt;
+  mo.sections = false; // findings only: no holders, TIME_WAIT causes or workload table
+  mo.workloads = false;
   const auto model =
       analyze::build_host_model(std::make_shared<const core::Sample>(std::move(*sample)), mo);
   const auto& diagnosis = model.diagnosis;
