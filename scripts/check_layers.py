@@ -2,9 +2,9 @@
 """Layer check: every #include of ours in src/, and every link between our libraries in src/'s
 CMakeLists.txt, points down the layer rule; prints each one that does not, with the rule it breaks.
 
-The rule (README, Layout): core <- collect <- analyze <- store <- render <- {cli, lab, serve}. A room may
-use itself and the rooms below it; core uses nothing of ours; of the composition roots (cli, lab,
-serve) only cli may use the other two. All libraries share src/ as their include root, so the
+The rule (README, Layout): core <- collect <- analyze <- store <- render <- {cli, lab, serve, top,
+trace, kill}. A room may use itself and the rooms below it; core uses nothing of ours; of the
+composition roots (cli and the commands with rooms of their own) only cli may use the others. All libraries share src/ as their include root, so the
 compiler cannot tell an include that points up from one that points down: this script does.
 
 Usage: check_layers.py [ROOT]   (ROOT holds src/; default: the repository this script is in)
@@ -16,9 +16,9 @@ import re
 import sys
 
 LAYERS = ["core", "collect", "analyze", "store", "render"]  # bottom to top; each may use those before it
-ROOTS = ["cli", "lab", "serve"]  # composition roots, side by side above render
-ROOT_USERS = {"cli": ["lab", "serve"]}  # the only arrows between composition roots
-RULE = "core <- collect <- analyze <- store <- render <- {cli, lab, serve}"
+ROOTS = ["cli", "lab", "serve", "top", "trace", "kill"]  # composition roots, above render
+ROOT_USERS = {"cli": ROOTS[1:]}  # the only arrows between composition roots
+RULE = "core <- collect <- analyze <- store <- render <- {cli, lab, serve, top, trace, kill}"
 SOURCE_SUFFIXES = (".c", ".cc", ".cpp", ".h", ".hh", ".hpp", ".inl", ".ipp")
 INCLUDE = re.compile(r'^[ \t]*#[ \t]*include[ \t]*([<"])([^">\n]+)[">]', re.MULTILINE)
 BLOCK_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
@@ -38,7 +38,7 @@ def why(room, used):
     if room == "core":
         return "core includes nothing of ours"
     if room in ROOTS and used in ROOTS:
-        return "composition roots stand side by side; only cli may use lab and serve"
+        return "composition roots stand side by side; only cli may use the others"
     below = ", ".join(allowed(room))
     return f"{room} may use only {below} (arrows point down: {RULE})"
 

@@ -77,24 +77,31 @@ HostModel build_host_model(std::shared_ptr<const core::Sample> sample,
   if (m.sample->traced) traced.emplace(base, *m.sample->traced, &snap.workloads.cgroup_paths);
   const SocketKnowledge& k = traced ? static_cast<const SocketKnowledge&>(*traced) : base;
   m.ages = socket_ages(snap, m.kernel_, k);
-  const WorkloadResolver workloads(snap.workloads);
-  m.workloads = workload_table(snap, workloads);
   for (std::size_t i = 0; i < snap.sockets.size(); ++i)
     if (snap.sockets[i].state == core::TcpState::Listen) m.listeners.push_back(i);
+  // What no renderer of this model shows is not built: check prints findings only, so it skips
+  // the holders, the TIME_WAIT causes and the workload table (the rules resolve workloads
+  // themselves), but the rules read the port budgets.
+  std::optional<WorkloadResolver> workloads;
+  if (options.sections || options.workloads) workloads.emplace(snap.workloads);
+  if (options.workloads) m.workloads = workload_table(snap, *workloads);
+  const bool budgets = options.sections || options.findings;
+  if (budgets) {
+    const EphemeralPorts ports(
+        snap.sockets, m.listeners,
+        [&m](std::uint32_t ns) -> const core::KernelSettings& { return m.kernel_of(ns); });
+    m.budgets = port_budgets(snap.sockets, m.ages, ports, k);
+  }
   if (options.sections) {
     m.holders = stuck_holders(
         snap.sockets, m.sample->listed_states, [&m](std::size_t i) { return m.ages[i]; }, k,
-        nullptr, &workloads);
+        nullptr, &*workloads);
     sort_holders(m.holders);
-    const EphemeralPorts ports(snap.sockets, [&m](std::uint32_t ns) -> const core::KernelSettings& {
-      return m.kernel_of(ns);
-    });
-    m.budgets = port_budgets(snap.sockets, m.ages, ports, k);
-    m.time_wait = time_wait_causes(snap.sockets, m.ages, m.budgets, k, nullptr, &workloads);
+    m.time_wait = time_wait_causes(snap.sockets, m.ages, m.budgets, k, nullptr, &*workloads);
   }
   if (options.findings) {
     m.diagnosis = diagnose(snap, m.kernel_, options.diagnose, m.ages, &m.sample->netns_kernel,
-                           options.sections ? &m.budgets : nullptr);
+                           budgets ? &m.budgets : nullptr);
   } else {
     m.diagnosis.summary = summarize(snap);
   }

@@ -18,8 +18,9 @@ namespace sockdoctor::analyze {
 
 struct HostModelOptions {
   DiagnoseOptions diagnose;
-  bool findings = true; // run the rules
-  bool sections = true; // holders, port budgets, TIME_WAIT causes
+  bool findings = true;  // run the rules
+  bool sections = true;  // holders, TIME_WAIT causes; port budgets (also when the rules run)
+  bool workloads = true; // the workload table (owners' and orphans' units, containers, pods)
 };
 
 struct HostModel {

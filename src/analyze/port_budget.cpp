@@ -16,6 +16,14 @@ EphemeralPorts::EphemeralPorts(const std::vector<core::TcpSocket>& sockets, Kern
     if (s.state == core::TcpState::Listen) listening_[s.netns_ino].insert(s.local.port);
 }
 
+EphemeralPorts::EphemeralPorts(const std::vector<core::TcpSocket>& sockets,
+                               const std::vector<std::size_t>& listeners,
+                               KernelOf kernel_of)
+    : kernel_of_(std::move(kernel_of)) {
+  for (std::size_t i : listeners)
+    listening_[sockets[i].netns_ino].insert(sockets[i].local.port);
+}
+
 const EphemeralPorts::Netns& EphemeralPorts::netns(std::uint32_t ns) const {
   auto it = netns_.find(ns);
   if (it != netns_.end()) return it->second;

@@ -26,6 +26,11 @@ using KernelOf = std::function<const core::KernelSettings&(std::uint32_t netns)>
 class EphemeralPorts {
 public:
   EphemeralPorts(const std::vector<core::TcpSocket>& sockets, KernelOf kernel_of);
+  // The same from the indices of the LISTEN sockets among `sockets`, already known (the host
+  // model's, the rules'): no pass over every socket.
+  EphemeralPorts(const std::vector<core::TcpSocket>& sockets,
+                 const std::vector<std::size_t>& listeners,
+                 KernelOf kernel_of);
 
   bool ephemeral(const core::TcpSocket& s) const;
   bool listening(std::uint32_t netns, std::uint16_t port) const;

@@ -26,9 +26,9 @@ FlowKey host_key(const PortBudget& b) {
 }
 
 EphemeralPorts ephemeral_ports(const RuleContext& ctx) {
-  return EphemeralPorts(ctx.snap.sockets, [&ctx](std::uint32_t ns) -> const core::KernelSettings& {
-    return ctx.kernel_of(ns);
-  });
+  return EphemeralPorts(
+      ctx.snap.sockets, ctx.listeners(),
+      [&ctx](std::uint32_t ns) -> const core::KernelSettings& { return ctx.kernel_of(ns); });
 }
 
 struct Timestamps {

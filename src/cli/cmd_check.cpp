@@ -1,15 +1,12 @@
 // `sockdoctor check` (also plain `sockdoctor`): findings, most severe first; exit status by
 // severity.
-#include <fmt/format.h>
-
-#include <cmath>
-#include <cstdlib>
 #include <memory>
 #include <ostream>
 #include <string>
 
 #include "analyze/host_model.hpp"
 #include "cli/commands.hpp"
+#include "cli/validators.hpp"
 #include "render/findings_json.hpp"
 #include "render/findings_text.hpp"
 
@@ -75,6 +72,8 @@ int run_check(Context& ctx, const CheckOptions& o) {
   opt.min_age_seconds = o.min_age;
   analyze::HostModelOptions mo;
   mo.diagnose = opt;
+  mo.sections = false; // findings only: no holders, TIME_WAIT causes or workload table
+  mo.workloads = false;
   const auto model =
       analyze::build_host_model(std::make_shared<const core::Sample>(std::move(*sample)), mo);
   const auto& diagnosis = model.diagnosis;
@@ -96,14 +95,7 @@ CommandRunner add_check_command(CLI::App& app, Context&) {
   check
       ->add_option("--min-age", o->min_age,
                    "Report CLOSE_WAIT and half-closed FIN_WAIT2 sockets older than SECONDS")
-      ->check(CLI::Validator(
-          [](std::string& v) {
-            char* end = nullptr;
-            const double d = std::strtod(v.c_str(), &end);
-            const bool ok = end != v.c_str() && *end == '\0' && d >= 0 && std::isfinite(d);
-            return ok ? std::string() : "expected a number of seconds >= 0, got '" + v + "'";
-          },
-          "SECONDS", "non-negative seconds"))
+      ->check(non_negative_seconds())
       ->capture_default_str();
   check->add_flag("--json", o->json, "One JSON document: {schema_version, findings, summary}");
   check->add_flag("--no-owners", o->no_owners,

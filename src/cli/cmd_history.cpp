@@ -5,24 +5,20 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include <fmt/format.h>
-
 #include <chrono>
 #include <csignal>
-#include <cstdlib>
 #include <fstream>
 #include <memory>
 #include <optional>
 #include <ostream>
-#include <thread>
 
-#include "analyze/host_model.hpp"
 #include "cli/commands.hpp"
+#include "cli/validators.hpp"
 #include "core/duration.hpp"
 #include "render/history.hpp"
 #include "store/history_reader.hpp"
 #include "store/history_trends.hpp"
-#include "store/history_writer.hpp"
+#include "store/recorder.hpp"
 
 namespace sockdoctor::cli {
 namespace {
@@ -129,68 +125,25 @@ int run_history(Context& ctx, const HistoryOptions& o) {
   return *ctx.out ? kExitOk : kExitUnknown;
 }
 
-// Sleeps until `deadline` or a stop signal.
-void sleep_until(std::chrono::steady_clock::time_point deadline) {
-  while (!g_stop && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
-        deadline - std::chrono::steady_clock::now(), std::chrono::milliseconds(100)));
-}
-
 int run_record(Context& ctx, const HistoryOptions& o) {
-  store::WriterOptions wo{.interval_s = o.interval,
-                          .retention_s = *core::parse_duration(o.retention)};
-  auto writer = store::HistoryWriter::open(o.db, wo);
-  if (!writer) {
-    error_line(ctx, "history record", writer.error().message);
-    return kExitUnknown;
-  }
   struct sigaction sa {};
   sa.sa_handler = on_stop;
   sa.sa_flags = SA_RESTART; // a sample under way completes and is recorded; then the loop ends
   sigemptyset(&sa.sa_mask);
   for (int s : {SIGINT, SIGTERM})
     ::sigaction(s, &sa, nullptr);
-  if (auto r = writer->note_start(std::chrono::system_clock::now()); !r) {
-    error_line(ctx, "history record", r.error().message);
+  store::RecorderOptions r;
+  r.db = o.db;
+  r.writer.interval_s = o.interval;
+  r.writer.retention_s = *core::parse_duration(o.retention);
+  r.count = o.count;
+  r.sampler = sampler_options(ctx.global);
+  r.owners = !o.no_owners;
+  if (auto done = store::record_every(r, [] { return g_stop != 0; }); !done) {
+    error_line(ctx, "history record", done.error().message);
     return kExitUnknown;
   }
-  collect::Sampler sampler(sampler_options(ctx.global));
-  collect::SampleRequest req;
-  req.owners = !o.no_owners;
-  const auto period = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-      std::chrono::duration<double>(o.interval));
-  auto deadline = std::chrono::steady_clock::now();
-  for (std::uint64_t n = 0; !g_stop && (!o.count || n < *o.count); ++n) {
-    if (n > 0) sleep_until(deadline);
-    if (g_stop) break;
-    deadline += period;
-    // The interval's time is when its sockets were listed, not when the owner scan ended.
-    const auto taken = std::chrono::system_clock::now();
-    auto sample = sampler.take(req);
-    if (!sample) {
-      error_line(ctx, "history record", sample.error().message);
-      return kExitUnknown;
-    }
-    if (!sample->kernel) sample->kernel = core::KernelSettings{};
-    const auto model =
-        analyze::build_host_model(std::make_shared<const core::Sample>(std::move(*sample)));
-    if (auto r = writer->record(model, taken); !r) {
-      error_line(ctx, "history record", r.error().message);
-      return kExitUnknown;
-    }
-  }
   return kExitOk;
-}
-
-CLI::Validator duration_validator() {
-  return CLI::Validator(
-      [](std::string& v) {
-        return v == "all" || core::parse_duration(v) ? std::string()
-                                                     : "expected a duration such as 90s, 30m, "
-                                                       "2h, 7d, 1h30m or all, got '" +
-                                                           v + "'";
-      },
-      "DURATION", "duration");
 }
 
 } // namespace
@@ -202,7 +155,7 @@ CommandRunner add_history_command(CLI::App& app, Context&) {
   h->footer(kHistoryFooter);
   h->add_option("--db", o->db, "The history database")->capture_default_str();
   h->add_option("--since", o->since, "How far back: 90s, 30m, 2h, 7d, 1h30m, or all")
-      ->check(duration_validator())
+      ->check(duration_or_all("90s, 30m, 2h, 7d, 1h30m"))
       ->capture_default_str();
   h->add_option("--holder", o->holder, "Only processes with this name (comm)");
   h->add_flag("--json", o->json, "One JSON document (members below)");
@@ -218,7 +171,7 @@ CommandRunner add_history_command(CLI::App& app, Context&) {
                   "Stop after this many intervals (default: at SIGINT or "
                   "SIGTERM)");
   rec->add_option("--retention", o->retention, "Delete intervals older than this")
-      ->check(duration_validator());
+      ->check(duration_or_all("90s, 30m, 2h, 7d, 1h30m"));
   rec->add_flag("--no-owners", o->no_owners, "Skip the process scan");
   return [o, rec](Context& ctx) {
     if (o->retention == "all") o->retention = "0";

@@ -1,6 +1,4 @@
 // `sockdoctor ls`: every TCP socket with its owners, filtered, as a table or JSON.
-#include <fmt/format.h>
-
 #include <memory>
 #include <ostream>
 

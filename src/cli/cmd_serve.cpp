@@ -1,14 +1,13 @@
 // `sockdoctor serve`: the Prometheus exporter's options; the exporter itself is src/serve.
 #include <fmt/format.h>
 
-#include <cmath>
 #include <memory>
 #include <ostream>
 
 #include "cli/commands.hpp"
+#include "cli/validators.hpp"
 #include "collect/netns.hpp"
 #include "core/duration.hpp"
-#include "render/escape.hpp"
 #include "render/prometheus.hpp"
 #include "serve/exporter.hpp"
 #include "serve/privileges.hpp"
@@ -68,17 +67,6 @@ Examples:
                      render::worst_case_series(d, 2));
 }
 
-CLI::Validator seconds_validator() {
-  return CLI::Validator(
-      [](std::string& v) {
-        char* end = nullptr;
-        const double d = std::strtod(v.c_str(), &end);
-        const bool ok = end != v.c_str() && *end == '\0' && d >= 0 && std::isfinite(d);
-        return ok ? std::string() : "expected a number of seconds >= 0, got '" + v + "'";
-      },
-      "SECONDS", "non-negative seconds");
-}
-
 int run_serve(Context& ctx, const ServeCliOptions& o) {
   serve::ExporterOptions e;
   e.listen = o.listen;
@@ -102,29 +90,7 @@ int run_serve(Context& ctx, const ServeCliOptions& o) {
     s.history = std::move(h);
   }
 
-  const bool want_all = o.netns.empty() && ctx.global.replay_file.empty();
-  const auto missing = serve::missing_privileges(want_all);
-  s.info.missing = missing.ids;
-  e.missing_lines = missing.lines;
-  for (const auto& line : missing.lines)
-    error_line(ctx, "serve", "cannot see " + line);
-  if (!o.netns.empty()) {
-    s.sampler.scope = collect::NetnsScope::Listed;
-    s.sampler.netns = o.netns;
-    for (const auto& n : o.netns)
-      e.scope_lines.push_back("network namespace " + n);
-  } else if (want_all && missing.all_netns_allowed) {
-    s.sampler.scope = collect::NetnsScope::All;
-    e.scope_lines.push_back("every network namespace (/run/netns and those of processes)");
-  } else {
-    s.sampler.scope = collect::NetnsScope::Own;
-    e.scope_lines.push_back("its own network namespace");
-  }
-  e.scope_lines.push_back(fmt::format("at most {} series (--top-holders {}, --top-destinations "
-                                      "{}, --max-netns {})",
-                                      render::worst_case_series(o.limits, s.info.missing.size()),
-                                      o.limits.holders, o.limits.destinations,
-                                      o.limits.namespaces));
+  serve::choose_scope(e, o.netns, !ctx.global.replay_file.empty());
   auto r = serve::run_exporter(e);
   if (!r) {
     error_line(ctx, "serve", r.error().message);
@@ -148,7 +114,7 @@ CommandRunner add_serve_command(CLI::App& app, Context&) {
                   "Default: every namespace when permitted, else its own");
   cmd->add_option("--min-interval", o->min_interval,
                   "Serve the last sample again to scrapes within SECONDS of it")
-      ->check(seconds_validator())
+      ->check(non_negative_seconds())
       ->capture_default_str();
   cmd->add_option("--top-holders", o->limits.holders,
                   "Holder and TIME_WAIT cause rows (the rest summed into owner=\"other\")")
@@ -169,7 +135,7 @@ CommandRunner add_serve_command(CLI::App& app, Context&) {
   cmd->add_option("--web.connection-timeout", o->connection_timeout,
                   "Longest life of one connection, request to response (plus twice the last "
                   "sample's duration); slower clients are cut off")
-      ->check(seconds_validator())
+      ->check(non_negative_seconds())
       ->capture_default_str();
   cmd->add_option("--web.max-connections", o->max_connections,
                   "Connections served at once (more wait in the queue)")
@@ -185,13 +151,7 @@ CommandRunner add_serve_command(CLI::App& app, Context&) {
       ->capture_default_str();
   cmd->add_option("--retention", o->retention,
                   "Delete history older than this (90s, 30m, 2h, 7d, or all)")
-      ->check(CLI::Validator(
-          [](std::string& v) {
-            return v == "all" || core::parse_duration(v)
-                       ? std::string()
-                       : "expected a duration such as 7d or all, got '" + v + "'";
-          },
-          "DURATION", "duration"))
+      ->check(duration_or_all("7d"))
       ->capture_default_str();
   return [o](Context& ctx) { return run_serve(ctx, *o); };
 }

@@ -41,17 +41,7 @@ collect::SamplerOptions sampler_options(const GlobalOptions& g) {
 
 std::vector<std::string>
 sample_notes(const Context& ctx, const core::Sample& sample, bool quiet_owners) {
-  std::vector<std::string> lines;
-  for (const auto& c : sample.collectors) {
-    if (c.name == "kernel") continue; // commands that use the settings say what they assumed
-    if (c.name == "owners" && c.denied > 0 && !quiet_owners)
-      lines.push_back(render::notice_line(render::hidden_owners_note(
-          c.denied, ::geteuid() == 0, sample.snapshot.owners.denied_lacking)));
-    if (ctx.global.verbose > 0)
-      for (const auto& note : c.notes)
-        lines.push_back(render::notice_line(note));
-  }
-  return lines;
+  return render::sample_note_lines(sample, ctx.global.verbose, quiet_owners, ::geteuid() == 0);
 }
 
 void print_sample_notes(const Context& ctx, const core::Sample& sample, bool quiet_owners) {

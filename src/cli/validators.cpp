@@ -2,8 +2,12 @@
 #include "cli/validators.hpp"
 
 #include <charconv>
+#include <cmath>
+#include <cstdlib>
 
 #include <fmt/format.h>
+
+#include "core/duration.hpp"
 
 namespace sockdoctor::cli {
 
@@ -25,6 +29,25 @@ CLI::Validator not_empty(const std::string& what) {
     return text.empty() ? "expected " + what + ", got an empty string" : std::string();
   };
   return CLI::Validator(check, what);
+}
+
+CLI::Validator non_negative_seconds() {
+  auto check = [](std::string& v) {
+    char* end = nullptr;
+    const double d = std::strtod(v.c_str(), &end);
+    const bool ok = end != v.c_str() && *end == '\0' && d >= 0 && std::isfinite(d);
+    return ok ? std::string() : "expected a number of seconds >= 0, got '" + v + "'";
+  };
+  return CLI::Validator(check, "SECONDS", "non-negative seconds");
+}
+
+CLI::Validator duration_or_all(const std::string& examples) {
+  auto check = [examples](std::string& v) {
+    return v == "all" || core::parse_duration(v)
+               ? std::string()
+               : "expected a duration such as " + examples + " or all, got '" + v + "'";
+  };
+  return CLI::Validator(check, "DURATION", "duration");
 }
 
 } // namespace sockdoctor::cli

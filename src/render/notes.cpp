@@ -26,4 +26,19 @@ std::string notice_line(std::string_view text) {
   return "sockdoctor: " + escape_for_terminal(text);
 }
 
+std::vector<std::string>
+sample_note_lines(const core::Sample& sample, int verbose, bool quiet_owners, bool root) {
+  std::vector<std::string> lines;
+  for (const auto& c : sample.collectors) {
+    if (c.name == "kernel") continue; // commands that use the settings say what they assumed
+    if (c.name == "owners" && c.denied > 0 && !quiet_owners)
+      lines.push_back(
+          notice_line(hidden_owners_note(c.denied, root, sample.snapshot.owners.denied_lacking)));
+    if (verbose > 0)
+      for (const auto& note : c.notes)
+        lines.push_back(notice_line(note));
+  }
+  return lines;
+}
+
 } // namespace sockdoctor::render

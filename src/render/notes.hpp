@@ -4,6 +4,9 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "core/sample.hpp"
 
 namespace sockdoctor::render {
 
@@ -16,5 +19,11 @@ std::string hidden_owners_note(std::uint32_t denied, bool root, std::string_view
 // "sockdoctor: <text>" with text escaped for a terminal (it may carry paths, process names and
 // kernel messages), for a status line; to write one to a stream, render::write_notice.
 std::string notice_line(std::string_view text);
+
+// The notice lines a sample carries for stderr: the hidden-owners line (unless quiet_owners;
+// `root`: the process runs as uid 0) and, with verbose > 0, the collectors' notes. The kernel
+// collector's are left to the commands that use the settings.
+std::vector<std::string>
+sample_note_lines(const core::Sample& sample, int verbose, bool quiet_owners, bool root);
 
 } // namespace sockdoctor::render

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "serve/exporter.hpp"
+
 namespace sockdoctor::serve {
 
 struct MissingPrivileges {
@@ -15,5 +17,10 @@ struct MissingPrivileges {
 
 // `want_all_netns`: the exporter would watch every namespace if it could.
 MissingPrivileges missing_privileges(bool want_all_netns);
+
+// Chooses what e watches: the `netns` listed, else every namespace when permitted (and not a
+// replay), else its own; says on e.err once what it cannot see, and fills the landing page's
+// lines (scope, series bound, missing privileges) and the missing-capability series.
+void choose_scope(ExporterOptions& e, const std::vector<std::string>& netns, bool replay);
 
 } // namespace sockdoctor::serve

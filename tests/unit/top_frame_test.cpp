@@ -10,15 +10,15 @@
 #include <regex>
 #include <sstream>
 
-#include "cli/top_keys.hpp"
 #include "render/text.hpp"
+#include "top/keys.hpp"
 #include "top_scene.hpp"
 
 namespace sockdoctor::render {
 namespace {
 
-using cli::apply_key;
-using cli::KeyAction;
+using top::apply_key;
+using top::KeyAction;
 
 class TopFrameTest : public ::testing::Test {
 protected:

@@ -5,7 +5,7 @@
 
 #include "render/top_frame.hpp"
 
-namespace sockdoctor::cli {
+namespace sockdoctor::top {
 
 enum class KeyAction : std::uint8_t {
   None,         // nothing changed
@@ -19,4 +19,4 @@ enum class KeyAction : std::uint8_t {
 // (arrows) must be dropped by the caller.
 KeyAction apply_key(render::TopViewState& v, unsigned char key);
 
-} // namespace sockdoctor::cli
+} // namespace sockdoctor::top

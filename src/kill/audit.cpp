@@ -1,5 +1,5 @@
 // Audit destinations of `sockdoctor kill`: syslog(3) and an append-only file.
-#include "cli/kill_audit.hpp"
+#include "kill/audit.hpp"
 
 #include <fcntl.h>
 #include <pwd.h>
@@ -14,7 +14,7 @@
 
 #include "collect/netns.hpp"
 
-namespace sockdoctor::cli {
+namespace sockdoctor::kill {
 namespace {
 
 // syslog(3) drops messages silently when nothing listens on /dev/log: look first.
@@ -83,4 +83,4 @@ render::AuditActor current_actor() {
   return a;
 }
 
-} // namespace sockdoctor::cli
+} // namespace sockdoctor::kill

@@ -1,9 +1,9 @@
-// Key handling of `sockdoctor top`.
-#include "cli/top_keys.hpp"
+// Key handling of `sockdoctor top`: what each key does to the view state.
+#include "top/keys.hpp"
 
 #include "analyze/top_model.hpp"
 
-namespace sockdoctor::cli {
+namespace sockdoctor::top {
 
 KeyAction apply_key(render::TopViewState& v, unsigned char key) {
   const bool had_message = !v.message.empty();
@@ -69,4 +69,4 @@ KeyAction apply_key(render::TopViewState& v, unsigned char key) {
   }
 }
 
-} // namespace sockdoctor::cli
+} // namespace sockdoctor::top

@@ -7,7 +7,7 @@
 #include "core/error.hpp"
 #include "render/kill_report.hpp"
 
-namespace sockdoctor::cli {
+namespace sockdoctor::kill {
 
 class KillAudit {
 public:
@@ -32,4 +32,4 @@ private:
 // Who runs this process: uid, user name, login name (getlogin), pid, command line.
 render::AuditActor current_actor();
 
-} // namespace sockdoctor::cli
+} // namespace sockdoctor::kill
