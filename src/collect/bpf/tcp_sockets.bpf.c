@@ -21,6 +21,9 @@ char LICENSE[] SEC("license") = "GPL";
 #define ICSK_TIME_LOSS_PROBE 5
 #define ICSK_TIME_REO_TIMEOUT 6
 
+/* A typed view of a kernel pointer (Linux 6.2+), for direct loads instead of probe-read calls. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+
 __u64 records_seen; /* read from .bss by user space after the iteration */
 /* Set by user space before each iterator is created (reads are serialised). */
 __u32 state_mask; /* bit (1 << state) of the states wanted, as idiag_states */
@@ -95,11 +98,11 @@ static __always_inline __u8 tcpi_options(struct tcp_sock *tp)
 	__u8 o = 0;
 
 	barrier_var(rx);
-	if (BPF_CORE_READ_BITFIELD_PROBED(rx, tstamp_ok))
+	if (BPF_CORE_READ_BITFIELD(rx, tstamp_ok))
 		o |= 1;
-	if (BPF_CORE_READ_BITFIELD_PROBED(rx, sack_ok))
+	if (BPF_CORE_READ_BITFIELD(rx, sack_ok))
 		o |= 2;
-	if (BPF_CORE_READ_BITFIELD_PROBED(rx, wscale_ok))
+	if (BPF_CORE_READ_BITFIELD(rx, wscale_ok))
 		o |= 4;
 	if (ecn & 1 /* TCP_ECN_OK */)
 		o |= 8;
@@ -120,8 +123,12 @@ static __always_inline void fill_full(struct tcp_sockets_record *r, struct tcp_s
 	r->state = sk->__sk_common.skc_state;
 	r->uid = sk->sk_uid.val;
 	/* sock_i_ino(): the inode that follows struct socket in struct socket_alloc. */
-	if (so)
-		r->inode = BPF_CORE_READ((struct socket_alloc *)so, vfs_inode.i_ino);
+	if (so) {
+		struct socket_alloc *sa =
+			bpf_rdonly_cast(so, bpf_core_type_id_kernel(struct socket_alloc));
+
+		r->inode = sa->vfs_inode.i_ino;
+	}
 	if (cg)
 		r->cgroup_id = cg->kn->id;
 	fill_timer(r, tp, now);
