@@ -8,7 +8,9 @@
 #   bench/trace_overhead.sh
 # Knobs (environment):
 #   ROUNDS=7 RUN_SECONDS=3 CLIENTS=2   churn runs per variant, seconds each, client threads
-#   VARIANTS="none register trace"     also "print": `trace` with its table to /dev/null
+#   VARIANTS="none register trace"     also "print": `trace` with its table to /dev/null, and
+#                                      "baseline": `trace --register-only` of BASELINE_SD
+#   BASELINE_SD=                       another build's sockdoctor (e.g. before a change)
 #   STARTS=9                           start-up measurements
 #   BUILD_DIR=                         a configured build dir (default: the release preset)
 #   SKIP_BUILD=0                       1: use what is built
@@ -53,16 +55,17 @@ trap cleanup EXIT INT TERM
 
 # start_tracer VARIANT: starts the tracer of the variant (none: nothing), waits until attached.
 start_tracer() {
-  local args
+  local args sd=$SD
   case $1 in
     none) TRACER=; return ;;
     register) args=(--register-only) ;;
     trace) args=(--quiet) ;;
     print) args=() ;;
+    baseline) args=(--register-only); sd=${BASELINE_SD:?baseline needs BASELINE_SD} ;;
     *) die "unknown variant $1" ;;
   esac
   : >"$TMP/err" # before the start: an old "register loaded" must not count
-  "$SD" -v trace "${args[@]}" >"$TMP/out" 2>>"$TMP/err" &
+  "$sd" -v trace "${args[@]}" >"$TMP/out" 2>>"$TMP/err" &
   TRACER=$!
   for _ in $(seq 200); do
     grep -q "register loaded" "$TMP/err" 2>/dev/null && return

@@ -156,6 +156,8 @@ struct StateRegister::Impl {
   core::Result<void> configure(const StateRegisterOptions& o) {
     state_register_bpf* s = skel->get();
     s->rodata->stream_events = o.stream ? 1 : 0;
+    // Ages need no more than a jiffy; the stream's durations need the exact clock.
+    s->rodata->tick_clock = o.tick_clock && !o.stream ? 1 : 0;
     s->rodata->filter_netns = o.filter_netns;
     s->rodata->filter_port = o.filter_port;
     s->rodata->wakeup_bytes = ring_size(o.stream ? o.ring_bytes : 0) / 4;
@@ -165,6 +167,8 @@ struct StateRegister::Impl {
     for (bpf_program* p :
          {s->progs.on_timer_start, s->progs.on_timer_cancel, s->progs.on_timer_expire})
       if (err == 0 && !o.time_wait) err = bpf_program__set_autoload(p, false);
+    if (err == 0 && (o.stream || !o.tick_clock))
+      err = bpf_program__set_autoload(s->progs.calibrate, false);
     if (err != 0) return tl::unexpected(skel->error("configure", -err));
     return {};
   }
@@ -192,6 +196,25 @@ struct StateRegister::Impl {
             skel->error(std::string("attach ") + bpf_program__name(p.prog), errno));
     }
     return {};
+  }
+
+  // The tick clock's zero (see calibrate() in the .bpf.c): samples over at least two jiffy
+  // changes, so that one was taken just after a tick began; at most 100 ms, while kallsyms is
+  // read anyway. Until it succeeds the programs read the exact clock.
+  void calibrate_tick_clock() {
+    state_register_bpf* s = skel->get();
+    if (!bpf_program__autoload(s->progs.calibrate)) return;
+    const int fd = bpf_program__fd(s->progs.calibrate);
+    const auto start = std::chrono::steady_clock::now();
+    LIBBPF_OPTS(bpf_test_run_opts, run);
+    std::optional<__u32> last;
+    int changes = 0;
+    while (changes < 2 &&
+           std::chrono::steady_clock::now() - start < std::chrono::milliseconds(100)) {
+      if (bpf_prog_test_run_opts(fd, &run) != 0) return;
+      if (last && *last != run.retval) ++changes;
+      last = run.retval;
+    }
   }
 
   core::Result<void> pin(const StateRegisterOptions& o);
@@ -239,6 +262,7 @@ core::Result<StateRegister> StateRegister::start(const StateRegisterOptions& o) 
   impl->skel.emplace(std::move(*skel));
   if (auto c = impl->configure(o); !c) return tl::unexpected(c.error());
   if (auto l = impl->skel->load(); !l) return tl::unexpected(l.error());
+  impl->calibrate_tick_clock();
   TimerHandler tw;
   if (handler.valid())
     tw = handler.get();

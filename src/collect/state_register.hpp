@@ -32,6 +32,10 @@ struct StateRegisterOptions {
   std::uint32_t filter_netns = 0; // stream only this netns inode (the register tracks all)
   std::uint16_t filter_port = 0;  // stream only this local or peer port
   bool time_wait = true;          // attach the tw timer programs if tw_timer_handler is found
+  // Entry times from jiffies instead of a clock read per event: up to one jiffy early (4 ms at
+  // HZ=250), a sixth less CPU per event. For hosts of the register alone (serve, `trace
+  // --register-only`), whose ages are shown to the second; ignored when streaming.
+  bool tick_clock = false;
   // Pin the maps under <pin_root>/register so that other processes can read them. The host
   // replaces the pins of a host that is gone, and fails if a live host holds them.
   bool pin = false;

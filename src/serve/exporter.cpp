@@ -127,6 +127,7 @@ std::optional<collect::StateRegister> host_register(const ExporterOptions& o,
     return std::nullopt;
   collect::StateRegisterOptions ro;
   ro.pin = true;
+  ro.tick_clock = true; // ages to a jiffy: the exporter's (and ls's) resolution is coarser
   ro.pin_root = pin_root;
   ro.root = scraper.sampler.root;
   auto reg = collect::StateRegister::start(ro);

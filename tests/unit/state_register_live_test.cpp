@@ -19,6 +19,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <numeric>
 #include <optional>
 #include <string>
 #include <thread>
@@ -156,6 +157,41 @@ TEST(LiveRegister, CloseWaitAgeIsExactAndEveryoneHasTheRightRole) {
   ASSERT_TRUE(counters);
   EXPECT_GE(counters->inserts, 3u);
   EXPECT_EQ(counters->insert_failures, 0u);
+}
+
+// The tick clock (serve's): the entry time is the start of the jiffy the transition ran in, so
+// at most one jiffy (10 ms at HZ=100, the coarsest) before the close, and never after the
+// kernel showed the state.
+TEST(LiveRegister, TickClockEntryTimesAreAtMostOneJiffyEarly) {
+  StateRegisterOptions opts;
+  opts.tick_clock = true;
+  START_OR_SKIP(reg, opts);
+  constexpr std::uint64_t kJiffyMaxNs = 10'000'000;
+  std::vector<std::uint64_t> entered;
+  for (int port = 8521; port < 8526; ++port) {
+    Conn c;
+    connect_on(c, port);
+    const std::uint64_t before_close = boot_time_ns();
+    ::close(c.client);
+    c.client = -1;
+    ASSERT_TRUE(wait_for_kernel_state(c.server, TcpState::CloseWait));
+    const std::uint64_t seen_close_wait = boot_time_ns();
+    auto reader = reg->reader();
+    ASSERT_TRUE(reader) << reader.error().message;
+    auto server = lookup_one(*reader, cookie_of(c.server));
+    ASSERT_TRUE(server);
+    EXPECT_EQ(server->state, TcpState::CloseWait);
+    EXPECT_TRUE(server->entered_exact);
+    EXPECT_GE(server->entered_boot_ns + kJiffyMaxNs, before_close);
+    EXPECT_LE(server->entered_boot_ns, seen_close_wait);
+    entered.push_back(server->entered_boot_ns);
+    std::this_thread::sleep_for(7ms); // the next one in another jiffy
+  }
+  // Times of jiffy starts lie whole jiffies apart (>= 1 ms, HZ <= 1000); clock reads do not.
+  std::uint64_t step = 0;
+  for (std::uint64_t t : entered)
+    step = std::gcd(step, t > entered.front() ? t - entered.front() : entered.front() - t);
+  EXPECT_GE(step, 1'000'000u) << "entry times are not on jiffy boundaries";
 }
 
 TEST(LiveRegister, SocketsOlderThanTheRegisterAreNotTracedUntilTheyMove) {

@@ -24,6 +24,7 @@ char LICENSE[] SEC("license") = "GPL";
 #define AF_INET6 10
 #define IPPROTO_TCP 6
 #define NSEC_PER_SEC 1000000000ULL
+#define EEXIST 17
 
 /* TCP_ESTABLISHED ... TCP_CLOSING come from vmlinux.h (enum in include/net/tcp_states.h). */
 
@@ -31,8 +32,19 @@ char LICENSE[] SEC("license") = "GPL";
  * (100+ ms) while the programs load, and sets it before attaching the timer programs. */
 volatile __u64 tw_timer_fn;
 
+/* CLOCK_BOOTTIME of jiffy 0 for the tick clock below, from calibrate(): the smallest
+ * boot - jiffies * TICK seen, which is the moment a jiffy begins. Valid until a suspend. */
+#define JIFFY_ZERO_UNKNOWN 0x7fffffffffffffffLL
+volatile __s64 jiffy_zero_ns = JIFFY_ZERO_UNKNOWN;
+
 /* Set by user space before load. */
 const volatile __u32 stream_events = 0; /* 1: write transitions to `events` */
+/* 1: entry times from jiffies (the start of the current tick: at most one jiffy early, 4 ms at
+ * HZ=250) instead of a clock source read (53 ns on the target VM, one per transition and a
+ * sixth of the register's cost; bpf_ktime_get_coarse_ns is refused to tracing programs). For
+ * the register alone, whose ages are shown to the second; the stream's durations need the
+ * exact clock. The exact clock is read until calibrate() has run. */
+const volatile __u32 tick_clock = 0;
 const volatile __u32 filter_netns = 0;  /* stream only this netns inode (0 = all) */
 const volatile __u16 filter_port = 0;   /* stream only this local or remote port (0 = all) */
 /* Wake the reader only once this much is queued: a wakeup per record costs the traced
@@ -114,7 +126,32 @@ struct {
 /* A tw timer cancel waits here until the same CPU shows what it was: timer_start right after
  * (re-arm, mod_timer holds the base lock in between), timer_expire_entry (expiry), or any
  * other socket event (an early kill: inet_twsk_deschedule_put). */
-struct sr_pending_cancel pending[SR_MAX_CPUS];
+struct sr_cpu_slot pending[SR_MAX_CPUS] __attribute__((aligned(64)));
+
+/* jiffies advance every TICK_NSEC of CLOCK_MONOTONIC (tick_do_update_jiffies64), so
+ * jiffies * TICK_NSEC + a constant is CLOCK_BOOTTIME at the start of the current tick. */
+static __always_inline __u64 tick_nsec(void)
+{
+	__u64 hz = CONFIG_HZ;
+
+	return hz ? (NSEC_PER_SEC + hz / 2) / hz : 0;
+}
+
+/* The register's clock: CLOCK_BOOTTIME nanoseconds, exact or (tick_clock) up to one jiffy
+ * early; the verifier inlines bpf_jiffies64() into a load. Exact while not calibrated. */
+static __always_inline __u64 now_ns(void)
+{
+	if (tick_clock && jiffy_zero_ns != JIFFY_ZERO_UNKNOWN)
+		return bpf_jiffies64() * tick_nsec() + jiffy_zero_ns;
+	return bpf_ktime_get_boot_ns();
+}
+
+static __always_inline struct sr_cpu_slot *cpu_slot(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+
+	return cpu < SR_MAX_CPUS ? &pending[cpu] : 0;
+}
 
 #define COUNT(field)                                                      \
 	do {                                                              \
@@ -291,7 +328,7 @@ static long sweep_one(struct bpf_map *map, __u64 *key, struct fw2_value *val,
 		      struct sweep_ctx *ctx)
 {
 	struct inet_timewait_sock *tw = (void *)*key;
-	__u64 now = bpf_ktime_get_boot_ns(), cookie = val->cookie, old_entered, at;
+	__u64 now = now_ns(), cookie = val->cookie, old_entered, at;
 	struct sr_entry *e;
 	__u8 sub, old, oflags, tflags;
 
@@ -393,17 +430,13 @@ static __always_inline void tw_gone(struct inet_timewait_sock *tw, struct timer_
 
 /* Settles this CPU's pending cancel. Returns true if it was `timer` (the caller's event
  * explains it); otherwise a cancel not followed by start or expiry was an early kill. */
-static __always_inline bool settle_pending(struct timer_list *timer, __u64 now)
+static __always_inline bool settle_pending(struct timer_list *timer)
 {
-	__u32 cpu = bpf_get_smp_processor_id();
-	struct sr_pending_cancel *p;
+	struct sr_cpu_slot *p = cpu_slot();
 	struct inet_timewait_sock *tw;
-	__u64 cookie;
+	__u64 cookie, now;
 
-	if (cpu >= SR_MAX_CPUS)
-		return false;
-	p = &pending[cpu];
-	if (!p->timer)
+	if (!p || !p->timer)
 		return false;
 	if (timer && p->timer == (__u64)timer) {
 		p->timer = 0;
@@ -433,14 +466,32 @@ static __always_inline __u8 role_of(int old, int new)
 	return SR_ROLE_CLOSE;
 }
 
-static __always_inline void on_close(const struct sock *sk, __u64 now, __u64 cookie, int old)
+/* Only a socket in these states can have been handed to a mini-socket by tcp_time_wait()
+ * just before its ->CLOSE; for the others the entry is deleted without being read first. */
+static __always_inline bool may_be_superseded(int old)
 {
-	struct sr_entry *e = bpf_map_lookup_elem(&sockets, &cookie);
+	return old == TCP_FIN_WAIT1 || old == TCP_FIN_WAIT2 || old == TCP_CLOSING;
+}
+
+static __always_inline void on_close(const struct sock *sk, __u64 cookie, int old)
+{
+	struct sr_cpu_slot *slot = cpu_slot();
+	struct sr_entry *e = 0;
 	__u32 netns = sk_netns(sk);
 	__u16 sport = 0;
 
+	if (slot)
+		slot->closed = cookie; /* tcp_destroy_sock comes next, on this CPU */
+	if (slot && slot->superseded == cookie) {
+		/* tcp_time_wait() handed the connection to a mini-socket before tcp_done(), just
+		 * now on this CPU (on_timer_start said so): no need to look. */
+		slot->superseded = 0;
+		COUNT(superseded);
+		return;
+	}
+	if (stream_events || may_be_superseded(old))
+		e = bpf_map_lookup_elem(&sockets, &cookie);
 	if (e && (e->flags & SR_F_MINISOCK)) {
-		/* tcp_time_wait() handed the connection to a mini-socket before tcp_done(). */
 		COUNT(superseded);
 		return;
 	}
@@ -452,21 +503,23 @@ static __always_inline void on_close(const struct sock *sk, __u64 now, __u64 coo
 
 		bpf_map_delete_elem(&listeners, &lk);
 	}
-	emit(&sk->__sk_common, netns, sport, now, cookie, e, old, TCP_CLOSE, SR_EV_STATE,
-	     e ? e->entered_ns : 0, old_flags(e));
-	if (e && bpf_map_delete_elem(&sockets, &cookie) == 0)
+	if (stream_events) /* the only use of the time: the entry goes */
+		emit(&sk->__sk_common, netns, sport, now_ns(), cookie, e, old, TCP_CLOSE,
+		     SR_EV_STATE, e ? e->entered_ns : 0, old_flags(e));
+	if (bpf_map_delete_elem(&sockets, &cookie) == 0)
 		COUNT(deletes);
 }
 
-static __always_inline void new_entry(const struct sock *sk, __u32 netns, __u16 sport,
+/* Returns -EEXIST if the socket has an entry already (nothing done), otherwise 0. */
+static __always_inline long new_entry(const struct sock *sk, __u32 netns, __u16 sport,
 				      __u64 cookie, __u64 now, int old, int new)
 {
 	struct sr_entry n = { .entered_ns = now, .state = new, .flags = SR_F_ENTRY_SEEN };
+	long rc;
 
 	if (learns_owner(old, new)) {
 		fill_owner(&n.owner);
 		n.role = role_of(old, new);
-		COUNT(owners_learned);
 	}
 	if (old == TCP_CLOSE && (new == TCP_SYN_SENT || new == TCP_LISTEN))
 		n.flags |= SR_F_BORN_TRACED;
@@ -482,11 +535,18 @@ static __always_inline void new_entry(const struct sock *sk, __u32 netns, __u16 
 			COUNT(listener_misses);
 		}
 	}
-	if (bpf_map_update_elem(&sockets, &cookie, &n, BPF_NOEXIST) == 0)
+	rc = bpf_map_update_elem(&sockets, &cookie, &n, BPF_NOEXIST);
+	if (rc == -EEXIST)
+		return rc;
+	if (rc == 0) {
 		COUNT(inserts);
-	else
+		if (learns_owner(old, new))
+			COUNT(owners_learned);
+	} else {
 		COUNT(insert_failures);
+	}
 	emit(&sk->__sk_common, netns, sport, now, cookie, &n, old, new, SR_EV_STATE, 0, 0);
+	return 0;
 }
 
 SEC("tp_btf/inet_sock_set_state")
@@ -500,23 +560,24 @@ int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int 
 
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
-	now = bpf_ktime_get_boot_ns();
-	settle_pending(0, now);
+	settle_pending(0);
 	COUNT(transitions);
 	cookie = bpf_get_socket_cookie((void *)sk);
 	if (newstate == TCP_CLOSE) {
-		on_close(sk, now, cookie, oldstate);
+		on_close(sk, cookie, oldstate);
 		return 0;
 	}
+	now = now_ns();
 	netns = sk_netns(sk);
 	sport = sk->__sk_common.skc_num;
 	if (oldstate == TCP_CLOSE || oldstate == TCP_LISTEN) {
-		/* A birth; a stale entry of a reused cookie cannot exist (cookies are unique). */
-		e = bpf_map_lookup_elem(&sockets, &cookie);
-		if (!e) {
-			new_entry(sk, netns, sport, cookie, now, oldstate, newstate);
+		/* A birth: inserted without a lookup first (the update walks the bucket anyway);
+		 * only a socket connected again after a disconnect still has its entry. */
+		if (new_entry(sk, netns, sport, cookie, now, oldstate, newstate) != -EEXIST)
 			goto listener;
-		}
+		e = bpf_map_lookup_elem(&sockets, &cookie);
+		if (!e)
+			goto listener;
 	} else {
 		e = bpf_map_lookup_elem(&sockets, &cookie);
 		if (!e) { /* older than the register, or evicted: the new state's start is exact */
@@ -550,14 +611,20 @@ listener:
 SEC("tp_btf/tcp_destroy_sock")
 int BPF_PROG(on_destroy, struct sock *sk)
 {
+	struct sr_cpu_slot *slot;
 	struct sr_entry *e;
 	__u64 cookie;
 
-	settle_pending(0, bpf_ktime_get_boot_ns());
+	settle_pending(0);
 	/* Read, not bpf_get_socket_cookie(): that would make a cookie for every socket freed. */
 	cookie = sk->__sk_common.skc_cookie.counter;
 	if (!cookie)
 		return 0;
+	slot = cpu_slot();
+	if (slot && slot->closed == cookie) { /* its ->CLOSE was handled just before */
+		slot->closed = 0;
+		return 0;
+	}
 	e = bpf_map_lookup_elem(&sockets, &cookie);
 	if (e && !(e->flags & SR_F_MINISOCK) && bpf_map_delete_elem(&sockets, &cookie) == 0)
 		COUNT(deletes);
@@ -575,8 +642,8 @@ int BPF_PROG(on_timer_start, struct timer_list *timer, unsigned long expires)
 
 	if ((__u64)timer->function != tw_timer_fn)
 		return 0;
-	now = bpf_ktime_get_boot_ns();
-	rearm = settle_pending(timer, now);
+	now = now_ns();
+	rearm = settle_pending(timer);
 	tw = tw_of(timer);
 	cookie = tw_cookie(tw);
 	if (!cookie) { /* the full socket never had its cookie made: nothing to key it by */
@@ -606,8 +673,12 @@ int BPF_PROG(on_timer_start, struct timer_list *timer, unsigned long expires)
 	old_entered = e->entered_ns;
 	oflags = old_flags(e);
 	if (!(e->flags & SR_F_MINISOCK)) {
+		struct sr_cpu_slot *slot = cpu_slot();
+
 		COUNT(tw_starts);
 		e->flags |= SR_F_MINISOCK;
+		if (slot) /* the full socket's ->CLOSE follows on this CPU (tcp_time_wait) */
+			slot->superseded = cookie;
 		if (sub != old) {
 			e->state = sub;
 			e->entered_ns = now;
@@ -634,19 +705,19 @@ int BPF_PROG(on_timer_start, struct timer_list *timer, unsigned long expires)
 SEC("tp_btf/timer_cancel")
 int BPF_PROG(on_timer_cancel, struct timer_list *timer)
 {
-	__u32 cpu;
+	struct sr_cpu_slot *slot;
 	__u64 now;
 
 	if ((__u64)timer->function != tw_timer_fn)
 		return 0;
-	now = bpf_ktime_get_boot_ns();
-	settle_pending(0, now);
-	cpu = bpf_get_smp_processor_id();
-	if (cpu >= SR_MAX_CPUS)
+	now = now_ns();
+	settle_pending(0);
+	slot = cpu_slot();
+	if (!slot)
 		return 0;
-	pending[cpu].cookie = tw_cookie(tw_of(timer));
-	pending[cpu].ts_ns = now;
-	pending[cpu].timer = (__u64)timer;
+	slot->cookie = tw_cookie(tw_of(timer));
+	slot->ts_ns = now;
+	slot->timer = (__u64)timer;
 	return 0;
 }
 
@@ -658,8 +729,8 @@ int BPF_PROG(on_timer_expire, struct timer_list *timer, unsigned long baseclk)
 
 	if ((__u64)timer->function != tw_timer_fn)
 		return 0;
-	now = bpf_ktime_get_boot_ns();
-	settle_pending(timer, now);
+	now = now_ns();
+	settle_pending(timer);
 	tw = tw_of(timer);
 	cookie = tw_cookie(tw);
 	if (!cookie) {
@@ -668,4 +739,18 @@ int BPF_PROG(on_timer_expire, struct timer_list *timer, unsigned long baseclk)
 	}
 	tw_gone(tw, timer, cookie, now, SR_EV_TW_EXPIRE);
 	return 0;
+}
+
+/* Run by user space (BPF_PROG_RUN) for a few ticks before the programs are attached: one sample
+ * of when the current jiffy began (jiffies read first: a tick in between only makes the sample
+ * larger). Returns the low bits of jiffies, so user space sees the ticks go by. */
+SEC("syscall")
+int calibrate(void *ctx)
+{
+	__u64 tick = tick_nsec(), j = bpf_jiffies64();
+	__s64 zero = (__s64)(bpf_ktime_get_boot_ns() - j * tick);
+
+	if (tick && zero < jiffy_zero_ns)
+		jiffy_zero_ns = zero;
+	return (int)(j & 0x3fffffff);
 }

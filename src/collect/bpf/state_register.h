@@ -131,11 +131,16 @@ enum sr_features {
 	SR_FEAT_TIME_WAIT = 1, /* the tw timer programs are attached (tw_timer_handler was found) */
 };
 
-/* .bss of the programs, one per CPU: a tw timer cancel not yet explained (see the .bpf.c). */
-struct sr_pending_cancel {
+/* .bss of the programs, one per CPU, a cache line each (the CPUs write them on every event). */
+struct sr_cpu_slot {
+	/* A tw timer cancel not yet explained (see the .bpf.c). */
 	__u64 timer;
 	__u64 cookie;
 	__u64 ts_ns;
+	/* Hints that spare a map lookup; a miss falls back to the lookup. */
+	__u64 superseded; /* cookie whose entry a mini-socket just took over (timer_start) */
+	__u64 closed;     /* cookie whose ->CLOSE was just handled */
+	__u64 pad[3];
 };
 
 #endif /* SOCKDOCTOR_STATE_REGISTER_H */
