@@ -70,7 +70,7 @@ run() { # name mask-or-- command...
   shift 2
   [[ $mask != - ]] && set_mask "$mask"
   /usr/bin/time -o "$WORK/t" -f '%e %U %S' "$@" >/dev/null 2>"$WORK/err" || true
-  read -r wall usr sys <"$WORK/t"
+  read -r wall usr sys < <(tail -n 1 "$WORK/t") # after "Command exited with non-zero status"
   echo "$name $wall $(awk -v a="$usr" -v b="$sys" 'BEGIN { print a + b }')" >>"$RAW"
 }
 echo "farm: $N sockets over $PROCS processes; load before: $(cut -d' ' -f1-3 /proc/loadavg)"
