@@ -68,6 +68,7 @@ inner() {
   echo "sockets: $(ss -tanH | wc -l) (ss -tan), ehash buckets $(cat /proc/sys/net/ipv4/tcp_ehash_entries)"
 
   "$SD" --register off serve --listen "127.0.0.1:$SD_PORT" --min-interval 0 --netns "/proc/$$/ns/net" \
+    --db "$WORK/history.db" \
     2>"$WORK/serve.err" &
   PIDS+=($!)
   local serve_pid=$!

@@ -111,6 +111,9 @@ def register():
     recs += struct.pack("<IIIIQQ", 1, 100, 4, 10, 26100432, 0xffff888000000100)
     recs += struct.pack("<IIIIQQ", 2, 100, 9, 0, 0, 0)
     write("register", b"\x04" + recs)
+    # iter/tcp socket records recorded from the state farm (tests/fixtures/tcp_iter).
+    tcp = (FIX / "tcp_iter" / "statefarm_iter.bin").read_bytes()
+    write("register", b"\x05" + tcp[:8 * 112])
 
 
 def lab_text():

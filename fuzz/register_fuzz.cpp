@@ -1,11 +1,14 @@
 // Fuzzes the state register's BPF record decoders (ring-buffer events, map entries, per-CPU
-// counters, info) and the iterator records of the eBPF owner scan. Byte 0 picks the decoder.
+// counters, info) and the iterator records of the eBPF owner scan and socket iterator. Byte 0
+// picks the decoder.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "collect/bpf_owners.hpp"
 #include "collect/state_register_decode.hpp"
+#include "collect/tcp_iter.hpp"
 #include "fuzz_util.hpp"
 
 using namespace sockdoctor;
@@ -29,12 +32,33 @@ void task_records(std::span<const std::byte> in) {
                 "chunked decoding gave different records");
 }
 
+// The socket iterator's records, read the same way; byte 0 also picks HZ (100, 250, 300, 1000).
+void tcp_records(std::span<const std::byte> in) {
+  constexpr int kHz[] = {100, 250, 300, 1000};
+  const collect::TcpRecordDecoding how{
+      in.empty() ? 250 : kHz[std::to_integer<std::size_t>(in[0]) % 4], true};
+  std::vector<core::TcpSocket> whole;
+  std::uint64_t skipped = 0;
+  const std::size_t used = collect::decode_tcp_socket_records(in, how, whole, &skipped);
+  fuzz::require(used <= in.size() && in.size() - used < 112, "socket records consumed badly");
+  fuzz::require(whole.size() + skipped == used / 112, "a record neither decoded nor skipped");
+  const std::size_t cut = in.empty() ? 0 : std::to_integer<std::size_t>(in[0]) % in.size();
+  std::vector<core::TcpSocket> pieces;
+  std::uint64_t skipped2 = 0;
+  const std::size_t first =
+      collect::decode_tcp_socket_records(in.first(cut), how, pieces, &skipped2);
+  const std::size_t second =
+      collect::decode_tcp_socket_records(in.subspan(first), how, pieces, &skipped2);
+  fuzz::require(first + second == used && pieces.size() == whole.size() && skipped2 == skipped,
+                "chunked socket records decoded differently");
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
   const auto in = fuzz::bytes(data + 1, size - 1);
-  switch (data[0] % 5) {
+  switch (data[0] % 6) {
   case 0:
     // The ring buffer hands over records one at a time; a read may hold several back to back.
     for (std::size_t off = 0; off < in.size(); off += collect::kRegisterEventSize)
@@ -52,8 +76,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   case 3:
     (void)collect::decode_register_info(in);
     break;
-  default:
+  case 4:
     task_records(in);
+    break;
+  default:
+    tcp_records(in);
   }
   return 0;
 }

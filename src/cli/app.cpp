@@ -54,9 +54,11 @@ bool color_wanted(bool tty) {
 }
 
 void add_global_options(CLI::App& app, GlobalOptions& g) {
-  app.add_option("--source", g.source,
-                 "Where sockets come from: auto (sock_diag netlink), netlink, proc (/proc/net/tcp)")
-      ->check(CLI::IsMember({"auto", "netlink", "proc"}))
+  app.add_option(
+         "--source", g.source,
+         "Where sockets come from: auto (the eBPF socket iterator on big hosts when "
+         "permitted, else sock_diag netlink), netlink, bpf (iter/tcp), proc (/proc/net/tcp)")
+      ->check(CLI::IsMember({"auto", "netlink", "bpf", "proc"}))
       ->capture_default_str();
   app.add_option("--replay", g.replay_file,
                  "Decode sock_diag replies recorded with --record (or `ss -D`) instead of asking "

@@ -38,15 +38,6 @@ Examples:
   sockdoctor ls --peer 10.1.2.3:5432 -w     # connections to one database, untruncated
   sockdoctor ls --json | jq '.summary'      # counts per state for scripts)";
 
-// The table reads tcp_info only for the Age of CLOSE_WAIT and held FIN_WAIT2 sockets: a state
-// filter without them spares the kernel tcp_get_info (a socket lock each) and most of the
-// bytes per socket. JSON prints tcp_info, and a recording keeps what it always held.
-bool tcp_info_needed(const LsOptions& o, const analyze::SocketFilter& filter, const Context& ctx) {
-  constexpr std::uint32_t kAgedByTcpInfo =
-      core::state_bit(core::TcpState::CloseWait) | core::state_bit(core::TcpState::FinWait2);
-  return o.json || !ctx.global.record_file.empty() || (filter.state_mask & kAgedByTcpInfo) != 0;
-}
-
 int run_ls(Context& ctx, const LsOptions& o) {
   auto filter = analyze::build_socket_filter(o.filter);
   if (!filter) {
@@ -62,7 +53,9 @@ int run_ls(Context& ctx, const LsOptions& o) {
   req.ipv4 = filter->ipv4;
   req.ipv6 = filter->ipv6;
   req.owners = !o.no_owners;
-  req.tcp_info = tcp_info_needed(o, *filter, ctx);
+  // JSON prints tcp_info and a recording keeps what it always held; the table may not need it.
+  req.tcp_info =
+      o.json || !ctx.global.record_file.empty() || render::table_reads_tcp_info(filter->state_mask);
   auto sample = take_sample(ctx, req);
   if (!sample) {
     error_line(ctx, "ls", sample.error().message);

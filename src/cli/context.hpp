@@ -33,7 +33,7 @@ struct GlobalOptions {
   core::FsRoot root;           // --proc-root, --sys-root, --pods-log-root
   std::string replay_file;     // --replay FILE: decode recorded sock_diag replies instead of asking
   std::string record_file;     // --record FILE: also write the raw sock_diag replies to FILE
-  std::string source = "auto"; // --source auto|netlink|proc
+  std::string source = "auto"; // --source auto|netlink|bpf|proc
   std::string owner_scan = "auto";                          // --owner-scan auto|bpf|proc
   bool all_netns = false;                                   // --all-netns
   std::string register_pin_root = "/sys/fs/bpf/sockdoctor"; // --register DIR|off

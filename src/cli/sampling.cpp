@@ -29,6 +29,7 @@ collect::SamplerOptions sampler_options(const GlobalOptions& g) {
   o.record_file = g.record_file;
   o.source = g.source == "proc"      ? collect::SocketSource::Proc
              : g.source == "netlink" ? collect::SocketSource::Netlink
+             : g.source == "bpf"     ? collect::SocketSource::Bpf
                                      : collect::SocketSource::Auto;
   o.owner_backend = g.owner_scan == "bpf"    ? collect::OwnerBackend::Bpf
                     : g.owner_scan == "proc" ? collect::OwnerBackend::Proc

@@ -12,6 +12,7 @@
 #include <future>
 
 #include "collect/bpf_owners.hpp"
+#include "collect/kernel_config.hpp"
 #include "collect/kernel_settings.hpp"
 #include "collect/netns.hpp"
 #include "collect/privileges.hpp"
@@ -21,6 +22,7 @@
 #include "collect/sock_diag.hpp"
 #include "collect/state_register.hpp"
 #include "collect/state_register_pins.hpp"
+#include "collect/tcp_iter.hpp"
 #include "collect/workloads.hpp"
 
 namespace sockdoctor::collect {
@@ -136,6 +138,10 @@ core::Result<core::CollectorStatus> Sampler::dump_own(const SampleRequest& reque
                                                       core::Sample& sample) {
   const auto req = diag_request(request);
   auto& out = sample.snapshot.sockets;
+  if (options_.source == SocketSource::Bpf && !options_.replay_file.empty())
+    return core::fail(
+        core::ErrorCode::Usage,
+        "--source bpf lists live sockets; --replay decodes recorded sock_diag replies");
   if (!options_.replay_file.empty()) {
     auto r = replay_sock_diag(options_.replay_file, req, out);
     if (!r) return tl::unexpected(r.error());
@@ -146,6 +152,7 @@ core::Result<core::CollectorStatus> Sampler::dump_own(const SampleRequest& reque
     if (!r) return tl::unexpected(r.error());
     return status("sockets", "proc");
   }
+  if (auto bpf = dump_own_bpf(request, sample)) return std::move(*bpf);
   std::string record;
   const bool recording = !options_.record_file.empty();
   auto r = dump_sock_diag(req, out, recording ? &record : nullptr);
@@ -164,7 +171,68 @@ core::Result<core::CollectorStatus> Sampler::dump_own(const SampleRequest& reque
   }
   auto s = status("sockets", "sock_diag");
   s.retries = r->retries;
+  if (options_.source == SocketSource::Auto && bpf_sockets_failed_ && bpf_note_) {
+    s.notes.push_back(*bpf_note_);
+    bpf_note_.reset(); // said once
+  }
   return s;
+}
+
+// One namespace through iter/tcp (the calling thread is inside it). Under Auto a failure falls
+// back to sock_diag for this and every later namespace, said once in the status.
+core::Result<DumpStats> Sampler::dump_netns_bpf(const SockDiagRequest& req,
+                                                std::vector<core::TcpSocket>& out,
+                                                core::CollectorStatus& status) {
+  const std::size_t first = out.size();
+  if (!bpf_sockets_failed_) {
+    auto r = dump_tcp_iter(req, *hz_, out);
+    if (r) return DumpStats{};
+    if (options_.source == SocketSource::Bpf)
+      return tl::unexpected(core::with_context("--source bpf", r.error()));
+    out.resize(first);
+    bpf_sockets_failed_ = true;
+    status.source = "sock_diag";
+    status.notes.push_back(r.error().message + "; listing with sock_diag instead");
+  }
+  return dump_sock_diag(req, out);
+}
+
+bool Sampler::bpf_sockets_wanted(const SampleRequest& request) const {
+  if (options_.source == SocketSource::Bpf) return true;
+  if (options_.source != SocketSource::Auto || bpf_sockets_failed_) return false;
+  // The iterator runs its program on every socket, where sock_diag tests the state mask first:
+  // a listing without ESTABLISHED (top's light samples, `ls --state close-wait`) is cheaper
+  // through sock_diag (docs/performance.md has the walk and record costs of both).
+  if (!(request.state_mask & core::state_bit(core::TcpState::Established))) return false;
+  if (options_.root.proc != "/proc" || !options_.record_file.empty() || !tcp_iter_compiled())
+    return false;
+  if (options_.scope != NetnsScope::Own) return true; // loaded once for every namespace
+  auto counts = read_socket_counts(options_.root.proc_path("net"));
+  if (!counts) return false;
+  const std::uint64_t in_use =
+      counts->v4.inuse.value_or(0) + counts->v4.tw.value_or(0) + counts->v6_inuse.value_or(0);
+  return in_use >= options_.bpf_socket_threshold;
+}
+
+// The iter/tcp listing of our own namespace; nullopt: use sock_diag (not wanted, or unavailable
+// under Auto, noted once). The records count in jiffies: without a known CONFIG_HZ the iterator
+// cannot say milliseconds, so it is not used.
+std::optional<core::Result<core::CollectorStatus>>
+Sampler::dump_own_bpf(const SampleRequest& request, core::Sample& sample) {
+  if (!bpf_sockets_wanted(request)) return std::nullopt;
+  if (!hz_) hz_ = read_kernel_build_config(options_.root, nullptr).hz;
+  core::Result<TcpIterStats> r =
+      hz_ ? dump_tcp_iter(diag_request(request), *hz_, sample.snapshot.sockets)
+          : core::fail(core::ErrorCode::Unavailable,
+                       "eBPF socket iterator unavailable: CONFIG_HZ unknown (no /proc/config.gz)");
+  if (r) return status("sockets", "bpf");
+  if (options_.source == SocketSource::Bpf)
+    return core::Result<core::CollectorStatus>(
+        tl::unexpected(core::with_context("--source bpf", r.error())));
+  sample.snapshot.sockets.clear();
+  bpf_sockets_failed_ = true;
+  bpf_note_ = r.error().message + "; listing with sock_diag instead";
+  return std::nullopt;
 }
 
 core::Result<std::vector<Sampler::Namespace>> Sampler::namespaces_to_dump() {
@@ -197,13 +265,21 @@ core::Result<core::CollectorStatus> Sampler::dump_namespaces(const SampleRequest
   const auto req = diag_request(request);
   const bool kernel = request.kernel && options_.root.proc == "/proc";
   auto s = status("sockets", "sock_diag");
+  if (!hz_ && bpf_sockets_wanted(request))
+    hz_ = read_kernel_build_config(options_.root, nullptr).hz;
+  const bool bpf = hz_ && bpf_sockets_wanted(request);
+  if (options_.source == SocketSource::Bpf && !bpf)
+    return core::fail(core::ErrorCode::Unavailable,
+                      "--source bpf: eBPF socket iterator unavailable: CONFIG_HZ unknown (no "
+                      "/proc/config.gz)");
+  if (bpf) s.source = "bpf";
   for (const auto& ns : *spaces) {
     auto& out = sample.snapshot.sockets;
     const std::size_t first = out.size();
     core::Result<DumpStats> dumped = core::fail("not run");
     std::optional<core::KernelSettings> settings;
     auto entered = run_in_netns(ns.entry.path, [&] {
-      dumped = dump_sock_diag(req, out);
+      dumped = bpf ? dump_netns_bpf(req, out, s) : dump_sock_diag(req, out);
       if (dumped && kernel) {
         if (auto k = read_kernel_settings(options_.root, "/proc/thread-self/net", nullptr))
           settings = std::move(*k);

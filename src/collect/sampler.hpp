@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "collect/sock_diag.hpp"
 #include "core/error.hpp"
 #include "core/fs_root.hpp"
 #include "core/sample.hpp"
@@ -19,8 +20,9 @@ class RegisterReader; // state_register.hpp
 class WorkloadCache;  // workloads.hpp
 
 enum class SocketSource : std::uint8_t {
-  Auto,    // sock_diag; /proc/net/tcp when netlink is unavailable
+  Auto,    // iter/tcp on big hosts when permitted, else sock_diag; /proc/net/tcp without netlink
   Netlink, // sock_diag only
+  Bpf,     // the eBPF iter/tcp program (tcp_sockets.bpf.c) or an error
   Proc,    // /proc/net/tcp{,6} only
 };
 
@@ -47,6 +49,9 @@ struct SamplerOptions {
   // Auto uses the eBPF owner scan from this many sockets in use (sockstat): loading the iterator
   // costs tens of ms, the /proc walk about 2.4 us per socket fd.
   std::uint64_t bpf_owner_threshold = 20000;
+  // Auto lists sockets with iter/tcp from this many sockets in use: netlink formats a message per
+  // socket, the iterator copies a fixed record (docs/performance.md has both).
+  std::uint64_t bpf_socket_threshold = 20000;
   // Where a running eBPF state register is pinned (serve, `trace --pin`); "" never reads one.
   std::string register_pin_root = "/sys/fs/bpf/sockdoctor";
 };
@@ -94,9 +99,18 @@ private:
   std::optional<core::CollectorStatus> read_register(core::Sample& sample);
   core::Result<std::vector<Namespace>> namespaces_to_dump();
   bool bpf_owner_scan_wanted() const;
+  bool bpf_sockets_wanted(const SampleRequest& request) const;
+  core::Result<DumpStats> dump_netns_bpf(const SockDiagRequest& req,
+                                         std::vector<core::TcpSocket>& out,
+                                         core::CollectorStatus& status);
+  std::optional<core::Result<core::CollectorStatus>> dump_own_bpf(const SampleRequest& request,
+                                                                  core::Sample& sample);
 
   SamplerOptions options_;
-  bool bpf_owner_scan_failed_ = false; // once it could not load, do not try again every sample
+  bool bpf_owner_scan_failed_ = false;  // once it could not load, do not try again every sample
+  bool bpf_sockets_failed_ = false;     // likewise for the socket iterator
+  std::optional<int> hz_;               // CONFIG_HZ: the socket iterator's records are in jiffies
+  std::optional<std::string> bpf_note_; // why the iterator was not used, until said
   std::shared_ptr<RegisterReader> register_; // kept open between samples while its host lives
   std::shared_ptr<WorkloadCache> workloads_; // cgroup paths and pods, read again on a miss
 };

@@ -279,4 +279,10 @@ void render_socket_table(std::ostream& out, const SocketListView& v, const Table
   out.write(buf.data(), static_cast<std::streamsize>(buf.size()));
 }
 
+bool table_reads_tcp_info(std::uint32_t state_mask) {
+  constexpr std::uint32_t kAgedByTcpInfo =
+      core::state_bit(core::TcpState::CloseWait) | core::state_bit(core::TcpState::FinWait2);
+  return (state_mask & kAgedByTcpInfo) != 0;
+}
+
 } // namespace sockdoctor::render

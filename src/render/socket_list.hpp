@@ -38,6 +38,11 @@ void render_socket_table(std::ostream& out, const SocketListView& view, const Ta
 // {"schema_version":1,"sockets":[...],"summary":{...}} written as a stream: no document tree.
 void render_socket_json(std::ostream& out, const SocketListView& view);
 
+// Whether the table of these states reads tcp_info: only the Age of CLOSE_WAIT and held
+// FIN_WAIT2 sockets does, so a filter without them spares the kernel tcp_get_info (a socket lock
+// each) and most of the bytes per socket.
+bool table_reads_tcp_info(std::uint32_t state_mask);
+
 // Name of a network namespace in the snapshot ("" when it has none, or is unknown).
 std::string_view netns_name(const core::Snapshot& snap, std::uint32_t inode);
 

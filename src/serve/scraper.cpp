@@ -1,6 +1,7 @@
 // Coalescing of scrapes onto one sampler.
 #include "serve/scraper.hpp"
 
+#include <algorithm>
 #include <malloc.h>
 
 #include <ostream>
@@ -43,6 +44,8 @@ Scraper::Scraper(ScraperOptions options, std::optional<store::HistoryWriter> wri
     history_period_ = std::chrono::duration_cast<std::chrono::steady_clock::duration>(
         std::chrono::duration<double>(options_.history->writer.interval_s));
     history_due_ = std::chrono::steady_clock::now(); // the first record at once
+    history_slack_ = std::min<std::chrono::steady_clock::duration>(history_period_ / 4,
+                                                                   std::chrono::seconds(15));
     if (auto r = writer_->note_start(std::chrono::system_clock::now()); !r)
       history_problem(r.error().message);
   }
@@ -88,7 +91,10 @@ void Scraper::work() {
       wanted_.wait(lock, woken);
     if (stopping_) return;
     const auto now = std::chrono::steady_clock::now();
-    const bool record_due = writer_ && now >= history_due_;
+    // A scrape's sample taken shortly before a record is due is recorded instead of taking
+    // another one a few seconds later: at a 15 s scrape interval this saves one sample in four.
+    const bool record_due =
+        writer_ && (now >= history_due_ || (requested_ && history_due_ - now <= history_slack_));
     if (!requested_ && !record_due) continue; // a spurious wake-up
     if (record_due) {
       history_due_ += history_period_;

@@ -75,7 +75,10 @@ private:
   std::string history_path_;
   std::chrono::steady_clock::duration history_period_{};
   std::chrono::steady_clock::time_point history_due_{}; // the next record
-  bool history_failed_ = false;                         // said once on err
+  // How early a record may ride on a scrape's sample: min(interval / 4, 15 s). Records stay one
+  // per interval on average (the next is due an interval after this one was).
+  std::chrono::steady_clock::duration history_slack_{};
+  bool history_failed_ = false; // said once on err
   mutable std::mutex mutex_;
   std::condition_variable wanted_; // a scrape wants a new sample
   std::condition_variable done_;   // a sample was published

@@ -44,6 +44,33 @@ TEST(ServeHistory, RecordsOnItsOwnScheduleWithoutScrapes) {
   EXPECT_NE(err.str().find("recording history every 0.2s"), std::string::npos) << err.str();
 }
 
+// A scrape within min(interval / 4, 15 s) before a record is due is recorded: no second sample
+// moments later. With a 4 s interval the slack is 1 s.
+TEST(ServeHistory, ARecordRidesOnAScrapeTakenShortlyBeforeItIsDue) {
+  testing::ScratchDir dir;
+  auto o = replay_options();
+  o.min_interval = std::chrono::seconds(0);
+  o.history = HistoryRecording{.path = dir.file("h.db"), .required = true};
+  o.history->writer.interval_s = 4;
+  const auto start = std::chrono::steady_clock::now();
+  {
+    auto s = Scraper::start(o);
+    ASSERT_TRUE(s) << s.error().message;
+    // The first record at once; a scrape at 3.4 s, within 1 s of the next record at 4 s.
+    std::this_thread::sleep_until(start + std::chrono::milliseconds(3400));
+    (*s)->get();
+    const auto after_scrape = (*s)->samples_taken();
+    std::this_thread::sleep_until(start + std::chrono::milliseconds(5000));
+    if (std::chrono::steady_clock::now() < start + std::chrono::milliseconds(7000)) {
+      EXPECT_EQ((*s)->samples_taken(), after_scrape) << "the record due at 4 s sampled again";
+    }
+    EXPECT_EQ(after_scrape, 2u) << "the record at start, then the scrape";
+  }
+  auto h = store::read_history(dir.file("h.db"), {});
+  ASSERT_TRUE(h) << h.error().message;
+  EXPECT_EQ(h->intervals.size(), 2u) << "the first record and the one that rode on the scrape";
+}
+
 TEST(ServeHistory, AnUnusableDefaultIsANoticeAnExplicitOneAnError) {
   testing::ScratchDir dir;
   std::ostringstream err;
