@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "collect/bpf/task_sockets.h"
+#include "collect/bpf_runtime.hpp"
 #include "collect/netns.hpp"
 #include "collect/proc_owners.hpp"
 #include "collect/unique_fd.hpp"
@@ -140,31 +141,14 @@ core::Error unavailable(core::Error e) {
   return e;
 }
 
-// Reads the iterator to its end. A read() returns at most the 32 KiB seq_file buffer, always whole
-// elements; a cut record is still carried over in case a kernel ever splits one.
+// A read() returns at most the 32 KiB seq_file buffer, always whole elements.
 core::Result<TaskSocketRecords> read_iterator(int iter_fd) {
-  constexpr std::size_t kChunk = 256 * 1024;
   constexpr std::uint64_t kMaxBytes = 4ULL << 30; // 134M records: far beyond any real host
-  std::vector<std::byte> buf(kChunk);
-  std::size_t carry = 0;
-  std::uint64_t total = 0;
   TaskSocketRecords out;
-  for (;;) {
-    ssize_t n = ::read(iter_fd, buf.data() + carry, buf.size() - carry);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int e = errno;
-      return core::fail(std::string("eBPF owner scan: read iterator: ") + std::strerror(e), e);
-    }
-    if (n == 0) break;
-    total += static_cast<std::uint64_t>(n);
-    if (total > kMaxBytes) return core::fail("eBPF owner scan: iterator output exceeds 4 GiB");
-    const std::size_t have = carry + static_cast<std::size_t>(n);
-    const std::size_t used = decode_task_socket_records(std::span(buf.data(), have), out);
-    carry = have - used;
-    std::memmove(buf.data(), buf.data() + used, carry);
-  }
-  if (carry != 0) return core::fail("eBPF owner scan: iterator output ends inside a record");
+  auto r = read_bpf_iterator(
+      iter_fd, "eBPF owner scan", 256 * 1024, kMaxBytes,
+      [&out](std::span<const std::byte> data) { return decode_task_socket_records(data, out); });
+  if (!r) return tl::unexpected(r.error());
   return out;
 }
 

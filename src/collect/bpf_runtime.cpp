@@ -8,6 +8,8 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <string>
+#include <vector>
 
 #include <linux/capability.h>
 #include <sys/mount.h>
@@ -246,6 +248,36 @@ core::Result<void> unpin_object(const std::string& path) {
     const int e = errno;
     return core::fail("unpin " + path + ": " + std::strerror(e), e);
   }
+  return {};
+}
+
+core::Result<void>
+read_bpf_iterator(int fd,
+                  std::string_view what,
+                  std::size_t chunk,
+                  std::uint64_t max_bytes,
+                  const std::function<std::size_t(std::span<const std::byte>)>& decode) {
+  std::vector<std::byte> buf(chunk);
+  std::size_t carry = 0;
+  std::uint64_t total = 0;
+  for (;;) {
+    ssize_t n = ::read(fd, buf.data() + carry, buf.size() - carry);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const int e = errno;
+      return core::fail(std::string(what) + ": read iterator: " + std::strerror(e), e);
+    }
+    if (n == 0) break;
+    total += static_cast<std::uint64_t>(n);
+    if (total > max_bytes)
+      return core::fail(std::string(what) + ": iterator output exceeds " +
+                        std::to_string(max_bytes >> 30) + " GiB");
+    const std::size_t have = carry + static_cast<std::size_t>(n);
+    const std::size_t used = decode(std::span<const std::byte>(buf.data(), have));
+    carry = have - used;
+    std::memmove(buf.data(), buf.data() + used, carry);
+  }
+  if (carry != 0) return core::fail(std::string(what) + ": iterator output ends inside a record");
   return {};
 }
 

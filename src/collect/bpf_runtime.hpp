@@ -4,6 +4,8 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +50,18 @@ std::vector<std::string> bpf_log_tail(std::size_t max_lines);
 // ENOENT, EINVAL, EOPNOTSUPP, ENOSYS, E2BIG, ESRCH -> Unavailable with `kernel_hint` (what
 // the kernel must have); anything else -> Failed. Message: "<context>: <strerror> (<why>)".
 core::Error bpf_error(std::string_view context, int err, std::string_view kernel_hint = {});
+
+// Reads a BPF iterator to its end in `chunk`-byte reads. `decode` gets the bytes not yet
+// consumed and returns how many it consumed (whole records): a record cut by the end of a read()
+// is carried over to the next (seq_file never cuts one, but nothing here relies on that). Fails
+// on a read error, past `max_bytes`, or when the output ends inside a record; errors start with
+// `what` ("eBPF owner scan").
+core::Result<void>
+read_bpf_iterator(int fd,
+                  std::string_view what,
+                  std::size_t chunk,
+                  std::uint64_t max_bytes,
+                  const std::function<std::size_t(std::span<const std::byte>)>& decode);
 
 // ---- bpffs ----
 

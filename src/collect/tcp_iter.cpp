@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "collect/bpf/tcp_sockets.h"
+#include "collect/bpf_runtime.hpp"
 #include "collect/unique_fd.hpp"
 
 #ifdef SOCKDOCTOR_HAVE_BPF
@@ -147,32 +148,14 @@ core::Result<Skeleton> load_program() {
 std::mutex g_mutex;
 std::optional<Skeleton> g_program;
 
-// A read() returns whole records (seq_file never splits one); a cut one is carried over anyway.
 core::Result<void>
 read_records(int fd, const TcpRecordDecoding& how, std::vector<core::TcpSocket>& out) {
-  constexpr std::size_t kChunk = 1 << 20;
   constexpr std::uint64_t kMaxBytes = 8ULL << 30; // 76M sockets: far beyond any real host
-  std::vector<std::byte> buf(kChunk);
-  std::size_t carry = 0;
-  std::uint64_t total = 0, skipped = 0;
-  for (;;) {
-    ssize_t n = ::read(fd, buf.data() + carry, buf.size() - carry);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const int e = errno;
-      return core::fail(std::string("eBPF socket iterator: read: ") + std::strerror(e), e);
-    }
-    if (n == 0) break;
-    total += static_cast<std::uint64_t>(n);
-    if (total > kMaxBytes) return core::fail("eBPF socket iterator: output exceeds 8 GiB");
-    const std::size_t have = carry + static_cast<std::size_t>(n);
-    const std::size_t used =
-        decode_tcp_socket_records(std::span(buf.data(), have), how, out, &skipped);
-    carry = have - used;
-    std::memmove(buf.data(), buf.data() + used, carry);
-  }
-  if (carry != 0) return core::fail("eBPF socket iterator: output ends inside a record");
-  return {};
+  std::uint64_t skipped = 0;
+  return read_bpf_iterator(fd, "eBPF socket iterator", 1 << 20, kMaxBytes,
+                           [&](std::span<const std::byte> data) {
+                             return decode_tcp_socket_records(data, how, out, &skipped);
+                           });
 }
 
 } // namespace
