@@ -137,7 +137,8 @@ core::Result<Status> query(Child& client) {
 
 struct Marks {
   double closed = -1;
-  std::array<Change, 2> server_gone; // A's and B's orphans
+  std::array<Change, 2> server_gone;          // A's and B's orphans
+  std::array<double, 2> first_absent{-1, -1}; // not confirmed yet (see watch())
   Change b_reset;
   int b_err = 0;
   double c_probed = -1;
@@ -192,7 +193,17 @@ watch(Env& env, Child& server, Child& client, const ClientSide& cs, const Timing
       states.push_back({fmt::format("{}_client", kNames[i]), c});
       states.push_back({fmt::format("{}_server", kNames[i]), s});
       if (m.closed >= 0 && i < 2 && !m.server_gone[i].seen()) {
-        m.server_gone[i].sample(now, s == "gone");
+        // A sock_diag dump resumed mid-bucket can miss a socket that moves between chains
+        // (an orphan becoming a timewait mini-socket): gone counts once two dumps agree, and
+        // dates from the first of them.
+        if (s != "gone") {
+          m.first_absent[i] = -1;
+          m.server_gone[i].sample(now, false);
+        } else if (m.first_absent[i] < 0) {
+          m.first_absent[i] = now;
+        } else {
+          m.server_gone[i].sample(m.first_absent[i], true);
+        }
         if (m.server_gone[i].seen())
           ev.push_back(
               {"server_orphan_gone",
