@@ -88,6 +88,11 @@ core::Result<core::Sample> Sampler::take(const SampleRequest& request) {
   // given with --proc-root can name its owners.
   const bool owners =
       request.owners && (options_.replay_file.empty() || options_.root.proc != "/proc");
+  // Both automatic eBPF choices go by how many sockets the namespace has: read sockstat once,
+  // before the owner scan's thread starts.
+  counts_.reset();
+  if (options_.root.proc == "/proc" && options_.scope == NetnsScope::Own)
+    if (auto c = read_socket_counts(options_.root.proc_path("net"))) counts_ = *c;
   std::future<core::CollectorStatus> owner_scan;
   if (owners)
     owner_scan = std::async(std::launch::async,
@@ -171,7 +176,7 @@ core::Result<core::CollectorStatus> Sampler::dump_own(const SampleRequest& reque
   }
   auto s = status("sockets", "sock_diag");
   s.retries = r->retries;
-  if (options_.source == SocketSource::Auto && bpf_sockets_failed_ && bpf_note_) {
+  if (bpf_note_) {
     s.notes.push_back(*bpf_note_);
     bpf_note_.reset(); // said once
   }
@@ -207,10 +212,9 @@ bool Sampler::bpf_sockets_wanted(const SampleRequest& request) const {
   if (options_.root.proc != "/proc" || !options_.record_file.empty() || !tcp_iter_compiled())
     return false;
   if (options_.scope != NetnsScope::Own) return true; // loaded once for every namespace
-  auto counts = read_socket_counts(options_.root.proc_path("net"));
-  if (!counts) return false;
+  if (!counts_) return false;
   const std::uint64_t in_use =
-      counts->v4.inuse.value_or(0) + counts->v4.tw.value_or(0) + counts->v6_inuse.value_or(0);
+      counts_->v4.inuse.value_or(0) + counts_->v4.tw.value_or(0) + counts_->v6_inuse.value_or(0);
   return in_use >= options_.bpf_socket_threshold;
 }
 
@@ -307,8 +311,7 @@ bool Sampler::bpf_owner_scan_wanted() const {
   if (options_.owner_backend == OwnerBackend::Proc || bpf_owner_scan_failed_) return false;
   if (options_.root.proc != "/proc" || !bpf_owner_scan_compiled()) return false;
   if (options_.scope != NetnsScope::Own) return true;
-  auto counts = read_socket_counts(options_.root.proc_path("net"));
-  return counts && counts->v4.inuse.value_or(0) >= options_.bpf_owner_threshold;
+  return counts_ && counts_->v4.inuse.value_or(0) >= options_.bpf_owner_threshold;
 }
 
 core::CollectorStatus Sampler::scan_owners(core::OwnerTable& out) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "collect/proc_counters.hpp"
 #include "collect/sock_diag.hpp"
 #include "core/error.hpp"
 #include "core/fs_root.hpp"
@@ -111,6 +112,7 @@ private:
   bool bpf_sockets_failed_ = false;     // likewise for the socket iterator
   std::optional<int> hz_;               // CONFIG_HZ: the socket iterator's records are in jiffies
   std::optional<std::string> bpf_note_; // why the iterator was not used, until said
+  std::optional<SocketCounts> counts_;  // this sample's sockstat (own namespace, live /proc)
   std::shared_ptr<RegisterReader> register_; // kept open between samples while its host lives
   std::shared_ptr<WorkloadCache> workloads_; // cgroup paths and pods, read again on a miss
 };

@@ -152,10 +152,17 @@ core::Result<void>
 read_records(int fd, const TcpRecordDecoding& how, std::vector<core::TcpSocket>& out) {
   constexpr std::uint64_t kMaxBytes = 8ULL << 30; // 76M sockets: far beyond any real host
   std::uint64_t skipped = 0;
-  return read_bpf_iterator(fd, "eBPF socket iterator", 1 << 20, kMaxBytes,
-                           [&](std::span<const std::byte> data) {
-                             return decode_tcp_socket_records(data, how, out, &skipped);
-                           });
+  auto r = read_bpf_iterator(fd, "eBPF socket iterator", 1 << 20, kMaxBytes,
+                             [&](std::span<const std::byte> data) {
+                               return decode_tcp_socket_records(data, how, out, &skipped);
+                             });
+  if (!r) return r;
+  // Our own program writes only known kinds and families: anything else means the program and
+  // this decoder disagree, and a listing that silently left sockets out would be wrong.
+  if (skipped != 0)
+    return core::fail("eBPF socket iterator: " + std::to_string(skipped) +
+                      " records of an unknown kind or family (program and decoder disagree)");
+  return {};
 }
 
 } // namespace
