@@ -95,7 +95,7 @@ TEST(BasicAuth, AnUnknownUserCostsABcryptRunLikeAWrongPassword) {
 TEST(ListenAddress, Forms) {
   EXPECT_EQ(parse_listen_address("127.0.0.1:10188")->host, "127.0.0.1");
   EXPECT_EQ(parse_listen_address("[::1]:9")->host, "::1");
-  EXPECT_EQ(parse_listen_address(":10188")->host, "0.0.0.0");
+  EXPECT_EQ(parse_listen_address(":10188")->host, "::"); // both families
   EXPECT_EQ(parse_listen_address(":10188")->port, 10188);
   EXPECT_FALSE(parse_listen_address("localhost").has_value());
   EXPECT_FALSE(parse_listen_address("a:70000").has_value());
