@@ -107,7 +107,7 @@ CommandRunner add_serve_command(CLI::App& app, Context&) {
   cmd->footer(footer());
   cmd->add_option("--listen", o->listen,
                   "HOST:PORT to listen on ([::1]:PORT for IPv6, :PORT for "
-                  "every address)")
+                  "every address of both families); a port in use is an error")
       ->capture_default_str();
   cmd->add_option("--netns", o->netns,
                   "Watch this network namespace (/run/netns name or nsfs path; repeatable). "

@@ -123,7 +123,7 @@ auto round_trip(DiagSocket& nl, std::span<std::byte, kDiagRequestBytes> req, Dec
 } // namespace
 
 SocketId socket_id_of(const core::TcpSocket& s) {
-  return SocketId{s.local, s.peer, s.cookie, 0};
+  return SocketId{s.local, s.peer, s.cookie, s.bound_if};
 }
 
 std::size_t encode_destroy_request(std::span<std::byte, kDiagRequestBytes> buf,

@@ -120,6 +120,7 @@ void fill_socket(TcpSocket& s, const inet_diag_msg& m) {
   s.timer_remaining_ms = m.idiag_expires;
   s.uid = m.idiag_uid;
   s.inode = m.idiag_inode;
+  s.bound_if = m.id.idiag_if;
   s.state = decode_state(m.idiag_state);
   s.timer = decode_timer(m.idiag_timer);
   s.retrans = m.idiag_retrans;

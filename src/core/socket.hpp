@@ -49,7 +49,10 @@ struct TcpSocket {
   std::uint32_t send_q = 0;    // LISTEN: max backlog; else write_seq - snd_una
   std::uint32_t timer_remaining_ms = 0;
   std::uint32_t uid = 0;
-  std::uint32_t inode = 0; // 0: no struct socket (TIME_WAIT, orphan, not yet accepted)
+  std::uint32_t inode = 0;    // 0: no struct socket (TIME_WAIT, orphan, not yet accepted)
+  std::uint32_t bound_if = 0; // idiag_if: the SO_BINDTODEVICE ifindex, 0 = none; a lookup by
+                              // 4-tuple (SOCK_DESTROY's) finds a bound socket only with it.
+                              // sock_diag only (the socket iterator leaves 0: kill never uses it)
   TcpState state = TcpState::Unknown;
   TimerKind timer = TimerKind::Off;
   std::uint8_t retrans = 0; // idiag_retrans: retransmits or unanswered probes, by timer kind

@@ -164,8 +164,10 @@ Outcome run(const Options& o) {
     error_line(o, sel.error().message);
     return {Outcome::Status::Usage};
   }
-  if (!o.sampler.replay_file.empty() || o.sampler.source == collect::SocketSource::Proc) {
-    error_line(o, "needs live sock_diag (socket cookies): not --replay or --source proc");
+  if (!o.sampler.replay_file.empty() || o.sampler.source == collect::SocketSource::Proc ||
+      o.sampler.source == collect::SocketSource::Bpf) {
+    error_line(o, "needs live sock_diag (socket cookies, bound devices): not --replay or "
+                  "--source proc or bpf");
     return {Outcome::Status::Usage};
   }
   if (o.rate <= 0) {
@@ -173,6 +175,9 @@ Outcome run(const Options& o) {
     return {Outcome::Status::Usage};
   }
   collect::SamplerOptions so = o.sampler;
+  // The SOCK_DESTROY lookup needs each socket's bound device (idiag_if), which only the
+  // sock_diag dump carries: never the socket iterator, whatever the host's size.
+  so.source = collect::SocketSource::Netlink;
   if (!o.netns.empty()) {
     so.scope = collect::NetnsScope::Listed;
     so.netns = o.netns;

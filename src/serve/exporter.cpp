@@ -4,6 +4,7 @@
 
 #include <httplib.h>
 #include <malloc.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -12,6 +13,7 @@
 #include <fmt/format.h>
 
 #include <atomic>
+#include <cerrno>
 #include <csignal>
 #include <memory>
 #include <ostream>
@@ -157,6 +159,35 @@ std::optional<collect::StateRegister> host_register(const ExporterOptions& o,
 
 } // namespace
 
+namespace {
+
+// cpp-httplib's default sets SO_REUSEPORT: a second exporter on the same port then binds
+// too and the kernel splits the scrapes between the two. SO_REUSEADDR alone still allows a
+// restart beside the old process's TIME_WAIT sockets; "::" serves IPv4 as well.
+void listener_options(int fd) {
+  const int yes = 1, no = 0;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  int domain = 0;
+  socklen_t len = sizeof domain;
+  if (::getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 && domain == AF_INET6)
+    ::setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &no, sizeof no);
+}
+
+// The bound port, or <= 0 with errno set. ":PORT" binds "::", or 0.0.0.0 where IPv6 is off
+// (a.host then says which).
+int bind_listener(httplib::Server& svr, ListenAddress& a) {
+  auto bind = [&](const std::string& host) {
+    if (a.port == 0) return svr.bind_to_any_port(host);
+    return svr.bind_to_port(host, a.port) ? static_cast<int>(a.port) : -1;
+  };
+  const int port = bind(a.host);
+  if (port > 0 || a.host != "::" || errno == EADDRINUSE) return port;
+  a.host = "0.0.0.0";
+  return bind(a.host);
+}
+
+} // namespace
+
 core::Result<ListenAddress> parse_listen_address(std::string_view text) {
   const auto colon = text.rfind(':');
   if (colon == std::string_view::npos)
@@ -165,7 +196,7 @@ core::Result<ListenAddress> parse_listen_address(std::string_view text) {
   a.host = std::string(text.substr(0, colon));
   if (a.host.size() >= 2 && a.host.front() == '[' && a.host.back() == ']')
     a.host = a.host.substr(1, a.host.size() - 2);
-  if (a.host.empty()) a.host = "0.0.0.0";
+  if (a.host.empty()) a.host = "::"; // dual stack (IPV6_V6ONLY off), 0.0.0.0 without IPv6
   const auto port = core::parse_number<std::uint16_t>(text.substr(colon + 1));
   if (!port) return core::fail(ErrorCode::Usage, "bad port in '" + std::string(text) + "'");
   a.port = *port;
@@ -201,11 +232,8 @@ core::Result<void> run_exporter(const ExporterOptions& o) {
   svr->set_keep_alive_max_count(20);
   svr->set_payload_max_length(4096); // GET and HEAD carry no body
 
-  int port = addr->port;
-  if (port == 0)
-    port = svr->bind_to_any_port(addr->host);
-  else if (!svr->bind_to_port(addr->host, port))
-    port = -1;
+  svr->set_socket_options(listener_options);
+  int port = bind_listener(*svr, *addr);
   if (port <= 0) return core::fail(ErrorCode::Failed, "cannot listen on " + o.listen, errno);
   listener = web.tls() ? static_cast<Server<httplib::SSLServer>*>(svr.get())->listener()
                        : static_cast<Server<httplib::Server>*>(svr.get())->listener();

@@ -119,6 +119,7 @@ core::Result<WebConfig> load_web_config(const std::string& path) {
 }
 
 bool BasicAuth::allows(std::string_view header) {
+  if (users_.empty()) return false;
   constexpr std::string_view kBasic = "Basic ";
   if (header.substr(0, kBasic.size()) != kBasic) return false;
   const auto decoded = base64_decode(header.substr(kBasic.size()));
@@ -128,16 +129,27 @@ bool BasicAuth::allows(std::string_view header) {
   const std::string user = decoded->substr(0, colon);
   const std::string password = decoded->substr(colon + 1);
   const auto it = users_.find(user);
-  if (it == users_.end()) return false;
+  if (it == users_.end()) {
+    // An unknown user costs a bcrypt evaluation too (against a configured hash of the same
+    // cost, result ignored), as exporter-toolkit does: answering it faster than a wrong password
+    // would tell a prober which user names exist.
+    bcrypt_checks(password, users_.begin()->second);
+    return false;
+  }
   const std::string key = sha256(user + '\0' + password);
   {
     std::lock_guard lock(mutex_);
     if (verified_.count(key) != 0) return true;
   }
-  if (!bcrypt_matches(password, it->second)) return false;
+  if (!bcrypt_checks(password, it->second)) return false;
   std::lock_guard lock(mutex_);
   if (verified_.size() < 1024) verified_.insert(key); // bounded: one entry per good password
   return true;
+}
+
+bool BasicAuth::bcrypt_checks(const std::string& password, const std::string& hash) {
+  ++bcrypt_runs_;
+  return bcrypt_matches(password, hash);
 }
 
 } // namespace sockdoctor::serve

@@ -2,6 +2,7 @@
 // it: tls_server_config (cert_file, key_file) and basic_auth_users (bcrypt hashes).
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <set>
@@ -35,9 +36,14 @@ public:
 
   bool enabled() const { return !users_.empty(); }
   bool allows(std::string_view authorization_header);
+  // bcrypt evaluations so far: an unknown user costs one as well (see allows()).
+  std::size_t bcrypt_runs() const { return bcrypt_runs_.load(); }
 
 private:
+  bool bcrypt_checks(const std::string& password, const std::string& hash);
+
   std::map<std::string, std::string> users_;
+  std::atomic<std::size_t> bcrypt_runs_{0};
   std::mutex mutex_;
   std::set<std::string> verified_; // sha256(user + '\0' + password)
 };

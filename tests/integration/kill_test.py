@@ -10,6 +10,7 @@ to an innocent client ("sd-innocent") of the same server and the server's listen
 - a destroy request whose cookie belongs to a socket that no longer exists, for a 4-tuple a new
   connection now holds (same local port, bound again), is answered "stale" and the new
   connection survives (tests/tools/destroy_one drives the netlink layer directly);
+- a socket bound to a device (SO_BINDTODEVICE lo) is found and destroyed;
 - without CAP_NET_ADMIN the result is not_permitted (exit 77) and the socket survives;
 - without a syslog socket and without --audit-file, kill refuses to act.
 Syslog itself is checked by kill_syslog_test.py (a private /dev with its own /dev/log).
@@ -239,6 +240,30 @@ def check_not_permitted(sd, checks, tmp):
         x.close()
 
 
+def check_bound_device(sd, checks, audit):
+    """A socket bound to a device (SO_BINDTODEVICE) is found by SOCK_DESTROY's 4-tuple lookup
+    only with its ifindex: without it, kill reported such a socket already gone and left it."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    c = socket.socket()
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"lo")
+    c.connect(srv.getsockname())
+    s = srv.accept()[0]
+    s.close()  # the server closes first: the bound client is left in CLOSE_WAIT
+    await_close_wait(1)
+    port = str(srv.getsockname()[1])
+    rc, out, err = sd_run(sd, "kill", "--state", "close-wait", "--port", port, "--yes", "--json",
+                          "--audit-file", audit)
+    results = [x["result"] for x in json.loads(out)["sockets"]] if out else []
+    checks.check((rc, results) == (0, ["destroyed"]),
+                 "a CLOSE_WAIT socket bound to lo (SO_BINDTODEVICE) is destroyed",
+                 f"rc {rc}, results {results}: {err}")
+    checks.equal(ss_tuples("close_wait"), [], "ss: and it is gone")
+    for x in (c, srv):
+        x.close()
+
+
 def check_refuses_unaudited(sd, checks):
     if os.path.exists("/dev/log"):
         print("note: /dev/log exists: --yes without --audit-file would act; not tested here")
@@ -265,6 +290,7 @@ def body(args, checks):
         os.chmod(tmp, 0o777)  # the not_permitted run (uid 65534) writes its audit file here
         check_dry_run_and_yes(sd, checks, os.path.join(tmp, "audit.log"))
         check_stale_cookie(sd, checks)
+        check_bound_device(sd, checks, os.path.join(tmp, "bound.log"))
         check_not_permitted(sd, checks, tmp)
         check_refuses_unaudited(sd, checks)
 

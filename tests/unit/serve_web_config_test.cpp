@@ -82,10 +82,20 @@ TEST(BasicAuth, ChecksBcryptAndCachesGoodPasswords) {
   EXPECT_FALSE(BasicAuth({}).enabled());
 }
 
+TEST(BasicAuth, AnUnknownUserCostsABcryptRunLikeAWrongPassword) {
+  BasicAuth auth({{"prom", bcrypt("s3cret")}});
+  EXPECT_FALSE(auth.allows(basic("prom:wrong")));
+  EXPECT_EQ(auth.bcrypt_runs(), 1u);
+  EXPECT_FALSE(auth.allows(basic("nobody:wrong"))); // no faster answer for a name that is absent
+  EXPECT_EQ(auth.bcrypt_runs(), 2u);
+  EXPECT_FALSE(auth.allows(basic("nobody:s3cret"))); // another user's password opens nothing
+  EXPECT_EQ(auth.bcrypt_runs(), 3u);
+}
+
 TEST(ListenAddress, Forms) {
   EXPECT_EQ(parse_listen_address("127.0.0.1:10188")->host, "127.0.0.1");
   EXPECT_EQ(parse_listen_address("[::1]:9")->host, "::1");
-  EXPECT_EQ(parse_listen_address(":10188")->host, "0.0.0.0");
+  EXPECT_EQ(parse_listen_address(":10188")->host, "::"); // both families
   EXPECT_EQ(parse_listen_address(":10188")->port, 10188);
   EXPECT_FALSE(parse_listen_address("localhost").has_value());
   EXPECT_FALSE(parse_listen_address("a:70000").has_value());
