@@ -158,6 +158,7 @@ struct StateRegister::Impl {
     s->rodata->stream_events = o.stream ? 1 : 0;
     // Ages need no more than a jiffy; the stream's durations need the exact clock.
     s->rodata->tick_clock = o.tick_clock && !o.stream ? 1 : 0;
+    s->rodata->lazy_entries = o.lazy_entries && !o.stream ? 1 : 0;
     s->rodata->filter_netns = o.filter_netns;
     s->rodata->filter_port = o.filter_port;
     s->rodata->wakeup_bytes = ring_size(o.stream ? o.ring_bytes : 0) / 4;

@@ -36,6 +36,11 @@ struct StateRegisterOptions {
   // HZ=250), a sixth less CPU per event. For hosts of the register alone (serve, `trace
   // --register-only`), whose ages are shown to the second; ignored when streaming.
   bool tick_clock = false;
+  // No entry while a socket is opening (SYN_SENT, SYN_RECV, ESTABLISHED, LISTEN): one is made at
+  // its first closing transition, so closing states keep exact ages and closers, and churn
+  // costs about half the map work. Opening states, connect/accept/listen owners and "born
+  // traced" are then unknown: for hosts of the register alone; ignored when streaming.
+  bool lazy_entries = false;
   // Pin the maps under <pin_root>/register so that other processes can read them. The host
   // replaces the pins of a host that is gone, and fails if a live host holds them.
   bool pin = false;
