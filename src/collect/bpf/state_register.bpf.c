@@ -28,8 +28,8 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* TCP_ESTABLISHED ... TCP_CLOSING come from vmlinux.h (enum in include/net/tcp_states.h). */
 
-/* &tw_timer_handler from /proc/kallsyms. In .bss, not .rodata: user space reads kallsyms
- * (100+ ms) while the programs load, and sets it before attaching the timer programs. */
+/* &tw_timer_handler, set by find_tw_timer() (or by user space from /proc/kallsyms where that
+ * program cannot load) before the timer programs are attached. */
 volatile __u64 tw_timer_fn;
 
 /* CLOCK_BOOTTIME of jiffy 0 for the tick clock below, from calibrate(): the smallest
@@ -775,4 +775,19 @@ int calibrate(void *ctx)
 	if (tick && zero < jiffy_zero_ns)
 		jiffy_zero_ns = zero;
 	return (int)(j & 0x3fffffff);
+}
+
+/* Run once by user space before the timer programs are attached: the kernel's own symbol
+ * lookup (Linux 5.16+) instead of /proc/kallsyms, which the kernel formats line by line for
+ * 30-190 ms here. Same rule as /proc/kallsyms: -EPERM where addresses are hidden. */
+SEC("syscall")
+int find_tw_timer(void *ctx)
+{
+	static const char name[] = "tw_timer_handler";
+	__u64 addr = 0;
+	long rc = bpf_kallsyms_lookup_name(name, sizeof(name), 0, &addr);
+
+	if (rc == 0)
+		tw_timer_fn = addr;
+	return rc;
 }
