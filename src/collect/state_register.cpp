@@ -185,6 +185,8 @@ struct StateRegister::Impl {
     int err = bpf_map__set_max_entries(s->maps.sockets, o.max_entries);
     if (err == 0)
       err = bpf_map__set_max_entries(s->maps.events, ring_size(o.stream ? o.ring_bytes : 0));
+    if (err == 0 && s->rodata->lazy_entries) // no accepted socket learns its listener's owner
+      err = bpf_map__set_max_entries(s->maps.listeners, 1);
     for (bpf_program* p :
          {s->progs.on_timer_start, s->progs.on_timer_cancel, s->progs.on_timer_expire})
       if (err == 0 && !o.time_wait) err = bpf_program__set_autoload(p, false);
