@@ -88,7 +88,8 @@ CommandRunner add_trace_command(CLI::App& app, Context&) {
               "Also host the register for other commands (pins its maps on bpffs)");
   t->add_option("--pin-root", o->pin_root, "bpffs directory for --pin")->capture_default_str();
   t->add_flag("--register-only", o->register_only,
-              "Stream nothing, only keep the register (with --pin: host it for `ls`, `check`)");
+              "Stream nothing, only keep the register (with --pin: host it for `ls`, `check`); "
+              "as `serve`, it records closing states only");
   return [o](Context& ctx) {
     o->root = ctx.global.root;
     o->verbose = ctx.global.verbose;

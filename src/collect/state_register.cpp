@@ -61,6 +61,10 @@ std::uint32_t ring_size(std::uint32_t want) {
   return size;
 }
 
+constexpr const char* kHiddenNote =
+    "TIME_WAIT is not traced: the kernel hides its addresses (needs CAP_SYSLOG, or "
+    "kernel.kptr_restrict=0)";
+
 struct TimerHandler {
   std::uint64_t addr = 0; // 0: not found or hidden
   std::string note;       // why TIME_WAIT is not traced
@@ -95,9 +99,25 @@ TimerHandler find_tw_timer_handler(const core::FsRoot& root) {
   if (!addr)
     out.note = "TIME_WAIT is not traced: tw_timer_handler is not in " + path;
   else if (*addr == 0)
-    out.note = "TIME_WAIT is not traced: /proc/kallsyms hides kernel addresses (needs CAP_SYSLOG, "
-               "or kernel.kptr_restrict=0)";
+    out.note = kHiddenNote;
   out.addr = addr.value_or(0);
+  out.us = micros_since(start);
+  return out;
+}
+
+// tw_timer_handler's address from the find_tw_timer() program (the kernel's own lookup).
+TimerHandler run_find_tw_timer(state_register_bpf* s) {
+  const auto start = std::chrono::steady_clock::now();
+  TimerHandler out;
+  LIBBPF_OPTS(bpf_test_run_opts, run);
+  if (bpf_prog_test_run_opts(bpf_program__fd(s->progs.find_tw_timer), &run) != 0)
+    out.note = std::string("TIME_WAIT is not traced: symbol lookup: ") + std::strerror(errno);
+  else if (const int rc = static_cast<int>(run.retval); rc == -EPERM)
+    out.note = kHiddenNote;
+  else if (rc != 0)
+    out.note = "TIME_WAIT is not traced: tw_timer_handler is not a kernel symbol here";
+  else
+    out.addr = s->bss->tw_timer_fn;
   out.us = micros_since(start);
   return out;
 }
@@ -158,17 +178,25 @@ struct StateRegister::Impl {
     s->rodata->stream_events = o.stream ? 1 : 0;
     // Ages need no more than a jiffy; the stream's durations need the exact clock.
     s->rodata->tick_clock = o.tick_clock && !o.stream ? 1 : 0;
+    s->rodata->lazy_entries = o.lazy_entries && !o.stream ? 1 : 0;
     s->rodata->filter_netns = o.filter_netns;
     s->rodata->filter_port = o.filter_port;
     s->rodata->wakeup_bytes = ring_size(o.stream ? o.ring_bytes : 0) / 4;
     int err = bpf_map__set_max_entries(s->maps.sockets, o.max_entries);
     if (err == 0)
       err = bpf_map__set_max_entries(s->maps.events, ring_size(o.stream ? o.ring_bytes : 0));
+    if (err == 0 && s->rodata->lazy_entries) // no accepted socket learns its listener's owner
+      err = bpf_map__set_max_entries(s->maps.listeners, 1);
     for (bpf_program* p :
          {s->progs.on_timer_start, s->progs.on_timer_cancel, s->progs.on_timer_expire})
       if (err == 0 && !o.time_wait) err = bpf_program__set_autoload(p, false);
     if (err == 0 && (o.stream || !o.tick_clock))
       err = bpf_program__set_autoload(s->progs.calibrate, false);
+    // bpf_kallsyms_lookup_name is Linux 5.16+; older kernels read /proc/kallsyms instead.
+    if (err == 0 &&
+        (!o.time_wait || libbpf_probe_bpf_helper(BPF_PROG_TYPE_SYSCALL,
+                                                 BPF_FUNC_kallsyms_lookup_name, nullptr) != 1))
+      err = bpf_program__set_autoload(s->progs.find_tw_timer, false);
     if (err != 0) return tl::unexpected(skel->error("configure", -err));
     return {};
   }
@@ -199,8 +227,8 @@ struct StateRegister::Impl {
   }
 
   // The tick clock's zero (see calibrate() in the .bpf.c): samples over at least two jiffy
-  // changes, so that one was taken just after a tick began; at most 100 ms, while kallsyms is
-  // read anyway. Until it succeeds the programs read the exact clock.
+  // changes, so that one was taken just after a tick began (4-8 ms at HZ=250, at most 100 ms).
+  // Until it succeeds the programs read the exact clock.
   void calibrate_tick_clock() {
     state_register_bpf* s = skel->get();
     if (!bpf_program__autoload(s->progs.calibrate)) return;
@@ -255,17 +283,21 @@ core::Result<StateRegister> StateRegister::start(const StateRegisterOptions& o) 
   auto impl = std::make_unique<Impl>();
 
   const auto load_start = std::chrono::steady_clock::now();
-  std::future<TimerHandler> handler;
-  if (o.time_wait) handler = std::async(std::launch::async, find_tw_timer_handler, o.root);
   auto skel = Skeleton::open(kOps, "state register", kKernelHint);
   if (!skel) return tl::unexpected(skel.error());
   impl->skel.emplace(std::move(*skel));
   if (auto c = impl->configure(o); !c) return tl::unexpected(c.error());
+  state_register_bpf* s = impl->skel->get();
+  std::future<TimerHandler> handler; // /proc/kallsyms, read while the programs load
+  if (o.time_wait && !bpf_program__autoload(s->progs.find_tw_timer))
+    handler = std::async(std::launch::async, find_tw_timer_handler, o.root);
   if (auto l = impl->skel->load(); !l) return tl::unexpected(l.error());
   impl->calibrate_tick_clock();
   TimerHandler tw;
   if (handler.valid())
     tw = handler.get();
+  else if (o.time_wait)
+    tw = run_find_tw_timer(s);
   else
     tw.note = "TIME_WAIT is not traced (turned off)";
   impl->report.time_wait_note = tw.note;

@@ -36,18 +36,23 @@ struct StateRegisterOptions {
   // HZ=250), a sixth less CPU per event. For hosts of the register alone (serve, `trace
   // --register-only`), whose ages are shown to the second; ignored when streaming.
   bool tick_clock = false;
+  // No entry while a socket is opening (SYN_SENT, SYN_RECV, ESTABLISHED, LISTEN): one is made at
+  // its first closing transition, so closing states keep exact ages and closers, and churn
+  // costs about half the map work. Opening states, connect/accept/listen owners and "born
+  // traced" are then unknown: for hosts of the register alone; ignored when streaming.
+  bool lazy_entries = false;
   // Pin the maps under <pin_root>/register so that other processes can read them. The host
   // replaces the pins of a host that is gone, and fails if a live host holds them.
   bool pin = false;
   std::string pin_root = kRegisterPinRoot;
   mode_t pin_mode = 0600; // of the pinned files: who may read the register
-  core::FsRoot root;      // /proc for kallsyms and the host's own start time
+  core::FsRoot root;      // /proc for the host's own start time (and kallsyms before 5.16)
 };
 
 // What the host found while starting (for -v and the trace header).
 struct RegisterStartReport {
   std::uint64_t load_us = 0;     // open + load + attach (start-up of the register)
-  std::uint64_t kallsyms_us = 0; // finding tw_timer_handler, in parallel with the load
+  std::uint64_t kallsyms_us = 0; // finding tw_timer_handler (the kernel's lookup, or kallsyms)
   std::string time_wait_note;    // why TIME_WAIT is not traced, "" if it is
   std::string pin_dir;           // where the maps are pinned, "" if not
   std::string replaced_pin_note; // "replaced the pins of pid N (gone)", "" if none

@@ -129,7 +129,8 @@ std::optional<collect::StateRegister> host_register(const ExporterOptions& o,
     return std::nullopt;
   collect::StateRegisterOptions ro;
   ro.pin = true;
-  ro.tick_clock = true; // ages to a jiffy: the exporter's (and ls's) resolution is coarser
+  ro.tick_clock = true;   // ages to a jiffy: the exporter's (and ls's) resolution is coarser
+  ro.lazy_entries = true; // its readers want closing states only (ages, closers)
   ro.pin_root = pin_root;
   ro.root = scraper.sampler.root;
   auto reg = collect::StateRegister::start(ro);

@@ -239,6 +239,7 @@ Outcome run(const Options& o) {
   ro.max_entries = o.entries;
   ro.stream = !o.register_only;
   ro.tick_clock = o.register_only; // what serve hosts; the stream's durations need the exact clock
+  ro.lazy_entries = o.register_only; // the stream reports opening states too
   ro.ring_bytes = *ring;
   ro.filter_netns = filter->netns_ino.value_or(0);
   ro.filter_port = o.ports.size() == 1 ? o.ports.front() : 0;

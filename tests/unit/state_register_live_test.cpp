@@ -258,6 +258,67 @@ TEST(LiveRegister, StreamIsFilteredByPortAndTimesTheOldState) {
   EXPECT_EQ(reg->malformed_events(), 0u);
 }
 
+// The register alone (serve, `trace --register-only`) makes entries at the first closing
+// transition: nothing while a socket opens, and the closing states keep exact ages and the pid
+// of the process whose close()/shutdown() caused them (here a child, not the test itself).
+TEST(LiveRegister, LazyEntriesStartAtTheFirstClosingState) {
+  StateRegisterOptions o;
+  o.lazy_entries = true;
+  o.tick_clock = true;
+  START_OR_SKIP(reg, o);
+  constexpr std::uint64_t kJiffyMaxNs = 10'000'000;
+  Conn c;
+  connect_on(c, 8531);
+  auto reader = reg->reader();
+  ASSERT_TRUE(reader) << reader.error().message;
+  EXPECT_FALSE(lookup_one(*reader, cookie_of(c.client))) << "ESTABLISHED: no entry";
+  EXPECT_FALSE(lookup_one(*reader, cookie_of(c.server)));
+  EXPECT_FALSE(lookup_one(*reader, cookie_of(c.listener))) << "LISTEN: no entry";
+  const std::uint64_t client_cookie = cookie_of(c.client);
+  const std::uint64_t before_shutdown = boot_time_ns();
+  const pid_t closer = ::fork();
+  if (closer == 0) ::_exit(::shutdown(c.client, SHUT_WR) == 0 ? 0 : 1);
+  int status = 0;
+  ASSERT_EQ(::waitpid(closer, &status, 0), closer);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_TRUE(wait_for_kernel_state(c.server, TcpState::CloseWait));
+  ASSERT_TRUE(wait_for_kernel_state(c.client, TcpState::FinWait2));
+  const std::uint64_t seen_close_wait = boot_time_ns();
+  auto server = lookup_one(*reader, cookie_of(c.server));
+  ASSERT_TRUE(server) << "CLOSE_WAIT has an entry from its start";
+  EXPECT_EQ(server->state, TcpState::CloseWait);
+  EXPECT_TRUE(server->entered_exact);
+  EXPECT_GE(server->entered_boot_ns + kJiffyMaxNs, before_shutdown);
+  EXPECT_LE(server->entered_boot_ns, seen_close_wait);
+  EXPECT_FALSE(server->owner.known()) << "softirq transitions teach no owner";
+  auto half = lookup_one(*reader, client_cookie);
+  ASSERT_TRUE(half) << "the half-closed FIN_WAIT2 has an entry";
+  EXPECT_EQ(half->state, TcpState::FinWait2);
+  EXPECT_TRUE(half->entered_exact);
+  EXPECT_EQ(half->owner.pid, closer);
+  EXPECT_TRUE(half->closed_by_owner());
+
+  // The server closes: LAST_ACK for it, and the client's FIN_WAIT2 gets the FIN: TIME_WAIT.
+  const std::uint64_t before_close = boot_time_ns();
+  ::close(c.server);
+  c.server = -1;
+  ASSERT_TRUE(wait_for_kernel_state(c.client, TcpState::Close)) << "replaced by a mini-socket";
+  const std::uint64_t seen_time_wait = boot_time_ns();
+  std::this_thread::sleep_for(100ms);
+  auto tw = lookup_one(*reader, client_cookie);
+  ASSERT_TRUE(tw) << "the TIME_WAIT mini-socket keeps the entry";
+  EXPECT_EQ(tw->state, TcpState::TimeWait);
+  EXPECT_TRUE(tw->mini_socket);
+  EXPECT_TRUE(tw->entered_exact);
+  EXPECT_GE(tw->entered_boot_ns + kJiffyMaxNs, before_close);
+  EXPECT_LE(tw->entered_boot_ns, seen_time_wait);
+  EXPECT_EQ(tw->owner.pid, closer) << "TIME_WAIT is attributed to the process that closed first";
+  auto counters = reg->counters();
+  ASSERT_TRUE(counters);
+  EXPECT_GE(counters->inserts, 2u); // the register is global: other namespaces count too
+  EXPECT_EQ(counters->insert_failures, 0u);
+}
+
 TEST(LiveRegister, ATinyMapCountsItsEvictions) {
   StateRegisterOptions o;
   o.max_entries = 16;

@@ -28,8 +28,8 @@ char LICENSE[] SEC("license") = "GPL";
 
 /* TCP_ESTABLISHED ... TCP_CLOSING come from vmlinux.h (enum in include/net/tcp_states.h). */
 
-/* &tw_timer_handler from /proc/kallsyms. In .bss, not .rodata: user space reads kallsyms
- * (100+ ms) while the programs load, and sets it before attaching the timer programs. */
+/* &tw_timer_handler, set by find_tw_timer() (or by user space from /proc/kallsyms where that
+ * program cannot load) before the timer programs are attached. */
 volatile __u64 tw_timer_fn;
 
 /* CLOCK_BOOTTIME of jiffy 0 for the tick clock below, from calibrate(): the smallest
@@ -45,6 +45,9 @@ const volatile __u32 stream_events = 0; /* 1: write transitions to `events` */
  * the register alone, whose ages are shown to the second; the stream's durations need the
  * exact clock. The exact clock is read until calibrate() has run. */
 const volatile __u32 tick_clock = 0;
+/* 1: no entry before a socket's first closing state (see opening_state()). For the register
+ * alone: its readers (ls, check, top, serve) use ages and closers of closing states only. */
+const volatile __u32 lazy_entries = 0;
 const volatile __u32 filter_netns = 0;  /* stream only this netns inode (0 = all) */
 const volatile __u16 filter_port = 0;   /* stream only this local or remote port (0 = all) */
 /* Wake the reader only once this much is queued: a wakeup per record costs the traced
@@ -549,6 +552,14 @@ static __always_inline long new_entry(const struct sock *sk, __u32 netns, __u16 
 	return 0;
 }
 
+/* States before the closing ones: with lazy_entries a socket in them has no entry (entries
+ * are made at the first closing transition and deleted at ->CLOSE). */
+static __always_inline bool opening_state(int state)
+{
+	return state == TCP_CLOSE || state == TCP_LISTEN || state == TCP_SYN_SENT ||
+	       state == TCP_SYN_RECV || state == TCP_ESTABLISHED;
+}
+
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int newstate)
 {
@@ -562,6 +573,15 @@ int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int 
 		return 0;
 	settle_pending(0);
 	COUNT(transitions);
+	if (lazy_entries && opening_state(oldstate) &&
+	    (opening_state(newstate) || newstate == TCP_CLOSE)) {
+		/* Nothing to record or delete; read, not made: a cookie for every socket costs. */
+		struct sr_cpu_slot *slot = cpu_slot();
+
+		if (newstate == TCP_CLOSE && slot) /* tcp_destroy_sock comes next: no lookup */
+			slot->closed = sk->__sk_common.skc_cookie.counter;
+		return 0;
+	}
 	cookie = bpf_get_socket_cookie((void *)sk);
 	if (newstate == TCP_CLOSE) {
 		on_close(sk, cookie, oldstate);
@@ -570,9 +590,11 @@ int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int 
 	now = now_ns();
 	netns = sk_netns(sk);
 	sport = sk->__sk_common.skc_num;
-	if (oldstate == TCP_CLOSE || oldstate == TCP_LISTEN) {
-		/* A birth: inserted without a lookup first (the update walks the bucket anyway);
-		 * only a socket connected again after a disconnect still has its entry. */
+	if (oldstate == TCP_CLOSE || oldstate == TCP_LISTEN ||
+	    (lazy_entries && opening_state(oldstate))) {
+		/* A birth (lazy: the first closing state): inserted without a lookup first (the
+		 * update walks the bucket anyway); only a socket connected again after a
+		 * disconnect still has its entry. */
 		if (new_entry(sk, netns, sport, cookie, now, oldstate, newstate) != -EEXIST)
 			goto listener;
 		e = bpf_map_lookup_elem(&sockets, &cookie);
@@ -598,7 +620,7 @@ int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int 
 	emit(&sk->__sk_common, netns, sport, now, cookie, e, oldstate, newstate, SR_EV_STATE,
 	     old_entered, oflags);
 listener:
-	if (newstate == TCP_LISTEN) {
+	if (newstate == TCP_LISTEN && !lazy_entries) {
 		struct listener_key lk = { .netns = netns, .port = sport };
 		struct sr_owner o = {};
 
@@ -753,4 +775,19 @@ int calibrate(void *ctx)
 	if (tick && zero < jiffy_zero_ns)
 		jiffy_zero_ns = zero;
 	return (int)(j & 0x3fffffff);
+}
+
+/* Run once by user space before the timer programs are attached: the kernel's own symbol
+ * lookup (Linux 5.16+) instead of /proc/kallsyms, which the kernel formats line by line for
+ * 30-190 ms here. Same rule as /proc/kallsyms: -EPERM where addresses are hidden. */
+SEC("syscall")
+int find_tw_timer(void *ctx)
+{
+	static const char name[] = "tw_timer_handler";
+	__u64 addr = 0;
+	long rc = bpf_kallsyms_lookup_name(name, sizeof(name), 0, &addr);
+
+	if (rc == 0)
+		tw_timer_fn = addr;
+	return rc;
 }
