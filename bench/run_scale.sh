@@ -360,8 +360,8 @@ targets_for() {
     r=${RATIO["ss -tanp|floor_dump"]:-}
     if [[ -n $r ]]; then
       TARGETS+=("PASS  at $n: ss -tanp's ratio proven: ran to completion in ${med["ss -tanp"]} s, ${r}x floor_dump, ${RATIO["ss -tanp|sockdoctor ls"]}x sockdoctor ls, ${RATIO["ss -tanp|sockdoctor check"]}x sockdoctor check")
-    else
-      TARGETS+=("MISS  at $n: ss -tanp's ratio proven (it did not finish; set SSP_BOUND=1800)")
+    elif [[ -n $SSP_BOUND ]]; then
+      TARGETS+=("MISS  at $n: ss -tanp's ratio proven (it did not finish in SSP_BOUND=$SSP_BOUND s)")
     fi
     local sp=${med["ss -tanp"]:-} base=${med["sockdoctor ls"]:-}
     if [[ -n $sp && -n $base ]]; then
