@@ -9,11 +9,18 @@
 #   PROCS=100                     holder processes
 #   COUNT=60 DELAY=1              intervals and seconds between them
 #   VARIANTS="adaptive"           also: "every1" (--detail-every 1: list every socket and scan
-#                                 owners every interval), "no-owners" (--no-owners)
+#                                 owners every interval; everyN: every Nth interval, which
+#                                 with every1 splits the cost of a light sample from a complete
+#                                 one), "no-owners" (--no-owners)
+#   ROUNDS=1                      runs of each variant (a median needs 3)
+#   BASELINE=path/to/sockdoctor   also run each variant with this (older) binary right after,
+#                                 reported as baseline-VARIANT (what a change bought)
 #   SHARED_EHASH=0                1: use the host's TCP hash table (its other sockets add cost)
 #   HOST_PROC=0                   1: scan the host's /proc (every process on the machine)
 #   BUILD_DIR=                    a configured build dir (default: the release preset)
 #   RESULTS=build/bench-results   where the report goes
+#   PERF=0                        1: run top under `perf record -g` (profile in RESULTS/top-VARIANT.perf;
+#                                 the CPU figures then include perf's own cost: profile only)
 #
 # Isolation, and why: every network namespace shares the host's TCP hash table unless it was
 # created with net.ipv4.tcp_child_ehash_entries set in its parent, so a dump walks every socket
@@ -40,7 +47,9 @@ run_top() {
   local variant=$1
   shift
   local out="$WORK/$variant.ndjson" tfile="$WORK/$variant.time"
-  /usr/bin/time -f '%U %S %e %M' -o "$tfile" \
+  local -a prof=()
+  [[ ${PERF:-0} == 1 ]] && prof=(perf record -q -F 499 -g -o "$RESULTS/top-$variant.perf" --)
+  /usr/bin/time -f '%U %S %e %M' -o "$tfile" "${prof[@]}" \
     "$SD" top --json -d "$DELAY" --count "$COUNT" "$@" >"$out" 2>"$WORK/$variant.err" ||
     die "$variant: sockdoctor top failed: $(head -c 500 "$WORK/$variant.err") $(tail -c 300 "$out") $(cat "$tfile")"
   local lines details
@@ -69,14 +78,24 @@ inner() {
   # A negative tcp_ehash_entries means the namespace shares the host's table.
   echo "sockets: $(ss -tanH | wc -l) (ss -tan), ehash buckets $(cat /proc/sys/net/ipv4/tcp_ehash_entries)," \
     "processes in /proc: $(find /proc -maxdepth 1 -name '[0-9]*' | wc -l)"
-  for v in $VARIANTS; do
-    case $v in
-    adaptive) run_top adaptive ;;
-    every1) run_top every1 --detail-every 1 ;;
-    no-owners) run_top no-owners --no-owners ;;
-    *) die "unknown variant $v" ;;
-    esac
+  local r v new=$SD
+  for ((r = 1; r <= ${ROUNDS:-1}; r++)); do
+    for v in $VARIANTS; do
+      SD=$new run_variant "$v" "$v"
+      # The older binary right after, in the same farm: a ratio that the load shifts less.
+      if [[ -n ${BASELINE:-} ]]; then SD=$BASELINE run_variant "$v" "baseline-$v"; fi
+    done
   done
+}
+
+# run_variant VARIANT NAME: run_top with the variant's options, reported as NAME.
+run_variant() {
+  case $1 in
+  adaptive) run_top "$2" ;;
+  every[0-9]*) run_top "$2" --detail-every "${1#every}" ;;
+  no-owners) run_top "$2" --no-owners ;;
+  *) die "unknown variant $1" ;;
+  esac
 }
 
 case ${1:-} in
@@ -106,6 +125,8 @@ for tool in unshare ss sysctl cmake; do command -v "$tool" >/dev/null || die "$t
 [[ -x /usr/bin/time ]] || die "/usr/bin/time not found (Debian package 'time')"
 RESULTS=${RESULTS:-$ROOT/build/bench-results}
 mkdir -p "$RESULTS"
+RESULTS=$(cd "$RESULTS" && pwd)
+export RESULTS
 if [[ -n ${BUILD_DIR:-} ]]; then
   BIN=$(cd "$BUILD_DIR" && pwd)
   cmake --build "$BIN" -j 2 --target sockdoctor sockfarm >"$RESULTS/top_cost-build.log" 2>&1 ||
@@ -123,6 +144,12 @@ REPORT="$RESULTS/top_cost-$(date -u +%Y%m%dT%H%M%SZ).txt"
     "TCP sockets host-wide: $(awk '$1 == "TCP:" { for (i = 2; i < NF; i++) if ($i == "alloc") print $(i + 1) }' /proc/net/sockstat)"
   echo "columns: variant cpu_s wall_s max_rss_kb detail_samples/intervals"
   unshare -n -- "$SELF" --outer "$BIN/src/sockdoctor" "$BIN/bench/sockfarm" |
-    awk '{ print } $2 ~ /^[0-9.]+$/ && $3 > 0 { printf "  -> %s: %.1f%% of one core\n", $1, 100 * $2 / $3 }'
+    awk '{ print } $2 ~ /^[0-9.]+$/ && $3 > 0 {
+        p = 100 * $2 / $3; printf "  -> %s: %.1f%% of one core\n", $1, p; v[$1] = v[$1] " " p; n[$1]++ }
+      END { for (k in n) if (n[k] > 1) {
+          m = split(substr(v[k], 2), a, " ")
+          for (i = 2; i <= m; i++) for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+          printf "median %s: %.1f%% of one core over %d rounds (%s)\n", k,
+            (m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2), m, substr(v[k], 2) } }'
 } | tee "$REPORT"
 echo "report: $REPORT"

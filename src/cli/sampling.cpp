@@ -1,5 +1,6 @@
 // From the global options to a collect::Sampler; the stderr notes of what a sample missed, and
 // the one way cli writes an error line.
+#include <malloc.h>
 #include <unistd.h>
 
 #include <ostream>
@@ -51,6 +52,12 @@ void print_sample_notes(const Context& ctx, const core::Sample& sample, bool qui
 
 core::Result<core::Sample>
 take_sample(const Context& ctx, const collect::SampleRequest& req, bool quiet_owners) {
+  // One sample, then exit: return every large buffer to the kernel when it is freed. glibc raises
+  // its mmap threshold to the size of the first large block freed (libbpf's parsed kernel BTF),
+  // after which the owner scan's multi-megabyte vectors come from the heap and their freed copies
+  // stay resident: 22 MB of peak RSS at 1M sockets (docs/performance.md, run F). Setting it at
+  // all turns the adjustment off. top and serve keep the default: they reuse their buffers.
+  ::mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   collect::Sampler sampler(sampler_options(ctx.global));
   auto sample = sampler.take(req);
   if (sample) print_sample_notes(ctx, *sample, quiet_owners);

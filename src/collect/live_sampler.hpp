@@ -16,8 +16,10 @@ namespace sockdoctor::collect {
 struct LiveSamplerOptions {
   double interval_seconds = 1;
   bool owners = true;
-  // Share of one core that complete samples may use on average; sets how often they run.
-  double detail_cpu_share = 0.04;
+  // Share of one core that complete samples may use on average; sets how often they run. The
+  // light samples in between cost their kernel walk of the whole hash table (about 2.5 % of a
+  // core at 100k sockets and 1 s): 2 % keeps the whole view under 5 % (docs/performance.md).
+  double detail_cpu_share = 0.02;
   int max_detail_every = 30;  // intervals; bounds how stale the TIME_WAIT sections may get
   int fixed_detail_every = 0; // > 0: this cadence, not adaptive (tests, benchmarks)
   // Between full owner scans, new CLOSE_WAIT / FIN_WAIT2 sockets are looked up in the fds of
