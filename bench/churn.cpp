@@ -33,10 +33,26 @@ struct Options {
   double seconds = 5;        // a bound as well
 };
 
+constexpr const char* kUsage =
+    "usage: churn [--port P] [--clients N] [--connections N] [--seconds S]\n"
+    "Connection churn on 127.0.0.1, bounded in count and time; run it in a private network\n"
+    "namespace (bench/trace_overhead.sh does): it refuses to run where an interface other than lo\n"
+    "exists.\n";
+
+[[noreturn]] void usage(int status) {
+  std::fputs(kUsage, status == 0 ? stdout : stderr);
+  std::exit(status);
+}
+
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; i += 2) {
     const std::string a = argv[i];
+    if (a == "--help" || a == "-h") usage(0);
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "churn: %s needs a value\n", a.c_str());
+      usage(64);
+    }
     const char* v = argv[i + 1];
     if (a == "--port")
       o.port = std::atoi(v);
@@ -48,7 +64,7 @@ Options parse(int argc, char** argv) {
       o.seconds = std::atof(v);
     else {
       std::fprintf(stderr, "churn: unknown option %s\n", a.c_str());
-      std::exit(64);
+      usage(64);
     }
   }
   if (o.clients < 1 || o.clients > 64 || o.seconds <= 0 || o.seconds > 600) {
@@ -94,10 +110,36 @@ bool one_connection(const sockaddr_in& server) {
   return ok;
 }
 
+// True when this network namespace has an interface other than lo: the host's (or another
+// shared one), where a benchmark must not churn. A namespace made for the run has lo only.
+bool in_shared_netns() {
+  std::FILE* f = std::fopen("/proc/self/net/dev", "re");
+  if (f == nullptr) return true; // unknown: refuse
+  char line[512];
+  bool other = false;
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    const char* colon = std::strchr(line, ':');
+    if (colon == nullptr) continue; // the two header lines
+    const char* name = line;
+    while (*name == ' ')
+      ++name;
+    if (std::string(name, colon) != "lo") other = true;
+  }
+  std::fclose(f);
+  return other;
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
+  if (in_shared_netns()) {
+    std::fputs("churn: this network namespace has interfaces other than lo; run it in a "
+               "private one, e.g.\n"
+               "  unshare --net sh -c 'ip link set lo up && churn ...'\n",
+               stderr);
+    return 69;
+  }
   const int lfd = listen_on(o.port);
   std::atomic<bool> stop{false};
   std::thread server([&] {
