@@ -261,9 +261,10 @@ Outcome run(const Options& o) {
   if (!rep.replaced_pin_note.empty()) error_line(o, rep.replaced_pin_note);
   if (!rep.pin_dir.empty()) error_line(o, "register pinned at " + rep.pin_dir);
   if (o.verbose > 0)
-    *o.err << fmt::format("sockdoctor trace: register loaded in {:.1f} ms (kallsyms {:.1f} ms), "
-                          "{} entries\n",
-                          rep.load_us / 1e3, rep.kallsyms_us / 1e3, o.entries);
+    *o.err << fmt::format(
+        "sockdoctor trace: register loaded in {:.1f} ms (tw_timer_handler lookup {:.1f} ms), "
+        "{} entries\n",
+        rep.load_us / 1e3, rep.kallsyms_us / 1e3, o.entries);
   Session s{o, std::move(*filter), std::move(*reg), {}};
   return stream(s);
 }
