@@ -62,6 +62,20 @@ void sort_holders(std::vector<StuckHolder>& holders) {
   });
 }
 
+// Sockets without an fd whose closer the register knows, in socket order.
+std::vector<SocketCloser> socket_closers(const core::Snapshot& snap, const SocketKnowledge& k) {
+  std::vector<SocketCloser> out;
+  for (std::uint32_t i = 0; i < snap.sockets.size(); ++i) {
+    const auto& s = snap.sockets[i];
+    if (s.inode != 0 || s.state == core::TcpState::Listen) continue;
+    const std::int32_t pid = k.last_holder(s);
+    if (pid <= 0) continue;
+    const core::ProcessInfo* p = k.process(pid);
+    out.push_back({i, pid, p != nullptr ? p->comm : std::string()});
+  }
+  return out;
+}
+
 } // namespace
 
 HostModel build_host_model(std::shared_ptr<const core::Sample> sample,
@@ -77,6 +91,7 @@ HostModel build_host_model(std::shared_ptr<const core::Sample> sample,
   if (m.sample->traced) traced.emplace(base, *m.sample->traced, &snap.workloads.cgroup_paths);
   const SocketKnowledge& k = traced ? static_cast<const SocketKnowledge&>(*traced) : base;
   m.ages = socket_ages(snap, m.kernel_, k);
+  if (options.closers && traced) m.closers = socket_closers(snap, *traced);
   for (std::size_t i = 0; i < snap.sockets.size(); ++i)
     if (snap.sockets[i].state == core::TcpState::Listen) m.listeners.push_back(i);
   // What no renderer of this model shows is not built: check prints findings only, so it skips

@@ -21,6 +21,15 @@ struct HostModelOptions {
   bool findings = true;  // run the rules
   bool sections = true;  // holders, TIME_WAIT causes; port budgets (also when the rules run)
   bool workloads = true; // the workload table (owners' and orphans' units, containers, pods)
+  bool closers = false;  // who closed each socket without an fd (needs the eBPF register): ls
+};
+
+// The process that closed a socket that has no fd now (TIME_WAIT, FIN_WAIT2 mini-socket,
+// orphan), as the eBPF register recorded it in that process's close() or shutdown().
+struct SocketCloser {
+  std::uint32_t socket = 0; // index into snapshot().sockets
+  std::int32_t pid = 0;
+  std::string comm; // attacker-controlled: escape on output
 };
 
 struct HostModel {
@@ -30,8 +39,9 @@ struct HostModel {
   std::vector<StuckHolder> holders;   // most CLOSE_WAIT + FIN_WAIT2 first, then by pid
   std::vector<PortBudget> budgets;    // fullest first
   std::vector<TimeWaitCause> time_wait;
-  WorkloadTable workloads; // unit, container, pod of each owner and of orphans' cgroups
-  Diagnosis diagnosis;     // findings (most severe first) and the summary
+  std::vector<SocketCloser> closers; // by socket index; only with options.closers and a register
+  WorkloadTable workloads;           // unit, container, pod of each owner and of orphans' cgroups
+  Diagnosis diagnosis;               // findings (most severe first) and the summary
 
   const core::Snapshot& snapshot() const { return sample->snapshot; }
   // Settings of sockdoctor's own namespace; the kernel defaults when they could not be read.

@@ -29,6 +29,10 @@ from the kernel timer, CLOSE_WAIT from the last ACK received. ">" marks a lower 
 CLOSE_WAIT), "~" an estimate (orphaned FIN_WAIT2: its timer may be 3.5 x RTO or TCP_LINGER2
 rather than tcp_fin_timeout); in --json, "lower_bound": true and "estimate": true.
 
+Process: a socket without an fd (TIME_WAIT, orphans) shows "closed by PID/comm" when the eBPF
+state register (hosted by `serve` or `trace --pin`) saw that process close it; in --json
+"closed_by": {"pid", "comm"}. Its age is then "traced": exact.
+
 JSON: each owner's "cmdline" holds at most the first 4096 bytes of the command line (NULs as
 spaces); a longer one is cut and the owner gets "cmdline_truncated": true (absent otherwise).
 
@@ -65,6 +69,7 @@ int run_ls(Context& ctx, const LsOptions& o) {
   analyze::HostModelOptions mo;
   mo.findings = false;
   mo.sections = false;
+  mo.closers = !o.no_owners; // TIME_WAIT and orphans: who closed them (with the eBPF register)
   const auto model =
       analyze::build_host_model(std::make_shared<const core::Sample>(std::move(*sample)), mo);
   const core::Snapshot* snap = &model.snapshot();
@@ -72,9 +77,12 @@ int run_ls(Context& ctx, const LsOptions& o) {
   rows.reserve(snap->sockets.size());
   for (std::uint32_t i = 0; i < snap->sockets.size(); ++i)
     if (filter->matches(snap->sockets[i], snap->owners)) rows.push_back(i);
-  render::SocketListView view{snap, rows,
+  render::SocketListView view{snap,
+                              rows,
                               ages ? std::span(model.ages) : std::span<const analyze::Age>(),
-                              !o.no_owners, &model.workloads};
+                              !o.no_owners,
+                              &model.workloads,
+                              model.closers};
   if (o.json)
     render::render_socket_json(*ctx.out, view);
   else

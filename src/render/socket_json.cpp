@@ -190,6 +190,13 @@ void append_socket(std::string& out,
   if (v.has_ages()) append_age(out, v.age_of(s));
   out += ",\"owners\":"sv;
   owners.append(out, s.inode);
+  // Without an fd, the process that closed it, when the eBPF register saw the close.
+  if (const auto* c = s.inode == 0 ? v.closer_of(s) : nullptr) {
+    out += ",\"closed_by\":"sv;
+    out += generic_json([&](JsonWriter& w) {
+      w.begin_object().key("pid").number(c->pid).key("comm").string(c->comm).end_object();
+    });
+  }
   // An orphan has no owner; the cgroup it was created in names its workload.
   if (const auto* wl = s.inode == 0 && v.workloads ? v.workloads->cgroup(s.cgroup_id) : nullptr) {
     out += ",\"workload\":"sv;

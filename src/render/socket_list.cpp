@@ -72,6 +72,7 @@ public:
   // "pid/comm" of the first owner, ",+N" for the others; wide mode lists all with their fds.
   // Narrow mode cuts the first owner's text so that the ",+N" stays visible.
   void append(std::string& out, std::uint32_t inode);
+  void append_closer(std::string& out, const analyze::SocketCloser& c);
 
 private:
   const std::string& text(std::uint32_t process_index);
@@ -171,6 +172,13 @@ const std::string& OwnerTexts::cut(std::uint32_t process_index) {
   return c;
 }
 
+// "closed by pid/comm": the process that closed a socket that has no fd now.
+void OwnerTexts::append_closer(std::string& out, const analyze::SocketCloser& c) {
+  std::string t = fmt::format("closed by {}/", c.pid);
+  append_escaped_for_terminal(t, c.comm);
+  out += wide_ ? t : truncate(t, width_);
+}
+
 void OwnerTexts::append(std::string& out, std::uint32_t inode) {
   const auto refs = owners_.owners_of(inode);
   if (refs.empty()) return;
@@ -228,7 +236,10 @@ void append_row(std::string& out,
   }
   if (v.owners_scanned) {
     out += "  "sv;
-    owners.append(out, s.inode);
+    if (const auto* c = s.inode == 0 ? v.closer_of(s) : nullptr)
+      owners.append_closer(out, *c);
+    else
+      owners.append(out, s.inode);
   }
   while (!out.empty() && out.back() == ' ')
     out.pop_back();
@@ -236,6 +247,15 @@ void append_row(std::string& out,
 }
 
 } // namespace
+
+const analyze::SocketCloser* SocketListView::closer_of(const core::TcpSocket& s) const {
+  if (closers.empty()) return nullptr;
+  const auto index = static_cast<std::uint32_t>(&s - snapshot->sockets.data());
+  const auto it = std::lower_bound(
+      closers.begin(), closers.end(), index,
+      [](const analyze::SocketCloser& c, std::uint32_t i) { return c.socket < i; });
+  return it != closers.end() && it->socket == index ? &*it : nullptr;
+}
 
 std::string_view netns_name(const core::Snapshot& snap, std::uint32_t inode) {
   for (const auto& ns : snap.namespaces)

@@ -6,6 +6,7 @@
 #include <span>
 
 #include "analyze/age.hpp"
+#include "analyze/host_model.hpp"
 #include "analyze/workload.hpp"
 #include "core/snapshot.hpp"
 
@@ -24,6 +25,10 @@ struct SocketListView {
   bool owners_scanned = true;          // false: owners were not asked for
   // Units, containers, pods of the owners and of orphans' cgroups (JSON only); nullptr: none.
   const analyze::WorkloadTable* workloads = nullptr;
+  // Who closed the sockets without an fd (the eBPF register), sorted by socket index.
+  std::span<const analyze::SocketCloser> closers;
+
+  const analyze::SocketCloser* closer_of(const core::TcpSocket& s) const;
 };
 
 struct TableOptions {

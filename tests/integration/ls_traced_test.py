@@ -6,7 +6,8 @@ processes make on loopback: a CLOSE_WAIT held by sd-cw-srv, a server-side TIME_W
 by sd-tw-srv, and one CLOSE_WAIT made before the register started (sd-old-srv). Then:
   ls --json      the new CLOSE_WAIT and the TIME_WAIT have age basis "traced", exact (not a
                  lower bound) and within 50 ms of what the test knows; the older socket keeps
-                 its estimate (last_ack, a lower bound)
+                 its estimate (last_ack, a lower bound); the TIME_WAIT names its closer
+                 ("closed_by", and "closed by PID/comm" in the table)
   --register off the same sockets are estimated again (the register is what made them exact)
   check          the new holder's oldest CLOSE_WAIT is exact, the older holder's "at least"
   top --lines    the TIME_WAIT entry is attributed ("traced") to the pid that closed first"""
@@ -116,6 +117,15 @@ def body(args, checks):
         tw_cookie, t_tw, tw_srv = made["tw"]
         check_exact(checks, socks.get(cw_cookie), "new CLOSE_WAIT", t_cw, before, after)
         check_exact(checks, socks.get(tw_cookie), "server-side TIME_WAIT", t_tw, before, after)
+        tw = socks.get(tw_cookie, {})
+        checks.equal(tw.get("closed_by"), {"pid": tw_srv.pid, "comm": "sd-tw-srv"},
+                     "ls --json: the TIME_WAIT names the process that closed first (closed_by)")
+        checks.equal(socks.get(cw_cookie, {}).get("closed_by"), None,
+                     "a socket with an fd has owners, no closed_by")
+        table = harness.run_sockdoctor(sd, "--register", pin_root, "ls", "-w", "--state",
+                                       "time-wait")
+        checks.check(f"closed by {tw_srv.pid}/sd-tw-srv" in table.out.decode(errors="replace"),
+                     "ls -w: the TIME_WAIT row says who closed it", table.describe())
         older = socks.get(old["cookie"])
         if checks.check(older is not None, "the older CLOSE_WAIT is listed"):
             checks.equal(older["age"]["basis"], "last_ack", "older socket: estimated (last_ack)")
