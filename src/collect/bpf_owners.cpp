@@ -40,13 +40,6 @@ namespace {
 
 constexpr std::string_view kUnavailable = "eBPF owner scan unavailable: ";
 
-// Unused in a build without BPF (clang's -Wunused-function then fires).
-[[maybe_unused]] std::uint64_t micros_since(std::chrono::steady_clock::time_point start) {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                        std::chrono::steady_clock::now() - start)
-                                        .count());
-}
-
 } // namespace
 
 std::size_t decode_task_socket_records(std::span<const std::byte> data, TaskSocketRecords& out) {
@@ -134,13 +127,6 @@ constexpr SkeletonOps<task_sockets_bpf> kSkeletonOps{task_sockets_bpf__open, tas
                                                      task_sockets_bpf__attach,
                                                      task_sockets_bpf__destroy};
 
-// Any failure to open, load or attach means "this machine cannot" (not a transient failure):
-// the caller falls back to the /proc scan.
-core::Error unavailable(core::Error e) {
-  if (e.code == core::ErrorCode::Failed) e.code = core::ErrorCode::Unavailable;
-  return e;
-}
-
 // A read() returns at most the 32 KiB seq_file buffer, always whole elements.
 core::Result<TaskSocketRecords> read_iterator(int iter_fd) {
   constexpr std::uint64_t kMaxBytes = 4ULL << 30; // 134M records: far beyond any real host
@@ -156,12 +142,12 @@ core::Result<Skeleton> load_iterator() {
   auto skel = Skeleton::open(kSkeletonOps, "eBPF owner scan unavailable",
                              "kernel without iter/task_file or bpf_sock_from_file, Linux 5.11+ "
                              "with BTF");
-  if (!skel) return tl::unexpected(unavailable(skel.error()));
-  if (auto loaded = skel->load(); !loaded) return tl::unexpected(unavailable(loaded.error()));
+  if (!skel) return tl::unexpected(bpf_unavailable(skel.error()));
+  if (auto loaded = skel->load(); !loaded) return tl::unexpected(bpf_unavailable(loaded.error()));
   // The skeleton's destroy detaches this link.
   (*skel)->links.dump_task_file = bpf_program__attach_iter((*skel)->progs.dump_task_file, nullptr);
   if (!(*skel)->links.dump_task_file)
-    return tl::unexpected(unavailable(skel->error("attach iter/task_file", errno)));
+    return tl::unexpected(bpf_unavailable(skel->error("attach iter/task_file", errno)));
   return skel;
 }
 
@@ -184,7 +170,7 @@ core::Result<TaskSocketRecords> iterate_task_files(BpfOwnerScanStats& stats) {
   (*skel)->bss->files_seen = 0;
   (*skel)->bss->sockets_seen = 0;
   UniqueFd iter(bpf_iter_create(bpf_link__fd((*skel)->links.dump_task_file)));
-  if (!iter.valid()) return tl::unexpected(unavailable(skel->error("create iterator", errno)));
+  if (!iter.valid()) return tl::unexpected(bpf_unavailable(skel->error("create iterator", errno)));
   stats.load_us = micros_since(start);
 
   const auto read_start = std::chrono::steady_clock::now();

@@ -151,6 +151,17 @@ std::vector<std::string> bpf_log_tail(std::size_t max_lines) {
   return {log.lines.end() - static_cast<std::ptrdiff_t>(n), log.lines.end()};
 }
 
+core::Error bpf_unavailable(core::Error e) {
+  if (e.code == core::ErrorCode::Failed) e.code = core::ErrorCode::Unavailable;
+  return e;
+}
+
+std::uint64_t micros_since(std::chrono::steady_clock::time_point start) {
+  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
+                                        std::chrono::steady_clock::now() - start)
+                                        .count());
+}
+
 core::Error bpf_error(std::string_view context, int err, std::string_view kernel_hint) {
   std::string msg = std::string(context) + ": " + std::strerror(err);
   core::ErrorCode code = core::ErrorCode::Failed;

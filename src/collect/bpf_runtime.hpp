@@ -2,6 +2,7 @@
 // log, a once-per-process probe, errno -> core::Error with the capability named, bpffs pins.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -50,6 +51,13 @@ std::vector<std::string> bpf_log_tail(std::size_t max_lines);
 // ENOENT, EINVAL, EOPNOTSUPP, ENOSYS, E2BIG, ESRCH -> Unavailable with `kernel_hint` (what
 // the kernel must have); anything else -> Failed. Message: "<context>: <strerror> (<why>)".
 core::Error bpf_error(std::string_view context, int err, std::string_view kernel_hint = {});
+
+// A program that cannot open, load or attach means "this machine cannot" (not a transient
+// failure): Failed becomes Unavailable, so callers fall back (the /proc scan, sock_diag).
+core::Error bpf_unavailable(core::Error e);
+
+// Microseconds since `start` (steady clock): the load and read times the BPF users report.
+std::uint64_t micros_since(std::chrono::steady_clock::time_point start);
 
 // Reads a BPF iterator to its end in `chunk`-byte reads. `decode` gets the bytes not yet
 // consumed and returns how many it consumed (whole records): a record cut by the end of a read()

@@ -41,12 +41,6 @@ constexpr const char* kKernelHint =
     "the kernel needs BTF tracepoints (tp_btf, Linux 5.5+) and bpf_get_socket_cookie for tracing "
     "programs (5.12+)";
 
-std::uint64_t micros_since(std::chrono::steady_clock::time_point start) {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                        std::chrono::steady_clock::now() - start)
-                                        .count());
-}
-
 std::int64_t clock_ns(clockid_t clock) {
   timespec ts{};
   ::clock_gettime(clock, &ts);

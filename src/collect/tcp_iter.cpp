@@ -120,26 +120,15 @@ constexpr SkeletonOps<tcp_sockets_bpf> kSkeletonOps{tcp_sockets_bpf__open, tcp_s
                                                     tcp_sockets_bpf__attach,
                                                     tcp_sockets_bpf__destroy};
 
-std::uint64_t micros_since(std::chrono::steady_clock::time_point start) {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
-                                        std::chrono::steady_clock::now() - start)
-                                        .count());
-}
-
-core::Error unavailable(core::Error e) {
-  if (e.code == core::ErrorCode::Failed) e.code = core::ErrorCode::Unavailable;
-  return e;
-}
-
 core::Result<Skeleton> load_program() {
   auto skel = Skeleton::open(kSkeletonOps, "eBPF socket iterator unavailable",
                              "kernel without iter/tcp or the bpf_skc_to_* helpers, Linux 5.12+ "
                              "with BTF");
-  if (!skel) return tl::unexpected(unavailable(skel.error()));
-  if (auto loaded = skel->load(); !loaded) return tl::unexpected(unavailable(loaded.error()));
+  if (!skel) return tl::unexpected(bpf_unavailable(skel.error()));
+  if (auto loaded = skel->load(); !loaded) return tl::unexpected(bpf_unavailable(loaded.error()));
   (*skel)->links.dump_tcp = bpf_program__attach_iter((*skel)->progs.dump_tcp, nullptr);
   if (!(*skel)->links.dump_tcp)
-    return tl::unexpected(unavailable(skel->error("attach iter/tcp", errno)));
+    return tl::unexpected(bpf_unavailable(skel->error("attach iter/tcp", errno)));
   return skel;
 }
 
@@ -182,7 +171,7 @@ dump_tcp_iter(const SockDiagRequest& request, int hz, std::vector<core::TcpSocke
   skel->bss->state_mask = request.state_mask;
   skel->bss->families = (request.ipv4 ? 1u : 0u) | (request.ipv6 ? 2u : 0u);
   UniqueFd iter(bpf_iter_create(bpf_link__fd(skel->links.dump_tcp)));
-  if (!iter.valid()) return tl::unexpected(unavailable(skel.error("create iterator", errno)));
+  if (!iter.valid()) return tl::unexpected(bpf_unavailable(skel.error("create iterator", errno)));
   stats.load_us = micros_since(start);
   const auto read_start = std::chrono::steady_clock::now();
   const std::size_t before = out.size();
