@@ -1,6 +1,10 @@
 // Core model: state names and filters, addresses, owner table.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
+#include <vector>
+
 #include "core/address.hpp"
 #include "core/owner.hpp"
 #include "core/tcp_state.hpp"
@@ -70,4 +74,36 @@ TEST(OwnerTable, GroupsSharedSocketsByInode) {
   EXPECT_EQ(t.owners_of(600).size(), 1u);
   EXPECT_TRUE(t.owners_of(0).empty());
   EXPECT_TRUE(t.owners_of(999).empty());
+}
+
+// Many inodes, some shared, wrapping probes (a table not a power of two): every lookup must return
+// exactly its own run, and an absent inode nothing, against a std::map built beside it.
+TEST(OwnerTable, LookupsAgreeWithAMapAtScale) {
+  OwnerTable t;
+  std::map<std::uint32_t, std::vector<std::pair<std::int32_t, std::int32_t>>> truth;
+  std::vector<std::uint32_t> procs;
+  for (int p = 0; p < 7; ++p)
+    procs.push_back(t.add_process({.pid = 100 + p, .comm = "p"}));
+  std::uint32_t x = 12345;
+  for (int i = 0; i < 20000; ++i) {
+    x = x * 1664525u + 1013904223u;
+    const std::uint32_t inode = 1 + (x >> 8) % 15000; // about a quarter of the inodes repeat
+    const std::uint32_t proc = procs[(x >> 3) % procs.size()];
+    const std::int32_t fd = i + 3;
+    t.add_fd(inode, proc, fd);
+    truth[inode].push_back({100 + static_cast<std::int32_t>(proc), fd});
+  }
+  EXPECT_EQ(t.reference_count(), 20000u);
+  t.finalize();
+  for (auto& [inode, want] : truth) {
+    std::sort(want.begin(), want.end());
+    std::vector<std::pair<std::int32_t, std::int32_t>> got;
+    for (const auto& ref : t.owners_of(inode)) {
+      EXPECT_EQ(ref.inode, inode);
+      got.push_back({t.process(ref.process_index).pid, ref.fd});
+    }
+    ASSERT_EQ(got, want) << "inode " << inode;
+  }
+  for (std::uint32_t absent = 15001; absent < 16000; ++absent)
+    EXPECT_TRUE(t.owners_of(absent).empty());
 }
