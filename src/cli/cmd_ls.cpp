@@ -42,6 +42,24 @@ Examples:
   sockdoctor ls --peer 10.1.2.3:5432 -w     # connections to one database, untruncated
   sockdoctor ls --json | jq '.summary'      # counts per state for scripts)";
 
+// The rows the filter keeps. While every socket matches (no filter, or one the kernel already
+// applied) no index vector is built; the first mismatch materialises the indices so far.
+render::RowSelection select_rows(const core::Snapshot& snap,
+                                 const analyze::SocketFilter& filter,
+                                 std::vector<std::uint32_t>& rows) {
+  const auto n = static_cast<std::uint32_t>(snap.sockets.size());
+  std::uint32_t i = 0;
+  while (i < n && filter.matches(snap.sockets[i], snap.owners))
+    ++i;
+  if (i == n) return render::RowSelection::all(n);
+  rows.resize(i);
+  for (std::uint32_t k = 0; k < i; ++k)
+    rows[k] = k;
+  for (++i; i < n; ++i)
+    if (filter.matches(snap.sockets[i], snap.owners)) rows.push_back(i);
+  return render::RowSelection(rows);
+}
+
 int run_ls(Context& ctx, const LsOptions& o) {
   auto filter = analyze::build_socket_filter(o.filter);
   if (!filter) {
@@ -74,11 +92,9 @@ int run_ls(Context& ctx, const LsOptions& o) {
       analyze::build_host_model(std::make_shared<const core::Sample>(std::move(*sample)), mo);
   const core::Snapshot* snap = &model.snapshot();
   std::vector<std::uint32_t> rows;
-  rows.reserve(snap->sockets.size());
-  for (std::uint32_t i = 0; i < snap->sockets.size(); ++i)
-    if (filter->matches(snap->sockets[i], snap->owners)) rows.push_back(i);
+  const auto selection = select_rows(*snap, *filter, rows);
   render::SocketListView view{snap,
-                              rows,
+                              selection,
                               ages ? std::span(model.ages) : std::span<const analyze::Age>(),
                               !o.no_owners,
                               &model.workloads,

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <iosfwd>
 #include <span>
+#include <vector>
 
 #include "analyze/age.hpp"
 #include "analyze/host_model.hpp"
@@ -11,6 +12,52 @@
 #include "core/snapshot.hpp"
 
 namespace sockdoctor::render {
+
+// The sockets a list shows, in display order: the given indices into snapshot->sockets, or every
+// socket in dump order without an index vector (4 bytes a socket: 4 MB of a million-socket `ls`).
+class RowSelection {
+public:
+  class iterator {
+  public:
+    std::uint32_t operator*() const { return p_ != nullptr ? *p_ : i_; }
+    iterator& operator++() {
+      if (p_ != nullptr)
+        ++p_;
+      else
+        ++i_;
+      return *this;
+    }
+    bool operator==(const iterator&) const = default;
+
+  private:
+    friend class RowSelection;
+    iterator(const std::uint32_t* p, std::uint32_t i) : p_(p), i_(i) {}
+    const std::uint32_t* p_;
+    std::uint32_t i_;
+  };
+
+  RowSelection() = default;
+  RowSelection(std::span<const std::uint32_t> indices) : indices_(indices), all_(false) {}
+  RowSelection(const std::vector<std::uint32_t>& indices)
+      : RowSelection(std::span<const std::uint32_t>(indices)) {}
+  static RowSelection all(std::size_t count) {
+    RowSelection r;
+    r.count_ = static_cast<std::uint32_t>(count);
+    return r;
+  }
+
+  std::size_t size() const { return all_ ? count_ : indices_.size(); }
+  bool empty() const { return size() == 0; }
+  iterator begin() const { return all_ ? iterator(nullptr, 0) : iterator(indices_.data(), 0); }
+  iterator end() const {
+    return all_ ? iterator(nullptr, count_) : iterator(indices_.data() + indices_.size(), 0);
+  }
+
+private:
+  std::span<const std::uint32_t> indices_;
+  std::uint32_t count_ = 0;
+  bool all_ = true;
+};
 
 struct SocketListView {
   // The age of socket s, which is an element of snapshot->sockets.
@@ -20,9 +67,9 @@ struct SocketListView {
   bool has_ages() const { return !ages.empty(); }
 
   const core::Snapshot* snapshot = nullptr;
-  std::span<const std::uint32_t> rows; // indices into snapshot->sockets, display order
-  std::span<const analyze::Age> ages;  // parallel to snapshot->sockets; empty = no AGE column
-  bool owners_scanned = true;          // false: owners were not asked for
+  RowSelection rows;                  // which sockets, in display order
+  std::span<const analyze::Age> ages; // parallel to snapshot->sockets; empty = no AGE column
+  bool owners_scanned = true;         // false: owners were not asked for
   // Units, containers, pods of the owners and of orphans' cgroups (JSON only); nullptr: none.
   const analyze::WorkloadTable* workloads = nullptr;
   // Who closed the sockets without an fd (the eBPF register), sorted by socket index.
