@@ -335,7 +335,8 @@ TEST(LiveRegister, ATinyMapCountsItsEvictions) {
   auto counters = reg->counters();
   ASSERT_TRUE(live && counters);
   EXPECT_LE(*live, 16u);
-  EXPECT_EQ(counters->inserts + counters->insert_failures, 64u);
+  // At least our 64: the register sees every namespace, and other jobs on the host add theirs.
+  EXPECT_GE(counters->inserts + counters->insert_failures, 64u);
   EXPECT_GE(counters->evictions(*live) + counters->insert_failures, 48u)
       << "64 listeners in 16 entries: the rest are counted, not silently gone";
   for (int fd : listeners)
