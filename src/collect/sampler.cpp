@@ -7,6 +7,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <future>
@@ -69,6 +70,15 @@ core::CollectorStatus status(std::string name, std::string source) {
 // mid-scan.
 bool namespace_gone(const core::Error& e) {
   return e.sys_errno == ENOENT || e.sys_errno == EINVAL;
+}
+
+// Adds a dump's device-bound sockets to the snapshot's list, kept sorted by cookie for lookups.
+void keep_bound_devices(core::Snapshot& snap, const std::vector<core::BoundDevice>& found) {
+  if (found.empty()) return;
+  snap.bound_devices.insert(snap.bound_devices.end(), found.begin(), found.end());
+  std::sort(
+      snap.bound_devices.begin(), snap.bound_devices.end(),
+      [](const core::BoundDevice& a, const core::BoundDevice& b) { return a.cookie < b.cookie; });
 }
 
 } // namespace
@@ -150,6 +160,7 @@ core::Result<core::CollectorStatus> Sampler::dump_own(const SampleRequest& reque
   if (!options_.replay_file.empty()) {
     auto r = replay_sock_diag(options_.replay_file, req, out);
     if (!r) return tl::unexpected(r.error());
+    keep_bound_devices(sample.snapshot, r->bound_devices);
     return status("sockets", "replay:" + options_.replay_file);
   }
   if (options_.source == SocketSource::Proc) {
@@ -174,6 +185,7 @@ core::Result<core::CollectorStatus> Sampler::dump_own(const SampleRequest& reque
   if (recording) {
     if (auto w = write_file(options_.record_file, record); !w) return tl::unexpected(w.error());
   }
+  keep_bound_devices(sample.snapshot, r->bound_devices);
   auto s = status("sockets", "sock_diag");
   s.retries = r->retries;
   if (bpf_note_) {
@@ -300,6 +312,7 @@ core::Result<core::CollectorStatus> Sampler::dump_namespaces(const SampleRequest
     for (auto i = first; i < out.size(); ++i)
       out[i].netns_ino = ns.entry.inode;
     s.retries += dumped->retries;
+    keep_bound_devices(sample.snapshot, dumped->bound_devices);
     if (settings) sample.netns_kernel.emplace(ns.entry.inode, std::move(*settings));
     sample.snapshot.namespaces.push_back({ns.entry.inode, ns.label});
   }

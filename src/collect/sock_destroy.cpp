@@ -122,8 +122,8 @@ auto round_trip(DiagSocket& nl, std::span<std::byte, kDiagRequestBytes> req, Dec
 
 } // namespace
 
-SocketId socket_id_of(const core::TcpSocket& s) {
-  return SocketId{s.local, s.peer, s.cookie, s.bound_if};
+SocketId socket_id_of(const core::TcpSocket& s, std::uint32_t ifindex) {
+  return SocketId{s.local, s.peer, s.cookie, ifindex};
 }
 
 std::size_t encode_destroy_request(std::span<std::byte, kDiagRequestBytes> buf,

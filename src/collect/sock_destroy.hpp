@@ -24,7 +24,8 @@ struct SocketId {
   std::uint32_t ifindex = 0; // idiag_if: only sockets bound to a device need it
 };
 
-SocketId socket_id_of(const core::TcpSocket& s);
+// ifindex: Snapshot::bound_ifindex(s.cookie), the device the socket is bound to (0 = none).
+SocketId socket_id_of(const core::TcpSocket& s, std::uint32_t ifindex = 0);
 
 // Request buffers: a netlink header plus struct inet_diag_req_v2, 4-byte aligned.
 inline constexpr std::size_t kDiagRequestBytes = 72;

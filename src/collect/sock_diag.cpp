@@ -120,7 +120,6 @@ void fill_socket(TcpSocket& s, const inet_diag_msg& m) {
   s.timer_remaining_ms = m.idiag_expires;
   s.uid = m.idiag_uid;
   s.inode = m.idiag_inode;
-  s.bound_if = m.id.idiag_if;
   s.state = decode_state(m.idiag_state);
   s.timer = decode_timer(m.idiag_timer);
   s.retrans = m.idiag_retrans;
@@ -154,6 +153,7 @@ public:
 
   std::uint32_t messages() const { return messages_; }
   std::uint32_t dumps() const { return dumps_; }
+  std::vector<core::BoundDevice> take_bound_devices() { return std::move(bound_); }
 
 private:
   Result<bool> handle(const nlmsghdr* nlh);
@@ -164,6 +164,7 @@ private:
 
   const SockDiagRequest& filter_;
   std::vector<TcpSocket>& out_;
+  std::vector<core::BoundDevice> bound_;
   bool live_ = false;
   std::uint32_t seq_ = 0;
   std::uint32_t portid_ = 0;
@@ -283,6 +284,7 @@ Result<void> DumpDecoder::decode_diag(const nlmsghdr* nlh) {
   }
   if (scan.cgroup != nullptr)
     std::memcpy(&s.cgroup_id, mnl_attr_get_payload(scan.cgroup), sizeof s.cgroup_id);
+  if (m.id.idiag_if != 0) bound_.push_back({s.cookie, m.id.idiag_if});
   return {};
 }
 
@@ -318,7 +320,8 @@ tl::expected<std::uint32_t, AttemptError> attempt_dump(std::uint8_t af,
                                                        int rcvbuf,
                                                        std::byte* buf,
                                                        std::vector<TcpSocket>& out,
-                                                       std::string* record) {
+                                                       std::string* record,
+                                                       std::vector<core::BoundDevice>& bound) {
   auto nl = DiagSocket::open(rcvbuf);
   if (!nl) return tl::unexpected(AttemptError{nl.error()});
   const auto seq = static_cast<std::uint32_t>(std::time(nullptr));
@@ -339,7 +342,11 @@ tl::expected<std::uint32_t, AttemptError> attempt_dump(std::uint8_t af,
       const Redo redo = done.error().sys_errno == kDumpInterrupted ? Redo::Interrupted : Redo::No;
       return tl::unexpected(AttemptError{done.error(), redo});
     }
-    if (*done) return decoder.messages();
+    if (*done) {
+      for (const auto& b : decoder.take_bound_devices())
+        bound.push_back(b);
+      return decoder.messages();
+    }
   }
 }
 
@@ -356,7 +363,7 @@ Result<void> dump_family(std::uint8_t af,
     if (attempt > 0) ++stats.retries;
     const std::size_t out_mark = out.size();
     const std::size_t record_mark = record ? record->size() : 0;
-    auto r = attempt_dump(af, req, rcvbuf, buf, out, record);
+    auto r = attempt_dump(af, req, rcvbuf, buf, out, record, stats.bound_devices);
     if (r) {
       stats.messages += *r;
       return {};
@@ -445,7 +452,7 @@ Result<DumpStats> decode_sock_diag(std::span<const std::byte> data,
     out.erase(out.begin() + static_cast<std::ptrdiff_t>(out_mark), out.end());
     return tl::unexpected(core::with_context("sock_diag", finished.error()));
   }
-  return DumpStats{decoder.messages(), 0, decoder.dumps()};
+  return DumpStats{decoder.messages(), 0, decoder.dumps(), decoder.take_bound_devices()};
 }
 
 Result<DumpStats> replay_sock_diag(const std::string& path,

@@ -26,6 +26,8 @@ struct DumpStats {
   std::uint32_t messages = 0; // inet_diag messages seen, before user-space filtering
   std::uint32_t retries = 0;  // dumps redone after NLM_F_DUMP_INTR or ENOBUFS
   std::uint32_t dumps = 0;    // complete dumps (NLMSG_DONE) decoded: one per address family
+  // The sockets of the dump bound to a device (idiag_if != 0), in dump order.
+  std::vector<core::BoundDevice> bound_devices;
 };
 
 // Live dump of TCP sockets over AF_INET then AF_INET6 into `out` (appends). If `record` is

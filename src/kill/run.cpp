@@ -85,7 +85,8 @@ void act_on(Acting& a, std::vector<render::KillRow*>& rows) {
       row->detail = nl.error().message;
     } else {
       a.pacer.wait();
-      const auto r = collect::destroy_verified(*nl, collect::socket_id_of(s), a.state_mask);
+      const auto r = collect::destroy_verified(
+          *nl, collect::socket_id_of(s, a.snap->bound_ifindex(s.cookie)), a.state_mask);
       row->result = std::string(collect::outcome_name(r.outcome));
       row->err = r.err;
       row->other_cookie = r.other_cookie;

@@ -29,6 +29,7 @@
 #include <thread>
 
 #include "collect/sock_diag.hpp"
+#include "core/snapshot.hpp"
 
 using namespace sockdoctor;
 using collect::decode_sock_diag;
@@ -854,4 +855,33 @@ TEST(SockDiagLive, EnobufsRedoesTheDumpAndEintrRetriesTheReceive) {
   EXPECT_EQ(res.stats.retries, 0u);
   EXPECT_EQ(res.sockets.size(), 3u);
   EXPECT_EQ(fault::eintr.load(), 0);
+}
+
+// A socket bound to a device (idiag_if) is listed apart, with its cookie; the others are not, and
+// a state the filter drops is not listed either.
+TEST(SockDiagDecode, DeviceBoundSocketsAreListedApartByCookie) {
+  std::vector<std::byte> buf;
+  auto bound = make_msg(8, 1, 2);
+  bound.id.idiag_if = 7;
+  bound.id.idiag_cookie[0] = 0x11;
+  bound.id.idiag_cookie[1] = 0x2;
+  put_diag(buf, bound);
+  put_diag(buf, make_msg(8, 3, 4));
+  auto dropped = make_msg(1, 5, 6); // ESTABLISHED: filtered out below
+  dropped.id.idiag_if = 9;
+  put_diag(buf, dropped);
+  put_done(buf);
+  std::vector<TcpSocket> out;
+  SockDiagRequest only_close_wait;
+  only_close_wait.state_mask = sockdoctor::core::state_bit(sockdoctor::core::TcpState::CloseWait);
+  auto r = decode_sock_diag(buf, only_close_wait, out);
+  ASSERT_TRUE(r) << r.error().message;
+  ASSERT_EQ(out.size(), 2u);
+  ASSERT_EQ(r->bound_devices.size(), 1u);
+  EXPECT_EQ(r->bound_devices[0].cookie, 0x2'0000'0011u);
+  EXPECT_EQ(r->bound_devices[0].ifindex, 7u);
+  sockdoctor::core::Snapshot snap;
+  snap.bound_devices = r->bound_devices;
+  EXPECT_EQ(snap.bound_ifindex(out[0].cookie), 7u);
+  EXPECT_EQ(snap.bound_ifindex(out[1].cookie), 0u);
 }
