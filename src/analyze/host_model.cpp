@@ -41,6 +41,11 @@ const core::KernelSettings& HostModel::kernel_of(std::uint32_t netns) const {
   return kernel_;
 }
 
+Age HostModel::age_at(std::size_t i) const {
+  if (i < ages.size()) return ages[i];
+  return knowledge_->age(snapshot().sockets[i], kernel_);
+}
+
 std::vector<Age> socket_ages(const core::Snapshot& snap,
                              const core::KernelSettings& kernel,
                              const SocketKnowledge& known) {
@@ -52,6 +57,23 @@ std::vector<Age> socket_ages(const core::Snapshot& snap,
 }
 
 namespace {
+
+// The knowledge a model reads, kept together on the heap so that the register's view, which
+// refers to its base, stays valid while the model moves.
+struct HeldKnowledge {
+  HeldKnowledge(const core::Sample& sample, const SocketKnowledge* known)
+      : alone(sample.snapshot), base(known != nullptr ? *known : alone) {
+    if (sample.traced)
+      traced.emplace(base, *sample.traced, &sample.snapshot.workloads.cgroup_paths);
+  }
+  const SocketKnowledge& effective() const {
+    return traced ? static_cast<const SocketKnowledge&>(*traced) : base;
+  }
+
+  SampleKnowledge alone;
+  const SocketKnowledge& base;
+  std::optional<TracedKnowledge> traced;
+};
 
 void sort_holders(std::vector<StuckHolder>& holders) {
   std::sort(holders.begin(), holders.end(), [](const StuckHolder& a, const StuckHolder& b) {
@@ -85,13 +107,12 @@ HostModel build_host_model(std::shared_ptr<const core::Sample> sample,
   m.sample = std::move(sample);
   m.kernel_ = m.sample->kernel.value_or(core::KernelSettings{});
   const auto& snap = m.sample->snapshot;
-  const SampleKnowledge alone(snap);
-  const SocketKnowledge& base = known != nullptr ? *known : alone;
-  std::optional<TracedKnowledge> traced;
-  if (m.sample->traced) traced.emplace(base, *m.sample->traced, &snap.workloads.cgroup_paths);
-  const SocketKnowledge& k = traced ? static_cast<const SocketKnowledge&>(*traced) : base;
-  m.ages = socket_ages(snap, m.kernel_, k);
-  if (options.closers && traced) m.closers = socket_closers(snap, *traced);
+  auto held = std::make_shared<const HeldKnowledge>(*m.sample, known);
+  m.knowledge_ = std::shared_ptr<const SocketKnowledge>(held, &held->effective());
+  const SocketKnowledge& k = *m.knowledge_;
+  if (options.ages || options.sections || options.findings)
+    m.ages = socket_ages(snap, m.kernel_, k);
+  if (options.closers && held->traced) m.closers = socket_closers(snap, *held->traced);
   for (std::size_t i = 0; i < snap.sockets.size(); ++i)
     if (snap.sockets[i].state == core::TcpState::Listen) m.listeners.push_back(i);
   // What no renderer of this model shows is not built: check prints findings only, so it skips

@@ -22,6 +22,10 @@ struct HostModelOptions {
   bool sections = true;  // holders, TIME_WAIT causes; port budgets (also when the rules run)
   bool workloads = true; // the workload table (owners' and orphans' units, containers, pods)
   bool closers = false;  // who closed each socket without an fd (needs the eBPF register): ls
+  // false: no `ages` vector (16 bytes a socket); age_at() computes one when asked. Only when
+  // neither the findings nor the sections are built (they read every age): ls, which renders
+  // each age once. Then `known` passed to build_host_model must outlive the model.
+  bool ages = true;
 };
 
 // The process that closed a socket that has no fd now (TIME_WAIT, FIN_WAIT2 mini-socket,
@@ -34,7 +38,7 @@ struct SocketCloser {
 
 struct HostModel {
   std::shared_ptr<const core::Sample> sample;
-  std::vector<Age> ages;              // parallel to sample->snapshot.sockets
+  std::vector<Age> ages;              // parallel to sample->snapshot.sockets (see options.ages)
   std::vector<std::size_t> listeners; // indices of LISTEN sockets
   std::vector<StuckHolder> holders;   // most CLOSE_WAIT + FIN_WAIT2 first, then by pid
   std::vector<PortBudget> budgets;    // fullest first
@@ -48,8 +52,12 @@ struct HostModel {
   const core::KernelSettings& kernel() const { return kernel_; }
   // Settings of a namespace's sockets (its own with --all-netns, else sockdoctor's).
   const core::KernelSettings& kernel_of(std::uint32_t netns) const;
+  // The age of snapshot().sockets[i]: from `ages`, or computed now without them.
+  Age age_at(std::size_t i) const;
 
   core::KernelSettings kernel_;
+  // What the ages come from (the sample, the register, top's tracker), for age_at().
+  std::shared_ptr<const SocketKnowledge> knowledge_;
 };
 
 // What one sample alone says about its sockets: owners from its owner table (the lowest pid when

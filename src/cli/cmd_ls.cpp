@@ -88,17 +88,14 @@ int run_ls(Context& ctx, const LsOptions& o) {
   mo.findings = false;
   mo.sections = false;
   mo.closers = !o.no_owners; // TIME_WAIT and orphans: who closed them (with the eBPF register)
+  mo.ages = false;           // each row's age is computed as it is written
   const auto model =
       analyze::build_host_model(std::make_shared<const core::Sample>(std::move(*sample)), mo);
   const core::Snapshot* snap = &model.snapshot();
   std::vector<std::uint32_t> rows;
   const auto selection = select_rows(*snap, *filter, rows);
-  render::SocketListView view{snap,
-                              selection,
-                              ages ? std::span(model.ages) : std::span<const analyze::Age>(),
-                              !o.no_owners,
-                              &model.workloads,
-                              model.closers};
+  render::SocketListView view{snap, selection, {}, !o.no_owners, &model.workloads, model.closers};
+  if (ages) view.compute_age = [&model](std::size_t i) { return model.age_at(i); };
   if (o.json)
     render::render_socket_json(*ctx.out, view);
   else

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <span>
 #include <vector>
@@ -61,10 +62,11 @@ private:
 
 struct SocketListView {
   // The age of socket s, which is an element of snapshot->sockets.
-  const analyze::Age& age_of(const core::TcpSocket& s) const {
-    return ages[static_cast<std::size_t>(&s - snapshot->sockets.data())];
+  analyze::Age age_of(const core::TcpSocket& s) const {
+    const auto i = static_cast<std::size_t>(&s - snapshot->sockets.data());
+    return compute_age ? compute_age(i) : ages[i];
   }
-  bool has_ages() const { return !ages.empty(); }
+  bool has_ages() const { return !ages.empty() || compute_age != nullptr; }
 
   const core::Snapshot* snapshot = nullptr;
   RowSelection rows;                  // which sockets, in display order
@@ -74,6 +76,9 @@ struct SocketListView {
   const analyze::WorkloadTable* workloads = nullptr;
   // Who closed the sockets without an fd (the eBPF register), sorted by socket index.
   std::span<const analyze::SocketCloser> closers;
+  // Instead of `ages`: the age of snapshot->sockets[i], computed when its row is written (ls
+  // holds no 16-byte Age per socket: 16 MB of a million-socket list).
+  std::function<analyze::Age(std::size_t)> compute_age;
 
   const analyze::SocketCloser* closer_of(const core::TcpSocket& s) const;
 };
