@@ -220,9 +220,12 @@ struct StateRegister::Impl {
     return {};
   }
 
-  // The tick clock's zero (see calibrate() in the .bpf.c): samples over at least two jiffy
-  // changes, so that one was taken just after a tick began (4-8 ms at HZ=250, at most 100 ms).
-  // Until it succeeds the programs read the exact clock.
+  // The tick clock's zero (see calibrate() in the .bpf.c): samples over several jiffy changes,
+  // so that one was taken just after a tick began. Each sample is late by the time since its
+  // tick began, and so are entry times by the smallest of them: with two changes a loaded box
+  // (this process preempted across both ticks) left entries up to 0.9 ms late; over six, one
+  // prompt sample is far likelier (20-24 ms at HZ=250, at most 100 ms). Until it succeeds the
+  // programs read the exact clock.
   void calibrate_tick_clock() {
     state_register_bpf* s = skel->get();
     if (!bpf_program__autoload(s->progs.calibrate)) return;
@@ -231,7 +234,7 @@ struct StateRegister::Impl {
     LIBBPF_OPTS(bpf_test_run_opts, run);
     std::optional<__u32> last;
     int changes = 0;
-    while (changes < 2 &&
+    while (changes < 6 &&
            std::chrono::steady_clock::now() - start < std::chrono::milliseconds(100)) {
       if (bpf_prog_test_run_opts(fd, &run) != 0) return;
       if (last && *last != run.retval) ++changes;
