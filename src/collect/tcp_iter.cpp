@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <optional>
@@ -154,6 +155,9 @@ core::Result<Skeleton> load_program() {
                              "kernel without iter/tcp or the bpf_skc_to_* helpers, Linux 5.12+ "
                              "with BTF");
   if (!skel) return tl::unexpected(bpf_unavailable(skel.error()));
+  // Tests shrink the summary's destination map to reach its overflow with a handful of sockets.
+  if (const char* n = std::getenv("SOCKDOCTOR_BPF_MAX_TUPLES"); n != nullptr && std::atoi(n) > 0)
+    bpf_map__set_max_entries((*skel)->maps.port_tuples, static_cast<__u32>(std::atoi(n)));
   if (auto loaded = skel->load(); !loaded) return tl::unexpected(bpf_unavailable(loaded.error()));
   (*skel)->links.dump_tcp = bpf_program__attach_iter((*skel)->progs.dump_tcp, nullptr);
   if (!(*skel)->links.dump_tcp)
@@ -261,7 +265,8 @@ core::Result<TcpIterStats> run_iterator(const SockDiagRequest& request,
   stats.records = skel->bss->records_seen;
   if (summary == nullptr) return stats;
   if (skel->bss->tuples_full)
-    stats.summary_incomplete = "more than " + std::to_string(TCP_SOCKETS_MAX_TUPLES) +
+    stats.summary_incomplete = "more than " +
+                               std::to_string(bpf_map__max_entries(skel->maps.port_tuples)) +
                                " destinations on ephemeral ports (the port tuple map is full)";
   else if (skel->bss->order_broken)
     stats.summary_incomplete = "a listener came after a connection in the walk";

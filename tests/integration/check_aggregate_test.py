@@ -8,7 +8,9 @@ On the state farm (every state) plus TIME_WAIT entries on ephemeral and on liste
 tcp_max_tw_buckets low so that the TIME_WAIT table finding cites both kinds (the port
 classification done in the kernel), and, second, with ip_local_port_range narrowed so that a port
 budget crosses the warning line: the port rule reads those sockets one by one, so the summary
-must be given up (said with -v) and the finding must again equal sock_diag's."""
+must be given up (said with -v) and the finding must again equal sock_diag's. In between, the
+summary's destination map shrunk to 2 entries (SOCKDOCTOR_BPF_MAX_TUPLES) overflows: -v must say
+so and every socket must be listed instead, never a silently partial count."""
 
 from __future__ import annotations
 
@@ -39,8 +41,13 @@ def still(value):
     return value
 
 
-def check(sd: str, source: str, *extra: str):
-    r = run_sockdoctor(sd, "--source", source, *extra, "check", "--json")
+def check(sd: str, source: str, *extra: str, max_tuples: int = 0):
+    if max_tuples:
+        os.environ["SOCKDOCTOR_BPF_MAX_TUPLES"] = str(max_tuples)
+    try:
+        r = run_sockdoctor(sd, "--source", source, *extra, "check", "--json")
+    finally:
+        os.environ.pop("SOCKDOCTOR_BPF_MAX_TUPLES", None)
     if r.rc not in (0, 1, 2):
         raise FarmError(r.describe())
     return json.loads(r.out.decode("utf-8")), r.err.decode("utf-8", "replace")
@@ -57,18 +64,24 @@ def findings(doc: dict) -> list:
     return sorted(out, key=lambda f: json.dumps(f, sort_keys=True))
 
 
-def oracle(t, sd: str, what: str, summarised: bool, tries: int = 4) -> None:
-    """`--source bpf check` between two identical `--source netlink check`s."""
+def oracle(t, sd: str, what: str, summarised: bool, tries: int = 4, max_tuples: int = 0) -> None:
+    """`--source bpf check` between two identical `--source netlink check`s. max_tuples: the
+    summary's destination map shrunk to overflow, which must list every socket instead."""
     for _ in range(tries):
         a, _ = check(sd, "netlink")
-        b, notes = check(sd, "bpf", "-v")
+        b, notes = check(sd, "bpf", "-v", max_tuples=max_tuples)
         c, _ = check(sd, "netlink")
         if findings(a) == findings(c) and a["summary"] == c["summary"]:
             break
-    counted = "counted in the kernel" in notes
-    resampled = "sampling again" in notes
-    t.check(counted, f"{what}: -v says the summary mode counted sockets in the kernel", notes)
-    t.equal(resampled, not summarised, f"{what}: the summary was {'kept' if summarised else 'given up'}")
+    if max_tuples:
+        t.check(f"more than {max_tuples} destinations" in notes and "listing every socket" in notes,
+                f"{what}: -v says the summary was incomplete and every socket was listed", notes)
+    else:
+        counted = "counted in the kernel" in notes
+        resampled = "sampling again" in notes
+        t.check(counted, f"{what}: -v says the summary mode counted sockets in the kernel", notes)
+        t.equal(resampled, not summarised,
+                f"{what}: the summary was {'kept' if summarised else 'given up'}")
     t.equal(b["summary"]["states"], c["summary"]["states"], f"{what}: the same counts per state")
     t.equal(b["summary"]["total_sockets"], c["summary"]["total_sockets"], f"{what}: the same total")
     t.equal(findings(b), findings(c), f"{what}: the same findings, evidence and all")
@@ -143,6 +156,7 @@ def body(args, t) -> None:
             tw_buckets = int(f.read())
         write_sysctl("net.ipv4.tcp_max_tw_buckets", "8")  # the table finding, with its evidence
         oracle(t, sd, "state farm + TIME_WAIT on both kinds of port", summarised=True)
+        oracle(t, sd, "the same with a destination map of 2 entries", summarised=True, max_tuples=2)
         doc, _ = check(sd, "bpf")
         table = [f for f in doc["findings"] if f["id"] == "time_wait_buckets"]
         t.check(bool(table), "the TIME_WAIT table finding is there to compare", repr(doc["findings"]))
