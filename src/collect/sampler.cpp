@@ -125,8 +125,9 @@ core::Result<core::Sample> Sampler::take(const SampleRequest& request) {
   if (owners) owner_status = owner_scan.get(); // always joined, even when the dump failed
   if (!sockets) return tl::unexpected(sockets.error());
   // Every socket was listed after all (the summary was incomplete or the iterator failed): the
-  // owners the scan left out are needed.
-  if (owners && skip != 0 && !sample.aggregate) owner_status = scan_owners(sample.snapshot.owners);
+  // owners the eBPF scan left out are needed (the /proc walk, unprivileged, left none out).
+  if (owners && skip != 0 && !sample.aggregate && owner_status->source == "bpf")
+    owner_status = scan_owners(sample.snapshot.owners);
   sample.collectors.push_back(std::move(*sockets));
   if (owner_status) {
     if (!owner_status->success && options_.owner_backend == OwnerBackend::Bpf)

@@ -69,7 +69,7 @@ def oracle(t, sd: str, what: str, summarised: bool, tries: int = 4, max_tuples: 
     summary's destination map shrunk to overflow, which must list every socket instead."""
     for _ in range(tries):
         a, _ = check(sd, "netlink")
-        b, notes = check(sd, "bpf", "-v", max_tuples=max_tuples)
+        b, notes = check(sd, "bpf", "--owner-scan", "bpf", "-v", max_tuples=max_tuples)
         c, _ = check(sd, "netlink")
         if findings(a) == findings(c) and a["summary"] == c["summary"]:
             break
