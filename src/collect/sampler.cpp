@@ -106,20 +106,21 @@ core::Result<core::Sample> Sampler::take(const SampleRequest& request) {
   counts_.reset();
   if (options_.root.proc == "/proc" && options_.scope == NetnsScope::Own)
     if (auto c = read_socket_counts(options_.root.proc_path("net"))) counts_ = *c;
-  // The summary mode classifies ports with the namespace's sysctls: read them first.
   summarising_ = summary_wanted(request);
+  const std::uint32_t skip = summarising_ ? kAggregatedStates : 0;
+  std::future<core::CollectorStatus> owner_scan;
+  if (owners) // touches snapshot.owners only
+    owner_scan = std::async(std::launch::async, [this, &sample, skip] {
+      return scan_owners(sample.snapshot.owners, skip);
+    });
+  // The summary mode classifies ports with the namespace's sysctls: read them before the dump
+  // (without them every socket is listed, and the owners skipped are scanned again below).
   bool kernel_read = false;
   if (summarising_) {
     sample.collectors.push_back(read_kernel(sample));
     kernel_read = true;
     summarising_ = sample.kernel.has_value();
   }
-  const std::uint32_t skip = summarising_ ? kAggregatedStates : 0;
-  std::future<core::CollectorStatus> owner_scan;
-  if (owners)
-    owner_scan = std::async(std::launch::async, [this, &sample, skip] {
-      return scan_owners(sample.snapshot.owners, skip);
-    });
   auto sockets = collect_sockets(request, sample);
   std::optional<core::CollectorStatus> owner_status;
   if (owners) owner_status = owner_scan.get(); // always joined, even when the dump failed
