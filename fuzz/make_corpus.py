@@ -116,6 +116,17 @@ def register():
     write("register", b"\x05" + tcp[:8 * 112])
 
 
+def tcp_iter():
+    # port_tuples entries: key (family, pad, dport, saddr[16], daddr[16]) then value (live,
+    # time_wait, tw_left_min, tw_left_max); byte 0 picks HZ.
+    v4 = struct.pack("<BBH16s16s", 2, 0, 9000, bytes([127, 0, 0, 1]) + bytes(12),
+                     bytes([127, 0, 0, 1]) + bytes(12)) + struct.pack("<QQII", 3, 5, 250, 15000)
+    v6 = struct.pack("<BBH16s16s", 10, 0, 443, bytes(15) + b"\x01", bytes(15) + b"\x01") + \
+        struct.pack("<QQII", 0, 1, 100, 100)
+    write("tcp_iter", b"\x01" + v4)
+    write("tcp_iter", b"\x03" + v4 + v6)
+
+
 def lab_text():
     write("lab_text", "HTTP/1.1 200 OK\r\nServer: nginx\r\nContent-Length: 17\r\n\r\nbody")
     write("lab_text", "HTTP/1.1 404 Not Found\r\ncontent-length:0\r\n\r\n")
@@ -150,7 +161,7 @@ def history_db():
 
 def main():
     for fn in (sock_diag, proc_net_tcp, proc_pid, proc_counters, sysctl, kernel_config, register,
-               lab_text, user_text, escape, serve_input, history_db):
+               tcp_iter, lab_text, user_text, escape, serve_input, history_db):
         fn()
     for d in sorted(OUT.iterdir()):
         print(f"{d.name}: {len(list(d.iterdir()))} seeds", file=sys.stderr)

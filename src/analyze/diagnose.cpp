@@ -17,9 +17,10 @@ RuleContext::RuleContext(const core::Snapshot& s,
                          const DiagnoseOptions& o,
                          std::span<const Age> ages,
                          const std::map<std::uint32_t, core::KernelSettings>* netns_kernel,
-                         const std::vector<PortBudget>* budgets)
-    : snap(s), kernel(k), opt(o), workloads(s.workloads), netns_kernel_(netns_kernel),
-      budgets_(budgets) {
+                         const std::vector<PortBudget>* budgets,
+                         const core::SocketAggregate* agg)
+    : snap(s), aggregate(agg), kernel(k), opt(o), workloads(s.workloads),
+      netns_kernel_(netns_kernel), budgets_(budgets) {
   if (ages.size() == snap.sockets.size()) {
     ages_ = ages;
   } else {
@@ -193,9 +194,14 @@ std::vector<std::string> top_counts(const std::map<std::string, std::uint64_t>& 
 
 } // namespace rules
 
-Summary summarize(const core::Snapshot& snap) {
+Summary summarize(const core::Snapshot& snap, const core::SocketAggregate* aggregate) {
   Summary sum;
   sum.total_sockets = snap.sockets.size();
+  if (aggregate != nullptr) {
+    sum.total_sockets += aggregate->total();
+    for (std::size_t st = 0; st < sum.per_state.size() && st < aggregate->counts.size(); ++st)
+      sum.per_state[st] += aggregate->counts[st];
+  }
   sum.owners_scanned = snap.owners.scanned;
   sum.owners_denied = snap.owners.denied;
   sum.owners_denied_lacking = snap.owners.denied_lacking;
@@ -214,10 +220,11 @@ Diagnosis diagnose(const core::Snapshot& snap,
                    const DiagnoseOptions& opt,
                    std::span<const Age> ages,
                    const std::map<std::uint32_t, core::KernelSettings>* netns_kernel,
-                   const std::vector<PortBudget>* budgets) {
+                   const std::vector<PortBudget>* budgets,
+                   const core::SocketAggregate* aggregate) {
   Diagnosis d;
-  d.summary = summarize(snap);
-  const rules::RuleContext ctx(snap, kernel, opt, ages, netns_kernel, budgets);
+  d.summary = summarize(snap, aggregate);
+  const rules::RuleContext ctx(snap, kernel, opt, ages, netns_kernel, budgets, aggregate);
   rules::close_wait(ctx, d.findings);
   rules::time_wait(ctx, d.findings);
   rules::fin_wait2(ctx, d.findings);

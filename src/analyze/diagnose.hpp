@@ -16,6 +16,7 @@
 #include "analyze/workload.hpp"
 #include "core/kernel_settings.hpp"
 #include "core/snapshot.hpp"
+#include "core/socket_aggregate.hpp"
 
 namespace sockdoctor::analyze {
 
@@ -34,16 +35,20 @@ struct DiagnoseOptions {
 };
 
 // Runs every rule. `ages` parallel to snap.sockets (computed here when empty); `netns_kernel`:
-// the settings of each namespace's sockets (--all-netns), else `kernel` applies to all.
+// the settings of each namespace's sockets (--all-netns), else `kernel` applies to all;
+// `aggregate`: the sockets counted in the kernel instead of listed (Sample::aggregate).
 Diagnosis diagnose(const core::Snapshot& snap,
                    const core::KernelSettings& kernel,
                    const DiagnoseOptions& opt = {},
                    std::span<const Age> ages = {},
                    const std::map<std::uint32_t, core::KernelSettings>* netns_kernel = nullptr,
-                   const std::vector<PortBudget>* budgets = nullptr);
+                   const std::vector<PortBudget>* budgets = nullptr,
+                   const core::SocketAggregate* aggregate = nullptr);
 
-// Counts per state and what the owner scan saw; no rules.
-Summary summarize(const core::Snapshot& snap);
+// Counts per state (the aggregated sockets included) and what the owner scan saw; no rules.
+// Unattributed sockets are counted among the listed ones: owners of aggregated ones are not
+// looked up.
+Summary summarize(const core::Snapshot& snap, const core::SocketAggregate* aggregate = nullptr);
 
 namespace rules {
 
@@ -55,10 +60,12 @@ public:
               const DiagnoseOptions& opt,
               std::span<const Age> ages = {},
               const std::map<std::uint32_t, core::KernelSettings>* netns_kernel = nullptr,
-              const std::vector<PortBudget>* budgets = nullptr);
+              const std::vector<PortBudget>* budgets = nullptr,
+              const core::SocketAggregate* aggregate = nullptr);
 
   const core::Snapshot& snap;
-  const core::KernelSettings& kernel; // sockdoctor's own namespace
+  const core::SocketAggregate* aggregate; // sockets counted, not listed (nullptr: none)
+  const core::KernelSettings& kernel;     // sockdoctor's own namespace
   const DiagnoseOptions& opt;
   const WorkloadResolver workloads; // units, containers, pods of holders and orphans
 

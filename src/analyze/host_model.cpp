@@ -126,7 +126,12 @@ HostModel build_host_model(std::shared_ptr<const core::Sample> sample,
     const EphemeralPorts ports(
         snap.sockets, m.listeners,
         [&m](std::uint32_t ns) -> const core::KernelSettings& { return m.kernel_of(ns); });
-    m.budgets = port_budgets(snap.sockets, m.ages, ports, k);
+    const core::SocketAggregate* agg = m.sample->aggregate ? &*m.sample->aggregate : nullptr;
+    m.budgets = port_budgets(snap.sockets, m.ages, ports, k, nullptr, agg);
+    if (agg != nullptr)
+      m.needs_records = std::any_of(m.budgets.begin(), m.budgets.end(), [&](const PortBudget& b) {
+        return port_rule_candidate(b, options.diagnose.port_warning_fraction);
+      });
   }
   if (options.sections) {
     m.holders = stuck_holders(
@@ -137,9 +142,10 @@ HostModel build_host_model(std::shared_ptr<const core::Sample> sample,
   }
   if (options.findings) {
     m.diagnosis = diagnose(snap, m.kernel_, options.diagnose, m.ages, &m.sample->netns_kernel,
-                           budgets ? &m.budgets : nullptr);
+                           budgets ? &m.budgets : nullptr,
+                           m.sample->aggregate ? &*m.sample->aggregate : nullptr);
   } else {
-    m.diagnosis.summary = summarize(snap);
+    m.diagnosis.summary = summarize(snap, m.sample->aggregate ? &*m.sample->aggregate : nullptr);
   }
   return m;
 }

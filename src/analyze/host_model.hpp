@@ -46,6 +46,10 @@ struct HostModel {
   std::vector<SocketCloser> closers; // by socket index; only with options.closers and a register
   WorkloadTable workloads;           // unit, container, pod of each owner and of orphans' cgroups
   Diagnosis diagnosis;               // findings (most severe first) and the summary
+  // The sample counted sockets in the kernel (Sample::aggregate) that a finding would have to
+  // read one by one (a port budget the port rule examines): take the sample again with every
+  // socket listed, and analyse that one instead.
+  bool needs_records = false;
 
   const core::Snapshot& snapshot() const { return sample->snapshot; }
   // Settings of sockdoctor's own namespace; the kernel defaults when they could not be read.

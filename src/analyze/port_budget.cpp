@@ -88,13 +88,41 @@ void name_client(PortBudget& b, const core::TcpSocket& s, const SocketKnowledge&
   if (c.process == nullptr) c.process = known.process(pid);
 }
 
+using Budgets = std::unordered_map<rules::FlowKey, PortBudget, rules::FlowKeyHash>;
+
+// The kernel counted these on ephemeral ports by the same rule as EphemeralPorts::ephemeral().
+void add_aggregated(const core::SocketAggregate& agg,
+                    const EphemeralPorts& ports,
+                    Budgets& by_dest,
+                    std::unordered_map<rules::FlowKey, bool, rules::FlowKeyHash>& matched) {
+  for (const auto& t : agg.tuples) {
+    const rules::FlowKey key{t.netns, core::Endpoint{t.source, 0}, t.destination};
+    auto& b = by_dest[key];
+    if (b.usable == 0) {
+      b.netns = t.netns;
+      b.source = t.source;
+      b.destination = t.destination;
+      b.usable = ports.usable(t.netns);
+    }
+    b.live += t.live;
+    b.time_wait += t.time_wait;
+    b.time_wait_unknown_age += t.time_wait;
+    matched[key] = true;
+  }
+}
+
 } // namespace
+
+bool port_rule_candidate(const PortBudget& b, double warning_fraction) {
+  return (b.time_wait != 0 || b.fin_wait2 != 0) && b.fraction() >= warning_fraction;
+}
 
 std::vector<PortBudget> port_budgets(const std::vector<core::TcpSocket>& sockets,
                                      std::span<const Age> ages,
                                      const EphemeralPorts& ports,
                                      const SocketKnowledge& known,
-                                     const SocketMatch& match) {
+                                     const SocketMatch& match,
+                                     const core::SocketAggregate* aggregate) {
   std::unordered_map<rules::FlowKey, PortBudget, rules::FlowKeyHash> by_dest;
   std::unordered_map<rules::FlowKey, bool, rules::FlowKeyHash> matched;
   for (std::size_t i = 0; i < sockets.size(); ++i) {
@@ -114,6 +142,7 @@ std::vector<PortBudget> port_budgets(const std::vector<core::TcpSocket>& sockets
     }
     name_client(b, s, known);
   }
+  if (aggregate != nullptr) add_aggregated(*aggregate, ports, by_dest, matched);
   std::vector<PortBudget> out;
   out.reserve(by_dest.size());
   for (auto& [key, b] : by_dest)

@@ -77,11 +77,18 @@ using SocketMatch = std::function<bool(const core::TcpSocket&)>;
 // Sockets on ephemeral ports grouped by (netns, source address, destination endpoint), fullest
 // first (then by destination and source). `ages` is parallel to `sockets`. With `match`, only
 // matching sockets are counted (a destination none of whose sockets match is left out); clients
-// are named from every socket.
+// are named from every socket. `aggregate`: sockets counted in the kernel, added to the counts
+// (their TIME_WAIT entries of unknown age, their holders not named: see needs_records()).
 std::vector<PortBudget> port_budgets(const std::vector<core::TcpSocket>& sockets,
                                      std::span<const Age> ages,
                                      const EphemeralPorts& ports,
                                      const SocketKnowledge& known,
-                                     const SocketMatch& match = nullptr);
+                                     const SocketMatch& match = nullptr,
+                                     const core::SocketAggregate* aggregate = nullptr);
+
+// Whether a budget is one the port rule looks at closely (TIME_WAIT ages, timestamps, the
+// holders of the open connections): with aggregated sockets in the sample, the sample must be
+// taken again with every socket listed for the findings to be those of a full listing.
+bool port_rule_candidate(const PortBudget& b, double warning_fraction);
 
 } // namespace sockdoctor::analyze

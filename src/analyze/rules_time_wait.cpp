@@ -236,15 +236,13 @@ void port_findings(const RuleContext& ctx, std::vector<Finding>& out) {
   std::vector<PortBudget> computed;
   const std::vector<PortBudget>* budgets = ctx.budgets();
   if (budgets == nullptr) {
-    computed = port_budgets(ctx.snap.sockets, ctx.ages(), ports, SampleKnowledge(ctx.snap));
+    computed = port_budgets(ctx.snap.sockets, ctx.ages(), ports, SampleKnowledge(ctx.snap), nullptr,
+                            ctx.aggregate);
     budgets = &computed;
   }
   std::vector<const PortBudget*> candidates;
-  for (const auto& d : *budgets) {
-    if (d.time_wait == 0 && d.fin_wait2 == 0) continue; // only open connections: not TIME_WAIT's
-    if (d.fraction() < ctx.opt.port_warning_fraction) continue;
-    candidates.push_back(&d);
-  }
+  for (const auto& d : *budgets) // only open connections: not TIME_WAIT's
+    if (port_rule_candidate(d, ctx.opt.port_warning_fraction)) candidates.push_back(&d);
   auto ts = timestamps_toward(ctx, candidates);
   for (const PortBudget* d : candidates) {
     const Verdict v = judge(ctx.kernel_of(d->netns), *d, ts[host_key(*d)]);
@@ -269,6 +267,12 @@ void bucket_findings(const RuleContext& ctx, std::vector<Finding>& out) {
       ++n.incoming;
     else if (ports.ephemeral(s))
       ++n.outgoing;
+  }
+  if (const auto* agg = ctx.aggregate) { // counted in the kernel by the same rules
+    auto& n = per_ns[agg->netns];
+    n.total += agg->counts[static_cast<std::size_t>(core::TcpState::TimeWait)];
+    n.incoming += agg->time_wait_incoming;
+    n.outgoing += agg->time_wait_outgoing;
   }
   NetnsTw worst;
   for (const auto& [ns, n] : per_ns)

@@ -157,7 +157,8 @@ core::Result<Skeleton> load_iterator() {
 std::mutex g_iterator_mutex;
 std::optional<Skeleton> g_iterator;
 
-core::Result<TaskSocketRecords> iterate_task_files(BpfOwnerScanStats& stats) {
+core::Result<TaskSocketRecords> iterate_task_files(BpfOwnerScanStats& stats,
+                                                   std::uint32_t skip_tcp_states) {
   const auto start = std::chrono::steady_clock::now();
   std::lock_guard lock(g_iterator_mutex);
   if (!g_iterator) {
@@ -169,6 +170,8 @@ core::Result<TaskSocketRecords> iterate_task_files(BpfOwnerScanStats& stats) {
   (*skel)->bss->tasks_seen = 0;
   (*skel)->bss->files_seen = 0;
   (*skel)->bss->sockets_seen = 0;
+  (*skel)->bss->sockets_skipped = 0;
+  (*skel)->bss->skip_tcp_states = skip_tcp_states;
   UniqueFd iter(bpf_iter_create(bpf_link__fd((*skel)->links.dump_task_file)));
   if (!iter.valid()) return tl::unexpected(bpf_unavailable(skel->error("create iterator", errno)));
   stats.load_us = micros_since(start);
@@ -185,9 +188,10 @@ core::Result<TaskSocketRecords> iterate_task_files(BpfOwnerScanStats& stats) {
 
 } // namespace
 
-core::Result<BpfOwnerScanResult> run_bpf_owner_scan(const core::FsRoot& root, bool details) {
+core::Result<BpfOwnerScanResult>
+run_bpf_owner_scan(const core::FsRoot& root, bool details, std::uint32_t skip_tcp_states) {
   BpfOwnerScanResult result;
-  auto records = iterate_task_files(result.stats);
+  auto records = iterate_task_files(result.stats, skip_tcp_states);
   if (!records) return tl::unexpected(records.error());
   const auto start = std::chrono::steady_clock::now();
   auto table = build_bpf_owner_table(*records, root, details);
@@ -203,7 +207,7 @@ bool bpf_owner_scan_compiled() {
 
 #else // !SOCKDOCTOR_HAVE_BPF
 
-core::Result<BpfOwnerScanResult> run_bpf_owner_scan(const core::FsRoot&, bool) {
+core::Result<BpfOwnerScanResult> run_bpf_owner_scan(const core::FsRoot&, bool, std::uint32_t) {
   return core::fail(core::ErrorCode::Unavailable,
                     std::string(kUnavailable) +
                         "built without eBPF (clang, bpftool, libbpf or kernel BTF were missing)");
@@ -215,8 +219,9 @@ bool bpf_owner_scan_compiled() {
 
 #endif
 
-core::Result<core::OwnerTable> scan_owners_bpf(const core::FsRoot& root, bool details) {
-  auto result = run_bpf_owner_scan(root, details);
+core::Result<core::OwnerTable>
+scan_owners_bpf(const core::FsRoot& root, bool details, std::uint32_t skip_tcp_states) {
+  auto result = run_bpf_owner_scan(root, details, skip_tcp_states);
   if (!result) return tl::unexpected(result.error());
   return std::move(result->table);
 }

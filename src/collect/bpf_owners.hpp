@@ -35,8 +35,12 @@ struct BpfOwnerScanResult {
 // limited by ptrace checks. Pids are those of the caller's pid namespace, so root.proc must be
 // that namespace's /proc. Errors that mean "this machine cannot" satisfy
 // bpf_owner_scan_unavailable(); any error means: fall back to scan_owners().
-core::Result<BpfOwnerScanResult> run_bpf_owner_scan(const core::FsRoot& root, bool details);
-core::Result<core::OwnerTable> scan_owners_bpf(const core::FsRoot& root, bool details);
+// skip_tcp_states: TCP sockets in these states (bit 1 << state) are left out of the table (the
+// socket iterator's summary mode counted them and nobody asks for their owners).
+core::Result<BpfOwnerScanResult>
+run_bpf_owner_scan(const core::FsRoot& root, bool details, std::uint32_t skip_tcp_states = 0);
+core::Result<core::OwnerTable>
+scan_owners_bpf(const core::FsRoot& root, bool details, std::uint32_t skip_tcp_states = 0);
 
 // True when built with SOCKDOCTOR_HAVE_BPF (clang, bpftool, libbpf and BTF at build time).
 bool bpf_owner_scan_compiled();

@@ -37,6 +37,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// What the summary mode counts instead of listing: no rule reads these sockets one by one
+// (docs/performance.md, "check aggregated in the kernel"). Orphans are listed whatever their state.
+constexpr std::uint32_t kAggregatedStates =
+    core::state_bit(core::TcpState::Established) | core::state_bit(core::TcpState::TimeWait);
+
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
@@ -81,6 +86,14 @@ void keep_bound_devices(core::Snapshot& snap, const std::vector<core::BoundDevic
       [](const core::BoundDevice& a, const core::BoundDevice& b) { return a.cookie < b.cookie; });
 }
 
+TcpIterSummaryConfig summary_config(const core::KernelSettings& k) {
+  TcpIterSummaryConfig c;
+  c.aggregate_mask = kAggregatedStates;
+  c.range = k.ip_local_port_range.value_or(core::PortRange{});
+  c.reserved = k.ip_local_reserved_ports;
+  return c;
+}
+
 } // namespace
 
 Sampler::Sampler(SamplerOptions options)
@@ -103,21 +116,36 @@ core::Result<core::Sample> Sampler::take(const SampleRequest& request) {
   counts_.reset();
   if (options_.root.proc == "/proc" && options_.scope == NetnsScope::Own)
     if (auto c = read_socket_counts(options_.root.proc_path("net"))) counts_ = *c;
+  summarising_ = summary_wanted(request);
+  const std::uint32_t skip = summarising_ ? kAggregatedStates : 0;
   std::future<core::CollectorStatus> owner_scan;
-  if (owners)
-    owner_scan = std::async(std::launch::async,
-                            [this, &sample] { return scan_owners(sample.snapshot.owners); });
+  if (owners) // touches snapshot.owners only
+    owner_scan = std::async(std::launch::async, [this, &sample, skip] {
+      return scan_owners(sample.snapshot.owners, skip);
+    });
+  // The summary mode classifies ports with the namespace's sysctls: read them before the dump
+  // (without them every socket is listed, and the owners skipped are scanned again below).
+  bool kernel_read = false;
+  if (summarising_) {
+    sample.collectors.push_back(read_kernel(sample));
+    kernel_read = true;
+    summarising_ = sample.kernel.has_value();
+  }
   auto sockets = collect_sockets(request, sample);
   std::optional<core::CollectorStatus> owner_status;
   if (owners) owner_status = owner_scan.get(); // always joined, even when the dump failed
   if (!sockets) return tl::unexpected(sockets.error());
+  // Every socket was listed after all (the summary was incomplete or the iterator failed): the
+  // owners the eBPF scan left out are needed (the /proc walk, unprivileged, left none out).
+  if (owners && skip != 0 && !sample.aggregate && owner_status->source == "bpf")
+    owner_status = scan_owners(sample.snapshot.owners);
   sample.collectors.push_back(std::move(*sockets));
   if (owner_status) {
     if (!owner_status->success && options_.owner_backend == OwnerBackend::Bpf)
       return tl::unexpected(*owner_status->error);
     sample.collectors.push_back(std::move(*owner_status));
   }
-  if (request.kernel) sample.collectors.push_back(read_kernel(sample));
+  if (request.kernel && !kernel_read) sample.collectors.push_back(read_kernel(sample));
   if (request.traced)
     if (auto s = read_register(sample)) sample.collectors.push_back(std::move(*s));
   if (request.workloads) {
@@ -132,6 +160,11 @@ core::Result<core::Sample> Sampler::take(const SampleRequest& request) {
   }
   sample.listed_states = request.state_mask & core::kAllStatesMask;
   sample.counts = core::count_states(sample.snapshot.sockets);
+  if (sample.aggregate) {
+    sample.listed_states &= ~sample.aggregate->states;
+    for (std::size_t st = 0; st < sample.counts.size(); ++st)
+      sample.counts[st] += sample.aggregate->counts[st];
+  }
   return sample;
 }
 
@@ -237,18 +270,54 @@ std::optional<core::Result<core::CollectorStatus>>
 Sampler::dump_own_bpf(const SampleRequest& request, core::Sample& sample) {
   if (!bpf_sockets_wanted(request)) return std::nullopt;
   if (!hz_) hz_ = read_kernel_build_config(options_.root, nullptr).hz;
+  auto& out = sample.snapshot.sockets;
+  std::optional<std::string> fell_back;
   core::Result<TcpIterStats> r =
-      hz_ ? dump_tcp_iter(diag_request(request), *hz_, sample.snapshot.sockets)
-          : core::fail(core::ErrorCode::Unavailable,
-                       "eBPF socket iterator unavailable: CONFIG_HZ unknown (no /proc/config.gz)");
-  if (r) return status("sockets", "bpf");
+      core::fail(core::ErrorCode::Unavailable,
+                 "eBPF socket iterator unavailable: CONFIG_HZ unknown (no /proc/config.gz)");
+  if (hz_ && summarising_) {
+    core::SocketAggregate aggregate;
+    r = dump_tcp_iter_summary(diag_request(request), *hz_, summary_config(*sample.kernel), out,
+                              aggregate);
+    if (r && r->summary_incomplete.empty()) {
+      sample.aggregate = std::move(aggregate);
+    } else if (r) {
+      fell_back = "summary in the kernel incomplete (" + r->summary_incomplete +
+                  "): listing every socket instead";
+      out.clear();
+      r = dump_tcp_iter(diag_request(request), *hz_, out);
+    }
+  } else if (hz_) {
+    r = dump_tcp_iter(diag_request(request), *hz_, out);
+  }
+  if (r) {
+    auto s = status("sockets", "bpf");
+    if (sample.aggregate)
+      s.notes.push_back(fmt::format(
+          "{} ESTABLISHED sockets with an fd and TIME_WAIT entries counted in the kernel, not "
+          "listed (their owners not looked up)",
+          sample.aggregate->total()));
+    if (fell_back) s.notes.push_back(*fell_back);
+    return s;
+  }
+  sample.aggregate.reset();
   if (options_.source == SocketSource::Bpf)
     return core::Result<core::CollectorStatus>(
         tl::unexpected(core::with_context("--source bpf", r.error())));
-  sample.snapshot.sockets.clear();
+  out.clear();
   bpf_sockets_failed_ = true;
   bpf_note_ = r.error().message + "; listing with sock_diag instead";
   return std::nullopt;
+}
+
+// The summary mode when asked for and possible: the socket iterator of our own namespace alone,
+// live, with its sysctls readable (they classify the ports).
+bool Sampler::summary_wanted(const SampleRequest& request) {
+  if (!request.aggregate || !request.kernel || options_.scope != NetnsScope::Own ||
+      !options_.replay_file.empty() || !bpf_sockets_wanted(request))
+    return false;
+  if (!hz_) hz_ = read_kernel_build_config(options_.root, nullptr).hz;
+  return hz_.has_value();
 }
 
 core::Result<std::vector<Sampler::Namespace>> Sampler::namespaces_to_dump() {
@@ -327,11 +396,11 @@ bool Sampler::bpf_owner_scan_wanted() const {
   return counts_ && counts_->v4.inuse.value_or(0) >= options_.bpf_owner_threshold;
 }
 
-core::CollectorStatus Sampler::scan_owners(core::OwnerTable& out) {
+core::CollectorStatus Sampler::scan_owners(core::OwnerTable& out, std::uint32_t skip_states) {
   const auto start = Clock::now();
   core::CollectorStatus s = status("owners", "proc");
   if (bpf_owner_scan_wanted()) {
-    auto table = scan_owners_bpf(options_.root, true);
+    auto table = scan_owners_bpf(options_.root, true, skip_states);
     if (table) {
       out = std::move(*table);
       s.source = "bpf";

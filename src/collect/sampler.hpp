@@ -70,6 +70,10 @@ struct SampleRequest {
   // Units, containers and pods: cgroup paths of orphaned sockets' cgroup ids, and the pod log
   // directories when a cgroup names a pod (live samples, or --sys-root / --pods-log-root trees).
   bool workloads = true;
+  // Count in the kernel what no rule reads one by one (ESTABLISHED sockets with an fd, TIME_WAIT
+  // entries) instead of listing them, and skip their owners: `check`. Only where the socket
+  // iterator is used for this namespace alone; everywhere else every socket is listed.
+  bool aggregate = false;
 };
 
 class Sampler {
@@ -95,7 +99,8 @@ private:
   core::Result<core::CollectorStatus> dump_own(const SampleRequest& request, core::Sample& sample);
   core::Result<core::CollectorStatus> dump_namespaces(const SampleRequest& request,
                                                       core::Sample& sample);
-  core::CollectorStatus scan_owners(core::OwnerTable& out);
+  core::CollectorStatus scan_owners(core::OwnerTable& out, std::uint32_t skip_states = 0);
+  bool summary_wanted(const SampleRequest& request);
   core::CollectorStatus read_kernel(core::Sample& sample);
   std::optional<core::CollectorStatus> read_register(core::Sample& sample);
   core::Result<std::vector<Namespace>> namespaces_to_dump();
@@ -113,6 +118,7 @@ private:
   std::optional<int> hz_;               // CONFIG_HZ: the socket iterator's records are in jiffies
   std::optional<std::string> bpf_note_; // why the iterator was not used, until said
   std::optional<SocketCounts> counts_;  // this sample's sockstat (own namespace, live /proc)
+  bool summarising_ = false;            // this sample goes through the summary mode
   std::shared_ptr<RegisterReader> register_; // kept open between samples while its host lives
   std::shared_ptr<WorkloadCache> workloads_; // cgroup paths and pods, read again on a miss
 };

@@ -10,7 +10,9 @@
 
 #include "collect/sock_diag.hpp"
 #include "core/error.hpp"
+#include "core/kernel_settings.hpp"
 #include "core/socket.hpp"
+#include "core/socket_aggregate.hpp"
 
 namespace sockdoctor::collect {
 
@@ -18,6 +20,17 @@ struct TcpIterStats {
   std::uint64_t records = 0; // sockets the program wrote (after the in-kernel filter)
   std::uint64_t load_us = 0; // first use: skeleton open + load + attach; then ~0
   std::uint64_t read_us = 0; // reading and decoding the iterator output
+  // Summary mode only: why the summary cannot stand for the sockets it left out (the tuple map
+  // was full, ...); empty when it can. The caller then lists every socket instead.
+  std::string summary_incomplete;
+};
+
+// Summary mode: which sockets are counted instead of listed, and the namespace's ephemeral port
+// policy the per-destination counts follow (analyze::EphemeralPorts).
+struct TcpIterSummaryConfig {
+  std::uint32_t aggregate_mask = 0;          // states; sockets without an fd are listed regardless
+  core::PortRange range;                     // ip_local_port_range
+  std::vector<std::pair<int, int>> reserved; // ip_local_reserved_ports, inclusive ranges
 };
 
 // Appends the sockets of the caller's network namespace (the thread's, after setns) that
@@ -25,6 +38,15 @@ struct TcpIterStats {
 // Errors that mean "this machine cannot" satisfy bpf_owner_scan_unavailable().
 core::Result<TcpIterStats>
 dump_tcp_iter(const SockDiagRequest& request, int hz, std::vector<core::TcpSocket>& out);
+
+// Summary mode of the same program: the sockets `config` names are counted into `aggregate`
+// (replaced) instead of appended to `out`. When stats.summary_incomplete is set, `out` and
+// `aggregate` are partial and must be discarded.
+core::Result<TcpIterStats> dump_tcp_iter_summary(const SockDiagRequest& request,
+                                                 int hz,
+                                                 const TcpIterSummaryConfig& config,
+                                                 std::vector<core::TcpSocket>& out,
+                                                 core::SocketAggregate& aggregate);
 
 bool tcp_iter_compiled();
 
@@ -42,5 +64,12 @@ std::size_t decode_tcp_socket_records(std::span<const std::byte> data,
                                       const TcpRecordDecoding& how,
                                       std::vector<core::TcpSocket>& out,
                                       std::uint64_t* skipped);
+
+// One entry of the port_tuples map (tcp_sockets_tuple_key and _value): false when the sizes
+// or the family are wrong. Timer values are jiffies, converted with `hz`.
+bool decode_port_tuple(std::span<const std::byte> key,
+                       std::span<const std::byte> value,
+                       int hz,
+                       core::PortTupleCount& out);
 
 } // namespace sockdoctor::collect

@@ -13,6 +13,7 @@
 #include "core/error.hpp"
 #include "core/kernel_settings.hpp"
 #include "core/snapshot.hpp"
+#include "core/socket_aggregate.hpp"
 #include "core/tcp_state.hpp"
 #include "core/traced_socket.hpp"
 
@@ -64,6 +65,10 @@ struct Sample {
   StateCounts counts{};
   bool owners_partial = false;      // owners were looked up only in a few known processes
   std::optional<TracedView> traced; // a live register was readable
+  // `check`'s samples through the socket iterator's summary mode: ESTABLISHED sockets with an fd
+  // and TIME_WAIT entries counted in the kernel instead of listed (nor their owners looked up).
+  // `counts` includes them; snapshot.sockets does not.
+  std::optional<SocketAggregate> aggregate;
 
   bool is_complete() const { return (listed_states & kAllStatesMask) == kAllStatesMask; }
   const CollectorStatus* collector(std::string_view name) const {

@@ -18,6 +18,12 @@ __u32 cur_ns_tgid; /* the same, in the reader's pid namespace */
 __u32 cur_files;
 __u32 cur_sockets;
 
+/* Set by user space before each iterator: TCP sockets in these states (bit 1 << sk_state) are
+ * left out, because the socket iterator counted them instead of listing them (summary mode of
+ * tcp_sockets.bpf.c) and nobody asks for their owners. 0: every socket fd. */
+__u32 skip_tcp_states;
+__u64 sockets_skipped;
+
 /* Totals for user space, read from .bss after the iteration ended. */
 __u64 tasks_seen; /* thread-group leaders with at least one open file */
 __u64 files_seen;
@@ -56,6 +62,22 @@ static __always_inline int emit_process(struct seq_file *seq)
 	return bpf_seq_write(seq, &rec, sizeof(rec));
 }
 
+/* Family and state share a cache line of struct sock_common, which the family read below touches
+ * anyway. No protocol test (sk_protocol lives on another line: a cache miss per fd at a million
+ * fds): a stream socket of another protocol in these states (MPTCP, SCTP) is never a TCP record
+ * of the socket iterator, so leaving its owner out changes nothing. */
+static __always_inline bool skipped(struct sock *sk)
+{
+	__u16 family;
+
+	if (!sk)
+		return false;
+	family = sk->__sk_common.skc_family;
+	if (family != 2 /* AF_INET */ && family != 10 /* AF_INET6 */)
+		return false;
+	return skip_tcp_states & (1u << (sk->__sk_common.skc_state & 31));
+}
+
 SEC("iter/task_file")
 int dump_task_file(struct bpf_iter__task_file *ctx)
 {
@@ -83,6 +105,10 @@ int dump_task_file(struct bpf_iter__task_file *ctx)
 	ns_tgid = new_task ? tgid_in_reader_ns(task) : cur_ns_tgid;
 
 	sock = bpf_sock_from_file(file);
+	if (sock && skip_tcp_states && skipped(sock->sk)) {
+		sockets_skipped++;
+		sock = NULL;
+	}
 	if (sock) {
 		struct sock *sk = sock->sk;
 

@@ -29,6 +29,29 @@ __u64 records_seen; /* read from .bss by user space after the iteration */
 __u32 state_mask; /* bit (1 << state) of the states wanted, as idiag_states */
 __u32 families;   /* bit 0: AF_INET, bit 1: AF_INET6 */
 
+/* Summary mode (tcp_sockets.h). Set by user space before each iterator, with the reader's
+ * namespace's ip_local_port_range and ip_local_reserved_ports. */
+__u32 summary;
+__u32 aggregate_mask; /* bit (1 << state): counted, not written (sockets with no fd excepted) */
+__u32 port_low, port_high;
+__u64 reserved_ports[1024]; /* bitmap of ip_local_reserved_ports */
+/* Filled during the walk: iter/tcp visits the listening hash before the established hash, so
+ * every listener's port is known before the first connection is classified. */
+__u64 listening_ports[1024];
+__u64 aggregated[16];  /* per reported state: sockets counted instead of written */
+__u64 tw_incoming;     /* aggregated TIME_WAIT entries on a listening port */
+__u64 tw_outgoing;     /* and on an ephemeral port */
+__u32 tuples_full;     /* port_tuples had no room: the summary is incomplete */
+__u32 order_broken;    /* a listener came after a connection: the classification is unsound */
+__u32 past_listeners;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, TCP_SOCKETS_MAX_TUPLES);
+	__type(key, struct tcp_sockets_tuple_key);
+	__type(value, struct tcp_sockets_tuple_value);
+} port_tuples SEC(".maps");
+
 /* inet_diag's filter (inet_diag_dump_icsk): the state it would report — tw_substate for a
  * timewait socket, SYN_RECV for a request — against idiag_states; TCP_CLOSE never. */
 static __always_inline bool wanted(struct sock_common *skc, __u8 reported)
@@ -155,6 +178,87 @@ static __always_inline void fill_full(struct tcp_sockets_record *r, struct tcp_s
 	r->ack_ago = (__u32)now - tp->rcv_tstamp;
 }
 
+static __always_inline bool port_bit(__u64 *bitmap, __u16 port)
+{
+	return bitmap[(port >> 6) & 1023] & (1ull << (port & 63));
+}
+
+/* EphemeralPorts::ephemeral() of analyze/port_budget.cpp, for one namespace. */
+static __always_inline bool ephemeral(__u16 port)
+{
+	return port >= port_low && port <= port_high && !port_bit(reserved_ports, port) &&
+	       !port_bit(listening_ports, port);
+}
+
+static __always_inline void count_tuple(struct sock_common *skc, bool tw, __u32 timer_left)
+{
+	struct tcp_sockets_tuple_key k = {};
+	struct tcp_sockets_tuple_value *v, init = {};
+
+	k.family = skc->skc_family;
+	k.dport = __builtin_bswap16(skc->skc_dport);
+	if (k.family == AF_INET6) {
+		__builtin_memcpy(k.saddr, &skc->skc_v6_rcv_saddr, 16);
+		__builtin_memcpy(k.daddr, &skc->skc_v6_daddr, 16);
+	} else {
+		__builtin_memcpy(k.saddr, &skc->skc_rcv_saddr, 4);
+		__builtin_memcpy(k.daddr, &skc->skc_daddr, 4);
+	}
+	v = bpf_map_lookup_elem(&port_tuples, &k);
+	if (!v) {
+		init.tw_left_min = 0xffffffff;
+		if (bpf_map_update_elem(&port_tuples, &k, &init, BPF_NOEXIST) &&
+		    !bpf_map_lookup_elem(&port_tuples, &k)) {
+			tuples_full = 1;
+			return;
+		}
+		v = bpf_map_lookup_elem(&port_tuples, &k);
+		if (!v) {
+			tuples_full = 1;
+			return;
+		}
+	}
+	/* One reader at a time (user space serialises iterators): plain adds suffice. */
+	if (tw) {
+		v->time_wait++;
+		if (timer_left < v->tw_left_min)
+			v->tw_left_min = timer_left;
+		if (timer_left > v->tw_left_max)
+			v->tw_left_max = timer_left;
+	} else {
+		v->live++;
+	}
+}
+
+/* Summary mode: true when the socket was counted and must not be written. Sockets without a
+ * struct socket (orphans, not yet accepted) are always written: the rules read them. */
+static __always_inline bool aggregate(struct sock_common *skc, __u8 state, bool tw,
+				      bool has_socket, __u32 timer_left)
+{
+	__u16 port = skc->skc_num;
+
+	if (!summary)
+		return false;
+	if (state == 10 /* TCP_LISTEN */) {
+		if (past_listeners)
+			order_broken = 1;
+		listening_ports[(port >> 6) & 1023] |= 1ull << (port & 63);
+		return false;
+	}
+	past_listeners = 1;
+	if (!(aggregate_mask & (1u << (state & 31))) || (!tw && !has_socket))
+		return false;
+	aggregated[state & 15]++;
+	if (ephemeral(port)) {
+		if (tw)
+			tw_outgoing++;
+		count_tuple(skc, tw, timer_left);
+	} else if (tw && port_bit(listening_ports, port)) {
+		tw_incoming++;
+	}
+	return true;
+}
+
 SEC("iter/tcp")
 int dump_tcp(struct bpf_iter__tcp *ctx)
 {
@@ -172,6 +276,8 @@ int dump_tcp(struct bpf_iter__tcp *ctx)
 	if (tp) {
 		if (!wanted(skc, skc->skc_state))
 			return 0;
+		if (aggregate(skc, skc->skc_state, false, tp->inet_conn.icsk_inet.sk.sk_socket, 0))
+			return 0;
 		fill_full(&r, tp, now);
 	} else if ((tw = bpf_skc_to_tcp_timewait_sock(skc))) {
 		r.kind = TCP_SOCKETS_TIMEWAIT;
@@ -180,11 +286,14 @@ int dump_tcp(struct bpf_iter__tcp *ctx)
 			return 0;
 		r.timer = 3;
 		r.timer_left = left(tw->tw_sk.tw_timer.expires, now);
+		if (aggregate(skc, r.state, true, false, r.timer_left))
+			return 0;
 	} else if ((req = bpf_skc_to_tcp_request_sock(skc))) {
 		r.kind = TCP_SOCKETS_REQUEST;
 		r.state = 3; /* TCP_SYN_RECV */
 		if (!wanted(skc, r.state))
 			return 0;
+		past_listeners = summary;
 		r.timer = 1;
 		r.retrans = req->req.req.num_retrans;
 		r.timer_left = left(req->req.req.rsk_timer.expires, now);

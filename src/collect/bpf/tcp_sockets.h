@@ -49,4 +49,28 @@ struct tcp_sockets_record {
 
 #define TCP_SOCKETS_RECORD_SIZE 112
 
+/* Summary mode (tcp_sockets.bpf.c, `summary` set): the sockets of the states in
+ * `aggregate_mask` that no rule reads one by one are counted instead of written — ESTABLISHED
+ * sockets with a struct socket, TIME_WAIT entries. Those on an ephemeral local port (in
+ * [port_low, port_high], not reserved, not a port a listener of the namespace holds) are also
+ * counted per destination in the port_tuples hash map: the port budget of check's rules. */
+struct tcp_sockets_tuple_key {
+	__u8 family;
+	__u8 pad;
+	__u16 dport;     /* host byte order */
+	__u8 saddr[16];  /* network byte order; AF_INET uses the first 4 bytes */
+	__u8 daddr[16];
+};
+
+struct tcp_sockets_tuple_value {
+	__u64 live;          /* aggregated sockets other than TIME_WAIT entries */
+	__u64 time_wait;     /* TIME_WAIT entries */
+	__u32 tw_left_min;   /* jiffies left on the TIME_WAIT timers: the oldest entry's */
+	__u32 tw_left_max;   /* and the youngest's (valid when time_wait > 0) */
+};
+
+#define TCP_SOCKETS_TUPLE_KEY_SIZE 36
+#define TCP_SOCKETS_TUPLE_VALUE_SIZE 24
+#define TCP_SOCKETS_MAX_TUPLES 32768
+
 #endif /* SOCKDOCTOR_TCP_SOCKETS_H */
