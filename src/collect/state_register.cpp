@@ -303,7 +303,16 @@ core::Result<int> StateRegister::poll(int timeout_ms, const Sink& sink) {
 }
 
 core::Result<core::RegisterCounters> StateRegister::counters() const {
-  return read_register_counters(impl_->map_fd(SR_MAP_COUNTERS));
+  auto c = read_register_counters(impl_->map_fd(SR_MAP_COUNTERS));
+  if (!c) return c;
+  for (const sr_loader_prog p : {SR_PROG_SET_STATE, SR_PROG_DESTROY, SR_PROG_TIMER_START,
+                                 SR_PROG_TIMER_CANCEL, SR_PROG_TIMER_EXPIRE}) {
+    bpf_prog_info prog{};
+    __u32 len = sizeof(prog);
+    if (bpf_obj_get_info_by_fd(sr_loader_prog_fd(impl_->skel.get(), p), &prog, &len) == 0)
+      c->skipped_runs += prog.recursion_misses;
+  }
+  return c;
 }
 
 core::Result<std::uint64_t> StateRegister::count_entries() const {
