@@ -10,8 +10,9 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <optional>
-#include <vector>
+#include <string>
 
 #include "collect/bpf_runtime.hpp"
 #include "collect/kernel_config.hpp"
