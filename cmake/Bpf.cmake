@@ -11,8 +11,18 @@ if(SOCKDOCTOR_WITH_BPF)
   endif()
 endif()
 
-# bpf_skeleton(<name> <source.bpf.c>): builds <name>.skel.h into the binary dir, target <name>_skel.
+# bpf_skeleton(<name> <source.bpf.c> [LIGHT]): builds <name>.skel.h into the binary dir, target
+# <name>_skel. LIGHT: a light skeleton <name>.lskel.h instead (bpftool gen skeleton -L, C only):
+# the kernel does its CO-RE relocations, so the process loading it never parses vmlinux BTF.
 function(bpf_skeleton name source)
+  set(kind skel)
+  set(suffix bpf) # the skeleton's C names: <name>_bpf__open() ...
+  set(gen_flags "")
+  if(ARGN STREQUAL "LIGHT")
+    set(kind lskel)
+    set(suffix lskel)
+    set(gen_flags "-L")
+  endif()
   set(out ${CMAKE_BINARY_DIR}/bpf)
   set(vmlinux ${out}/vmlinux.h)
   if(NOT TARGET sockdoctor_vmlinux_h)
@@ -24,13 +34,13 @@ function(bpf_skeleton name source)
   endif()
   get_filename_component(src_dir ${source} DIRECTORY)
   file(GLOB abi_headers CONFIGURE_DEPENDS ${src_dir}/*.h) # map values and records: rebuild on change
-  add_custom_command(OUTPUT ${out}/${name}.skel.h
+  add_custom_command(OUTPUT ${out}/${name}.${kind}.h
     COMMAND ${BPF_CLANG_EXE} -g -O2 -target bpf -D__TARGET_ARCH_x86 -Wall -Werror
             -I${out} -I${src_dir} -c ${source} -o ${out}/${name}.bpf.o
     COMMAND ${BPFTOOL_EXE} gen object ${out}/${name}.bpf.lo ${out}/${name}.bpf.o
-    COMMAND sh -c "${BPFTOOL_EXE} gen skeleton ${out}/${name}.bpf.lo name ${name}_bpf > ${out}/${name}.skel.h"
+    COMMAND sh -c "${BPFTOOL_EXE} gen skeleton ${gen_flags} ${out}/${name}.bpf.lo name ${name}_${suffix} > ${out}/${name}.${kind}.h"
     DEPENDS ${source} ${abi_headers} ${vmlinux}
     VERBATIM COMMENT "Building BPF skeleton ${name}")
-  add_custom_target(${name}_skel DEPENDS ${out}/${name}.skel.h)
+  add_custom_target(${name}_skel DEPENDS ${out}/${name}.${kind}.h)
   add_dependencies(${name}_skel sockdoctor_vmlinux_h)
 endfunction()

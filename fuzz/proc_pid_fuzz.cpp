@@ -1,6 +1,5 @@
 // Fuzzes the parsers of /proc/PID/{stat,status,limits,cgroup,cmdline}, the fd and ns/net link
-// targets, units/containers/pods in cgroup paths and /proc/kallsyms: every text a process scan
-// reads.
+// targets and units/containers/pods in cgroup paths: every text a process scan reads.
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -21,7 +20,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   (void)collect::parse_nofile_soft_limit(text);
   (void)collect::parse_socket_link(text);
   (void)collect::parse_netns_link(text);
-  (void)collect::find_kallsyms_text(text, "tw_timer_handler");
 
   const std::string cgroup = collect::parse_cgroup_path(text);
   fuzz::require(cgroup.size() <= size, "cgroup path longer than the file");

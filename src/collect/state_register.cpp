@@ -10,11 +10,12 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <future>
+#include <memory>
 #include <optional>
-#include <vector>
+#include <string>
 
 #include "collect/bpf_runtime.hpp"
+#include "collect/kernel_config.hpp"
 #include "collect/state_register_decode.hpp"
 #include "collect/state_register_pins.hpp"
 
@@ -23,8 +24,7 @@
 #include <bpf/libbpf.h>
 
 #include "collect/bpf/state_register.h"
-#include "collect/bpf_skeleton.hpp"
-#include "state_register.skel.h"
+#include "collect/bpf/state_register_loader.h"
 #endif
 
 namespace sockdoctor::collect {
@@ -33,13 +33,20 @@ namespace sockdoctor::collect {
 
 namespace {
 
-using Skeleton = BpfSkeleton<state_register_bpf>;
-constexpr SkeletonOps<state_register_bpf> kOps{state_register_bpf__open, state_register_bpf__load,
-                                               state_register_bpf__attach,
-                                               state_register_bpf__destroy};
 constexpr const char* kKernelHint =
-    "the kernel needs BTF tracepoints (tp_btf, Linux 5.5+) and bpf_get_socket_cookie for tracing "
-    "programs (5.12+)";
+    "the kernel needs BTF tracepoints, bpf_get_socket_cookie for tracing programs, "
+    "bpf_kallsyms_lookup_name and CO-RE relocations done by the kernel (light skeleton): "
+    "Linux 5.17+";
+
+// The light skeleton (collect/bpf/state_register_loader.h): destroy detaches every program.
+struct LoaderDeleter {
+  void operator()(sr_loader* l) const { sr_loader_destroy(l); }
+};
+using Loader = std::unique_ptr<sr_loader, LoaderDeleter>;
+
+core::Error loader_error(std::string_view step, int err) {
+  return bpf_error("state register: " + std::string(step), err, kKernelHint);
+}
 
 std::int64_t clock_ns(clockid_t clock) {
   timespec ts{};
@@ -65,53 +72,19 @@ struct TimerHandler {
   std::uint64_t us = 0;
 };
 
-// tw_timer_handler's address from kallsyms, read in big chunks and only up to the symbol: the
-// kernel formats every line it is asked for, which is the whole cost.
-TimerHandler find_tw_timer_handler(const core::FsRoot& root) {
-  const auto start = std::chrono::steady_clock::now();
-  TimerHandler out;
-  const std::string path = root.proc_path("kallsyms");
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  std::optional<std::uint64_t> addr;
-  if (!fd.valid()) {
-    out.note = "TIME_WAIT is not traced: " + path + ": " + std::strerror(errno);
-    return out;
-  }
-  std::string buf;
-  std::vector<char> chunk(1 << 20);
-  for (;;) {
-    const ssize_t n = ::read(fd.get(), chunk.data(), chunk.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    buf.append(chunk.data(), static_cast<std::size_t>(n));
-    const std::size_t last_line = buf.rfind('\n');
-    if (last_line == std::string::npos) continue;
-    addr = find_kallsyms_text(std::string_view(buf).substr(0, last_line + 1), "tw_timer_handler");
-    if (addr) break;
-    buf.erase(0, last_line + 1);
-  }
-  if (!addr)
-    out.note = "TIME_WAIT is not traced: tw_timer_handler is not in " + path;
-  else if (*addr == 0)
-    out.note = kHiddenNote;
-  out.addr = addr.value_or(0);
-  out.us = micros_since(start);
-  return out;
-}
-
 // tw_timer_handler's address from the find_tw_timer() program (the kernel's own lookup).
-TimerHandler run_find_tw_timer(state_register_bpf* s) {
+TimerHandler run_find_tw_timer(sr_loader* s) {
   const auto start = std::chrono::steady_clock::now();
   TimerHandler out;
   LIBBPF_OPTS(bpf_test_run_opts, run);
-  if (bpf_prog_test_run_opts(bpf_program__fd(s->progs.find_tw_timer), &run) != 0)
+  if (bpf_prog_test_run_opts(sr_loader_prog_fd(s, SR_PROG_FIND_TW_TIMER), &run) != 0)
     out.note = std::string("TIME_WAIT is not traced: symbol lookup: ") + std::strerror(errno);
   else if (const int rc = static_cast<int>(run.retval); rc == -EPERM)
     out.note = kHiddenNote;
   else if (rc != 0)
     out.note = "TIME_WAIT is not traced: tw_timer_handler is not a kernel symbol here";
   else
-    out.addr = s->bss->tw_timer_fn;
+    out.addr = sr_loader_tw_timer_fn(s);
   out.us = micros_since(start);
   return out;
 }
@@ -134,7 +107,7 @@ core::Result<void> update_info(int fd, const core::RegisterInfo& info) {
 } // namespace
 
 struct StateRegister::Impl {
-  std::optional<Skeleton> skel;
+  Loader skel;
   core::RegisterInfo info;
   RegisterStartReport report;
   ring_buffer* ring = nullptr;
@@ -167,55 +140,51 @@ struct StateRegister::Impl {
     return 0;
   }
 
-  core::Result<void> configure(const StateRegisterOptions& o) {
-    state_register_bpf* s = skel->get();
-    s->rodata->stream_events = o.stream ? 1 : 0;
+  // .rodata, .kconfig and map sizes, then the load. A light skeleton loads every program; the
+  // timer ones are attached only if wanted, the syscall ones run only if needed.
+  core::Result<void> load(const StateRegisterOptions& o) {
+    sr_loader_config c{};
+    c.stream_events = o.stream ? 1 : 0;
     // Ages need no more than a jiffy; the stream's durations need the exact clock.
-    s->rodata->tick_clock = o.tick_clock && !o.stream ? 1 : 0;
-    s->rodata->lazy_entries = o.lazy_entries && !o.stream ? 1 : 0;
-    s->rodata->filter_netns = o.filter_netns;
-    s->rodata->filter_port = o.filter_port;
-    s->rodata->wakeup_bytes = ring_size(o.stream ? o.ring_bytes : 0) / 4;
-    int err = bpf_map__set_max_entries(s->maps.sockets, o.max_entries);
-    if (err == 0)
-      err = bpf_map__set_max_entries(s->maps.events, ring_size(o.stream ? o.ring_bytes : 0));
-    if (err == 0 && s->rodata->lazy_entries) // no accepted socket learns its listener's owner
-      err = bpf_map__set_max_entries(s->maps.listeners, 1);
-    for (bpf_program* p :
-         {s->progs.on_timer_start, s->progs.on_timer_cancel, s->progs.on_timer_expire})
-      if (err == 0 && !o.time_wait) err = bpf_program__set_autoload(p, false);
-    if (err == 0 && (o.stream || !o.tick_clock))
-      err = bpf_program__set_autoload(s->progs.calibrate, false);
-    // bpf_kallsyms_lookup_name is Linux 5.16+; older kernels read /proc/kallsyms instead.
-    if (err == 0 &&
-        (!o.time_wait || libbpf_probe_bpf_helper(BPF_PROG_TYPE_SYSCALL,
-                                                 BPF_FUNC_kallsyms_lookup_name, nullptr) != 1))
-      err = bpf_program__set_autoload(s->progs.find_tw_timer, false);
-    if (err != 0) return tl::unexpected(skel->error("configure", -err));
+    c.tick_clock = o.tick_clock && !o.stream ? 1 : 0;
+    c.lazy_entries = o.lazy_entries && !o.stream ? 1 : 0;
+    c.filter_netns = o.filter_netns;
+    c.filter_port = o.filter_port;
+    c.wakeup_bytes = ring_size(o.stream ? o.ring_bytes : 0) / 4;
+    c.sockets_entries = o.max_entries;
+    c.events_bytes = ring_size(o.stream ? o.ring_bytes : 0);
+    c.listeners_entries = c.lazy_entries ? 1 : 0; // lazy: no child learns its listener's owner
+    // CONFIG_HZ for the tick clock: a light skeleton holds the build machine's value.
+    c.config_hz = read_kernel_build_config(o.root, nullptr).hz.value_or(0);
+    tick_clock = c.tick_clock != 0 && c.config_hz > 0;
+    const char* step = nullptr;
+    if (const int err = sr_loader_load(skel.get(), &c, &step); err != 0) {
+      // The loader program reports what a refused program load returned as its own failure
+      // (EINVAL): without CAP_PERFMON, say that, as a full skeleton's EPERM did.
+      const int e = missing_bpf_capabilities().empty() ? -err : EPERM;
+      return tl::unexpected(loader_error(std::string("load: ") + (step ? step : "?"), e));
+    }
     return {};
   }
 
   // The socket programs always; the timer ones only once tw_timer_handler is known (they run
   // for every timer of the host, so they are not attached to wait for nothing).
   core::Result<void> attach(std::uint64_t tw_fn) {
-    state_register_bpf* s = skel->get();
-    s->bss->tw_timer_fn = tw_fn;
+    sr_loader_set_tw_timer_fn(skel.get(), tw_fn);
     struct Prog {
-      bpf_program* prog;
-      bpf_link** link;
+      sr_loader_prog prog;
+      const char* name;
       bool timer;
     };
-    const Prog progs[] = {{s->progs.on_set_state, &s->links.on_set_state, false},
-                          {s->progs.on_destroy, &s->links.on_destroy, false},
-                          {s->progs.on_timer_start, &s->links.on_timer_start, true},
-                          {s->progs.on_timer_cancel, &s->links.on_timer_cancel, true},
-                          {s->progs.on_timer_expire, &s->links.on_timer_expire, true}};
+    const Prog progs[] = {{SR_PROG_SET_STATE, "on_set_state", false},
+                          {SR_PROG_DESTROY, "on_destroy", false},
+                          {SR_PROG_TIMER_START, "on_timer_start", true},
+                          {SR_PROG_TIMER_CANCEL, "on_timer_cancel", true},
+                          {SR_PROG_TIMER_EXPIRE, "on_timer_expire", true}};
     for (const Prog& p : progs) {
       if (p.timer && tw_fn == 0) continue;
-      *p.link = bpf_program__attach(p.prog); // the skeleton's destroy detaches it
-      if (*p.link == nullptr)
-        return tl::unexpected(
-            skel->error(std::string("attach ") + bpf_program__name(p.prog), errno));
+      if (const int err = sr_loader_attach(skel.get(), p.prog); err != 0) // destroy detaches
+        return tl::unexpected(loader_error(std::string("attach ") + p.name, -err));
     }
     return {};
   }
@@ -227,9 +196,8 @@ struct StateRegister::Impl {
   // prompt sample is far likelier (20-24 ms at HZ=250, at most 100 ms). Until it succeeds the
   // programs read the exact clock.
   void calibrate_tick_clock() {
-    state_register_bpf* s = skel->get();
-    if (!bpf_program__autoload(s->progs.calibrate)) return;
-    const int fd = bpf_program__fd(s->progs.calibrate);
+    if (!tick_clock) return;
+    const int fd = sr_loader_prog_fd(skel.get(), SR_PROG_CALIBRATE);
     const auto start = std::chrono::steady_clock::now();
     LIBBPF_OPTS(bpf_test_run_opts, run);
     std::optional<__u32> last;
@@ -243,6 +211,10 @@ struct StateRegister::Impl {
   }
 
   core::Result<void> pin(const StateRegisterOptions& o);
+
+  int map_fd(sr_loader_map m) const { return sr_loader_map_fd(skel.get(), m); }
+
+  bool tick_clock = false; // the programs use the tick clock once calibrated
 };
 
 core::Result<void> StateRegister::Impl::pin(const StateRegisterOptions& o) {
@@ -264,9 +236,8 @@ core::Result<void> StateRegister::Impl::pin(const StateRegisterOptions& o) {
             ? "replaced the stale pins of pid " + std::to_string(existing->host_pid) + " (gone)"
             : "replaced unreadable pins (" + existing.error().message + ")";
   }
-  state_register_bpf* s = skel->get();
-  if (auto r = pin_register(bpf_map__fd(s->maps.sockets), bpf_map__fd(s->maps.counters),
-                            bpf_map__fd(s->maps.info), dir, o.pin_mode);
+  if (auto r = pin_register(map_fd(SR_MAP_SOCKETS), map_fd(SR_MAP_COUNTERS), map_fd(SR_MAP_INFO),
+                            dir, o.pin_mode);
       !r)
     return r;
   pinned_dir = dir;
@@ -280,21 +251,14 @@ core::Result<StateRegister> StateRegister::start(const StateRegisterOptions& o) 
   auto impl = std::make_unique<Impl>();
 
   const auto load_start = std::chrono::steady_clock::now();
-  auto skel = Skeleton::open(kOps, "state register", kKernelHint);
-  if (!skel) return tl::unexpected(skel.error());
-  impl->skel.emplace(std::move(*skel));
-  if (auto c = impl->configure(o); !c) return tl::unexpected(c.error());
-  state_register_bpf* s = impl->skel->get();
-  std::future<TimerHandler> handler; // /proc/kallsyms, read while the programs load
-  if (o.time_wait && !bpf_program__autoload(s->progs.find_tw_timer))
-    handler = std::async(std::launch::async, find_tw_timer_handler, o.root);
-  if (auto l = impl->skel->load(); !l) return tl::unexpected(l.error());
+  errno = 0;
+  impl->skel.reset(sr_loader_open());
+  if (impl->skel == nullptr) return tl::unexpected(loader_error("open", errno ? errno : ENOMEM));
+  if (auto l = impl->load(o); !l) return tl::unexpected(l.error());
   impl->calibrate_tick_clock();
   TimerHandler tw;
-  if (handler.valid())
-    tw = handler.get();
-  else if (o.time_wait)
-    tw = run_find_tw_timer(s);
+  if (o.time_wait)
+    tw = run_find_tw_timer(impl->skel.get()); // same rule as /proc/kallsyms, without its cost
   else
     tw.note = "TIME_WAIT is not traced (turned off)";
   impl->report.time_wait_note = tw.note;
@@ -311,12 +275,11 @@ core::Result<StateRegister> StateRegister::start(const StateRegisterOptions& o) 
   info.started_real_ns = clock_ns(CLOCK_REALTIME);
   info.max_entries = o.max_entries;
   info.time_wait_traced = tw_fn != 0;
-  if (auto u = update_info(bpf_map__fd((*impl->skel)->maps.info), info); !u)
-    return tl::unexpected(u.error());
+  if (auto u = update_info(impl->map_fd(SR_MAP_INFO), info); !u) return tl::unexpected(u.error());
 
   if (o.stream) {
-    impl->ring = ring_buffer__new(bpf_map__fd((*impl->skel)->maps.events), &Impl::on_sample,
-                                  impl.get(), nullptr);
+    impl->ring =
+        ring_buffer__new(impl->map_fd(SR_MAP_EVENTS), &Impl::on_sample, impl.get(), nullptr);
     if (impl->ring == nullptr)
       return tl::unexpected(bpf_error("state register: ring buffer", errno));
   }
@@ -344,17 +307,25 @@ core::Result<int> StateRegister::poll(int timeout_ms, const Sink& sink) {
 }
 
 core::Result<core::RegisterCounters> StateRegister::counters() const {
-  return read_register_counters(bpf_map__fd((*impl_->skel)->maps.counters));
+  auto c = read_register_counters(impl_->map_fd(SR_MAP_COUNTERS));
+  if (!c) return c;
+  for (const sr_loader_prog p : {SR_PROG_SET_STATE, SR_PROG_DESTROY, SR_PROG_TIMER_START,
+                                 SR_PROG_TIMER_CANCEL, SR_PROG_TIMER_EXPIRE}) {
+    bpf_prog_info prog{};
+    __u32 len = sizeof(prog);
+    if (bpf_obj_get_info_by_fd(sr_loader_prog_fd(impl_->skel.get(), p), &prog, &len) == 0)
+      c->skipped_runs += prog.recursion_misses;
+  }
+  return c;
 }
 
 core::Result<std::uint64_t> StateRegister::count_entries() const {
-  return count_register_entries(bpf_map__fd((*impl_->skel)->maps.sockets));
+  return count_register_entries(impl_->map_fd(SR_MAP_SOCKETS));
 }
 
 core::Result<RegisterReader> StateRegister::reader() const {
-  state_register_bpf* s = impl_->skel->get();
-  UniqueFd sockets(::fcntl(bpf_map__fd(s->maps.sockets), F_DUPFD_CLOEXEC, 0));
-  UniqueFd counters(::fcntl(bpf_map__fd(s->maps.counters), F_DUPFD_CLOEXEC, 0));
+  UniqueFd sockets(::fcntl(impl_->map_fd(SR_MAP_SOCKETS), F_DUPFD_CLOEXEC, 0));
+  UniqueFd counters(::fcntl(impl_->map_fd(SR_MAP_COUNTERS), F_DUPFD_CLOEXEC, 0));
   if (!sockets.valid() || !counters.valid())
     return core::fail("state register: dup map fd: " + std::string(std::strerror(errno)), errno);
   return RegisterReader(std::move(sockets), std::move(counters), impl_->info);

@@ -46,13 +46,13 @@ struct StateRegisterOptions {
   bool pin = false;
   std::string pin_root = kRegisterPinRoot;
   mode_t pin_mode = 0600; // of the pinned files: who may read the register
-  core::FsRoot root;      // /proc for the host's own start time (and kallsyms before 5.16)
+  core::FsRoot root;      // /proc: the host's own start time, config.gz (CONFIG_HZ)
 };
 
 // What the host found while starting (for -v and the trace header).
 struct RegisterStartReport {
   std::uint64_t load_us = 0;     // open + load + attach (start-up of the register)
-  std::uint64_t kallsyms_us = 0; // finding tw_timer_handler (the kernel's lookup, or kallsyms)
+  std::uint64_t kallsyms_us = 0; // finding tw_timer_handler (the kernel's lookup)
   std::string time_wait_note;    // why TIME_WAIT is not traced, "" if it is
   std::string pin_dir;           // where the maps are pinned, "" if not
   std::string replaced_pin_note; // "replaced the pins of pid N (gone)", "" if none

@@ -168,27 +168,6 @@ core::Result<core::RegisterInfo> decode_register_info(std::span<const std::byte>
   return info;
 }
 
-std::optional<std::uint64_t> find_kallsyms_text(std::string_view kallsyms, std::string_view name) {
-  // "ADDR TYPE NAME[\t[MODULE]]\n"; text symbols have type t or T.
-  std::size_t pos = 0;
-  while (pos < kallsyms.size()) {
-    std::size_t end = kallsyms.find('\n', pos);
-    if (end == std::string_view::npos) end = kallsyms.size();
-    const std::string_view line = kallsyms.substr(pos, end - pos);
-    pos = end + 1;
-    const std::size_t sp1 = line.find(' ');
-    if (sp1 == std::string_view::npos || sp1 + 3 > line.size() || line[sp1 + 2] != ' ') continue;
-    const char type = line[sp1 + 1];
-    if (type != 't' && type != 'T') continue;
-    if (line.substr(sp1 + 3) != name) continue; // a module suffix makes it differ, as wanted
-    std::uint64_t addr = 0;
-    const auto [p, ec] = std::from_chars(line.data(), line.data() + sp1, addr, 16);
-    if (ec != std::errc() || p != line.data() + sp1) return std::nullopt;
-    return addr;
-  }
-  return std::nullopt;
-}
-
 std::optional<std::uint64_t> parse_stat_starttime(std::string_view stat) {
   const std::size_t paren = stat.rfind(')');
   if (paren == std::string_view::npos) return std::nullopt;

@@ -1,5 +1,5 @@
-// Pure decoders of the state register's BPF records (state_register.h) and of the two /proc
-// texts its host needs; bytes in, core types out, so that tests and fuzzers need no BPF.
+// Pure decoders of the state register's BPF records (state_register.h) and of the /proc text
+// its host needs; bytes in, core types out, so that tests and fuzzers need no BPF.
 #pragma once
 
 #include <cstddef>
@@ -35,11 +35,6 @@ core::Result<core::RegisterCounters> decode_register_counters(std::span<const st
 
 // The `info` map's element (struct sr_info). Malformed if its ABI version is not ours.
 core::Result<core::RegisterInfo> decode_register_info(std::span<const std::byte> data);
-
-// Address of a text symbol in /proc/kallsyms ("ffffffff82066a70 t tw_timer_handler"); nullopt
-// if absent, 0 if the kernel hides addresses (kptr_restrict, no CAP_SYSLOG). Lines of kernel
-// modules ("... [mod]") are ignored.
-std::optional<std::uint64_t> find_kallsyms_text(std::string_view kallsyms, std::string_view name);
 
 // Field 22 (starttime, clock ticks since boot) of /proc/PID/stat; nullopt if malformed. The
 // command name in field 2 may contain spaces and parentheses: fields count from the last ')'.

@@ -90,11 +90,11 @@ std::string format_trace_json_summary(const TraceSummaryView& v) {
                  "\"time_wait_traced\":{},\"transitions\":{},\"inserts\":{},\"deletes\":{},"
                  "\"tw_starts\":{},\"tw_restarts\":{},\"tw_expires\":{},\"tw_kills\":{},"
                  "\"tw_untracked\":{},\"tw_swept\":{},\"superseded\":{},\"owners_learned\":{},"
-                 "\"listener_misses\":{}}}}}\n",
+                 "\"listener_misses\":{},\"skipped_runs\":{}}}}}\n",
                  v.capacity, entries, evicted, c.insert_failures, c.ring_drops, v.malformed,
                  v.time_wait_traced, c.transitions, c.inserts, c.deletes, c.tw_starts,
                  c.tw_restarts, c.tw_expires, c.tw_kills, c.tw_untracked, c.tw_swept, c.superseded,
-                 c.owners_learned, c.listener_misses);
+                 c.owners_learned, c.listener_misses, c.skipped_runs);
   return out;
 }
 

@@ -18,7 +18,8 @@ std::string format_trace_json_event(const core::SocketTransition& t,
 
 // {"type":"summary","seconds","received","shown","pairs":[{"from","to","kind","count",
 //  "timed","p50_s","p90_s","p99_s","max_s"}],"register":{"capacity","entries","evicted",
-//  "insert_failures","ring_drops","malformed","time_wait_traced",...counters}}  + '\n'
+//  "insert_failures","ring_drops","malformed","time_wait_traced",...counters,
+//  "skipped_runs"}}  + '\n'
 std::string format_trace_json_summary(const TraceSummaryView& v);
 
 } // namespace sockdoctor::render

@@ -100,6 +100,8 @@ std::string format_trace_summary(const TraceSummaryView& v) {
   if (v.live_entries) out += fmt::format(", {} evicted", c.evictions(*v.live_entries));
   out +=
       fmt::format(", {} not stored, {} events lost (ring full)", c.insert_failures, c.ring_drops);
+  if (c.skipped_runs > 0)
+    out += fmt::format(", {} events skipped by the kernel (nested)", c.skipped_runs);
   if (v.malformed > 0) out += fmt::format(", {} undecodable", v.malformed);
   if (!v.time_wait_traced) out += "; TIME_WAIT not traced";
   out += "\n";

@@ -1,5 +1,5 @@
 // Decoders of the state register's BPF records: recorded fixtures (tests/tools/record_register)
-// and hand-made edge cases, plus the kallsyms and /proc/PID/stat parsers its host uses.
+// and hand-made edge cases, plus the /proc/PID/stat parser its host uses.
 #include "collect/state_register_decode.hpp"
 
 #include <gtest/gtest.h>
@@ -327,23 +327,6 @@ TEST(RegisterInfoDecode, VersionMustMatch) {
 }
 
 // ---------- /proc texts ----------
-
-TEST(Kallsyms, TextSymbolsOnlyModulesIgnoredHiddenIsZero) {
-  const std::string text = "ffffffff81000000 T _text\n"
-                           "ffffffff82066a60 t __pfx_tw_timer_handler\n"
-                           "ffffffff82066a70 t tw_timer_handler\n"
-                           "ffffffff83000000 d tw_data\n"
-                           "ffffffffc0001000 t tw_in_module\t[nf_conntrack]\n"
-                           "ffffffff84000000 T last_line_no_newline";
-  EXPECT_EQ(find_kallsyms_text(text, "tw_timer_handler"), 0xffffffff82066a70ULL);
-  EXPECT_EQ(find_kallsyms_text(text, "_text"), 0xffffffff81000000ULL);
-  EXPECT_EQ(find_kallsyms_text(text, "last_line_no_newline"), 0xffffffff84000000ULL);
-  EXPECT_FALSE(find_kallsyms_text(text, "tw_data")) << "data, not text";
-  EXPECT_FALSE(find_kallsyms_text(text, "tw_in_module"));
-  EXPECT_FALSE(find_kallsyms_text(text, "tw_timer"));
-  EXPECT_EQ(find_kallsyms_text("0000000000000000 t tw_timer_handler\n", "tw_timer_handler"), 0u);
-  EXPECT_FALSE(find_kallsyms_text("garbage\n\n t x\n", "x"));
-}
 
 TEST(ProcStat, StartTimeCountsFieldsFromTheLastParenthesis) {
   const std::string stat = "1234 (evil) comm ) x) S 1 1234 1234 0 -1 4194560 100 0 0 0 5 6 0 0 20 "

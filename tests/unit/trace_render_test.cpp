@@ -181,6 +181,7 @@ render::TraceSummaryView summary_view() {
   v.counters.deletes = 60;
   v.counters.ring_drops = 7;
   v.counters.insert_failures = 1;
+  v.counters.skipped_runs = 3;
   v.live_entries = 30;
   v.capacity = 32;
   v.time_wait_traced = true;
@@ -196,6 +197,11 @@ TEST(TraceSummary, TextSaysWhatWasLost) {
   EXPECT_NE(text.find("ESTAB -> CLOSE-WAIT"), std::string::npos);
   EXPECT_NE(text.find("3.000s"), std::string::npos);
   EXPECT_NE(text.find("CLOSE -> SYN-SENT"), std::string::npos);
+  EXPECT_NE(text.find(", 3 events skipped by the kernel (nested)"), std::string::npos) << text;
+  auto quiet = summary_view();
+  quiet.counters.skipped_runs = 0;
+  EXPECT_EQ(render::format_trace_summary(quiet).find("skipped"), std::string::npos)
+      << "nothing said when nothing was skipped";
 }
 
 TEST(TraceSummary, JsonSummary) {
@@ -203,6 +209,7 @@ TEST(TraceSummary, JsonSummary) {
   EXPECT_EQ(j["type"], "summary");
   EXPECT_EQ(j["register"]["evicted"], 10);
   EXPECT_EQ(j["register"]["ring_drops"], 7);
+  EXPECT_EQ(j["register"]["skipped_runs"], 3);
   EXPECT_EQ(j["register"]["entries"], 30);
   ASSERT_EQ(j["pairs"].size(), 2u);
   EXPECT_EQ(j["pairs"][0]["from"], "established");

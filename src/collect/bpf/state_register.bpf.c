@@ -413,13 +413,27 @@ static __always_inline void catch_up_substate(struct sr_entry *e, struct inet_ti
 static __always_inline void tw_gone(struct inet_timewait_sock *tw, struct timer_list *timer,
 				    __u64 cookie, __u64 now, __u8 kind)
 {
-	struct sr_entry *e = bpf_map_lookup_elem(&sockets, &cookie);
+	struct sr_entry *e;
 
-	unwatch_fw2(tw);
 	if (kind == SR_EV_TW_EXPIRE)
 		COUNT(tw_expires);
 	else
 		COUNT(tw_kills);
+	if (!stream_events) {
+		/* Nothing to report: delete without reading the entry (a bucket walk saved per
+		 * connection), and leave the FIN_WAIT2 watch list alone unless the mini-socket is
+		 * still FIN_WAIT2 (another walk and a bucket lock): a mini-socket that became
+		 * TIME_WAIT has left it, or the sweep drops it within 50 ms (its cookie is gone). */
+		if (BPF_CORE_READ(tw, tw_substate) == TCP_FIN_WAIT2)
+			unwatch_fw2(tw);
+		if (bpf_map_delete_elem(&sockets, &cookie) == 0)
+			COUNT(deletes);
+		else
+			COUNT(tw_untracked);
+		return;
+	}
+	e = bpf_map_lookup_elem(&sockets, &cookie);
+	unwatch_fw2(tw);
 	if (!e) {
 		COUNT(tw_untracked);
 		emit_tw(tw, now, cookie, 0, BPF_CORE_READ(tw, tw_substate), TCP_CLOSE, kind, 0, 0);
