@@ -55,10 +55,20 @@ BpfLog& the_log() {
   return log;
 }
 
+// One line into the bounded log, printed now if the verbosity asks for its level.
+void log_line(std::string line, bool debug) {
+  BpfLog& log = the_log();
+  std::lock_guard lock(log.mu);
+  // Every level is kept: a debug line often explains the warning after it.
+  if (log.verbosity >= 2 || (log.verbosity == 1 && !debug))
+    std::fprintf(stderr, "%s\n", line.c_str());
+  if (log.lines.size() == BpfLog::kMaxLines) log.lines.pop_front();
+  log.lines.push_back(std::move(line));
+}
+
 #ifdef SOCKDOCTOR_HAVE_BPF
 __attribute__((format(printf, 2, 0))) int
 libbpf_log(enum libbpf_print_level level, const char* format, va_list args) {
-  BpfLog& log = the_log();
   char buf[1024];
   va_list copy;
   va_copy(copy, args);
@@ -68,12 +78,7 @@ libbpf_log(enum libbpf_print_level level, const char* format, va_list args) {
   std::string line(buf, std::min<std::size_t>(static_cast<std::size_t>(n), sizeof buf - 1));
   while (!line.empty() && line.back() == '\n')
     line.pop_back();
-  std::lock_guard lock(log.mu);
-  // Every level is kept: a debug line often explains the warning after it.
-  if (log.verbosity >= 2 || (log.verbosity == 1 && level != LIBBPF_DEBUG))
-    std::fprintf(stderr, "%s\n", line.c_str());
-  if (log.lines.size() == BpfLog::kMaxLines) log.lines.pop_front();
-  log.lines.push_back(std::move(line));
+  log_line(std::move(line), level == LIBBPF_DEBUG);
   return 0;
 }
 #endif
@@ -149,6 +154,21 @@ std::vector<std::string> bpf_log_tail(std::size_t max_lines) {
   std::lock_guard lock(log.mu);
   const std::size_t n = std::min(max_lines, log.lines.size());
   return {log.lines.end() - static_cast<std::ptrdiff_t>(n), log.lines.end()};
+}
+
+void bpf_log_text(std::string_view text) {
+  while (!text.empty()) {
+    const auto end = text.find('\n');
+    if (const auto line = text.substr(0, end); !line.empty()) log_line(std::string(line), true);
+    if (end == std::string_view::npos) break;
+    text.remove_prefix(end + 1);
+  }
+}
+
+bool bpf_log_debug() {
+  BpfLog& log = the_log();
+  std::lock_guard lock(log.mu);
+  return log.verbosity >= 2;
 }
 
 core::Error bpf_unavailable(core::Error e) {

@@ -47,6 +47,11 @@ int sr_loader_load(struct sr_loader *l, const struct sr_loader_config *c, const 
 	s->maps.sockets.max_entries = c->sockets_entries;
 	s->maps.events.max_entries = c->events_bytes;
 	s->maps.listeners.max_entries = c->listeners_entries;
+	if (c->log_buf && c->log_size) {
+		s->ctx.log_level = 1;
+		s->ctx.log_size = c->log_size;
+		s->ctx.log_buf = (long)c->log_buf;
+	}
 	err = state_register_lskel__load(s); /* -errno */
 	if (err && errstr)
 		*errstr = "the light skeleton's loader program failed";

@@ -27,6 +27,9 @@ struct sr_loader_config {
 	uint32_t events_bytes;
 	uint32_t listeners_entries;
 	int32_t config_hz; /* CONFIG_HZ of the running kernel; 0 = unknown (no tick clock) */
+	/* The verifier's log of every program the loader loads (SOCKDOCTOR_BPF_DEBUG=1); NULL: none. */
+	char *log_buf;
+	uint32_t log_size;
 };
 
 enum sr_loader_prog {
