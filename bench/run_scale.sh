@@ -42,7 +42,7 @@ measure() {
   read -r rss cpu < <(tail -n 1 "$tfile" 2>/dev/null | awk '{ printf "%d %.2f\n", $1, $2 + $3 }')
   if ((rc == 124 || rc == 137)); then
     status=timeout
-  elif ((rc != 0)) && [[ $tool != *check ]]; then  # check exits 1/2 on findings
+  elif ((rc != 0)) && [[ $tool != *check* ]]; then  # check exits 1/2 on findings
     status="fail($rc)"
     echo "  $tool failed ($rc): $(head -c 300 "$WORK/stderr")" >&2
   fi
@@ -64,6 +64,8 @@ inner() {
     measure "sockdoctor ls" "$big" "$sd" ls
     measure "sockdoctor ls --json" "$big" "$sd" ls --json
     measure "sockdoctor check" "$big" "$sd" check
+    # The path without eBPF (what an unprivileged run uses): sock_diag and the /proc owner walk.
+    measure "sockdoctor check (no BPF)" "$big" "$sd" --source netlink --owner-scan proc check
     measure "sockdoctor ls --state close-wait" "$big" "$sd" ls --state close-wait
     if [[ -n $old ]]; then
       measure "baseline check" "$big" "$old" check
@@ -231,7 +233,7 @@ table() {
   local n=$1 raw=$2 tool
   declare -A med=() rss=() status=() cpu=() bnd=()
   local tools=("sockdoctor ls --no-owners" "sockdoctor ls" "sockdoctor ls --json"
-    "sockdoctor check" "sockdoctor ls --state close-wait" "baseline check" "baseline ls"
+    "sockdoctor check" "sockdoctor check (no BPF)" "sockdoctor ls --state close-wait" "baseline check" "baseline ls"
     "baseline ls --json" "baseline ls --state close-wait" "floor_dump" "ss -tan"
     "ss -tan state close-wait" "ss -tanp" "netstat -tanp" "lsof -nP -iTCP" "cat /proc/net/tcp{,6}")
   for tool in "${tools[@]}"; do
@@ -305,7 +307,8 @@ ratios_for() {
   log ""
   log "ratios (median of per-round ratios; each round's figure in brackets):"
   for pair in "sockdoctor ls|floor_dump" "sockdoctor ls|ss -tan" "sockdoctor ls --json|floor_dump" \
-    "sockdoctor check|floor_dump" "sockdoctor ls --state close-wait|ss -tan state close-wait"; do
+    "sockdoctor check|floor_dump" "sockdoctor check (no BPF)|floor_dump" \
+    "sockdoctor ls --state close-wait|ss -tan state close-wait"; do
     a=${pair%%|*} b=${pair#*|}
     r=$(round_ratio "$raw" "$a" "$b")
     RATIO[$pair]=$r
@@ -343,6 +346,10 @@ targets_for() {
     target "$(le "$r" 0.7)" "at $n: sockdoctor ls <= 0.7x ss -tan (${r:-?}x)"
     r=${RATIO["sockdoctor ls --json|floor_dump"]:-}
     target "$(le "$r" 1.5)" "at $n: sockdoctor ls --json <= 1.5x floor_dump (${r:-?}x)"
+    r=${RATIO["sockdoctor check|floor_dump"]:-}
+    target "$(le "$r" 0.5)" "at $n: sockdoctor check (root, eBPF) <= 0.5x floor_dump (${r:-?}x)"
+    r=${RATIO["sockdoctor check (no BPF)|floor_dump"]:-}
+    target "$(le "$r" 1.1)" "at $n: sockdoctor check without eBPF <= 1.1x floor_dump (${r:-?}x)"
     r=${RATIO["sockdoctor ls --state close-wait|ss -tan state close-wait"]:-}
     target "$(le "$r" 1.0)" \
       "at $n: sockdoctor ls --state close-wait <= 1.0x ss -tan state close-wait (${r:-?}x)"
