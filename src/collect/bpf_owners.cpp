@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -25,10 +26,8 @@
 
 #ifdef SOCKDOCTOR_HAVE_BPF
 #include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 
-#include "collect/bpf_skeleton.hpp"
-#include "task_sockets.skel.h"
+#include "collect/bpf/task_sockets_loader.h"
 #endif
 
 namespace sockdoctor::collect {
@@ -122,10 +121,21 @@ build_bpf_owner_table(const TaskSocketRecords& records, const core::FsRoot& root
 
 namespace {
 
-using Skeleton = BpfSkeleton<task_sockets_bpf>;
-constexpr SkeletonOps<task_sockets_bpf> kSkeletonOps{task_sockets_bpf__open, task_sockets_bpf__load,
-                                                     task_sockets_bpf__attach,
-                                                     task_sockets_bpf__destroy};
+constexpr const char* kContext = "eBPF owner scan unavailable";
+constexpr const char* kKernelHint =
+    "kernel without iter/task_file or bpf_sock_from_file, Linux 5.11+ with BTF; the light "
+    "skeleton needs CO-RE relocations done by the kernel, Linux 5.17+";
+
+// The light skeleton (collect/bpf/task_sockets_loader.h): destroy detaches the link.
+struct LoaderDeleter {
+  void operator()(taski_loader* l) const { taski_loader_destroy(l); }
+};
+using Loader = std::unique_ptr<taski_loader, LoaderDeleter>;
+
+core::Error unavailable(std::string_view step, int err) {
+  return bpf_unavailable(
+      bpf_error(std::string(kContext) + ": " + std::string(step), err, kKernelHint));
+}
 
 // A read() returns at most the 32 KiB seq_file buffer, always whole elements.
 core::Result<TaskSocketRecords> read_iterator(int iter_fd) {
@@ -138,24 +148,24 @@ core::Result<TaskSocketRecords> read_iterator(int iter_fd) {
   return out;
 }
 
-core::Result<Skeleton> load_iterator() {
-  auto skel = Skeleton::open(kSkeletonOps, "eBPF owner scan unavailable",
-                             "kernel without iter/task_file or bpf_sock_from_file, Linux 5.11+ "
-                             "with BTF");
-  if (!skel) return tl::unexpected(bpf_unavailable(skel.error()));
-  if (auto loaded = skel->load(); !loaded) return tl::unexpected(bpf_unavailable(loaded.error()));
-  // The skeleton's destroy detaches this link.
-  (*skel)->links.dump_task_file = bpf_program__attach_iter((*skel)->progs.dump_task_file, nullptr);
-  if (!(*skel)->links.dump_task_file)
-    return tl::unexpected(bpf_unavailable(skel->error("attach iter/task_file", errno)));
-  return skel;
+core::Result<Loader> load_iterator() {
+  install_bpf_log();
+  errno = 0;
+  Loader l(taski_loader_open());
+  if (l == nullptr) return tl::unexpected(unavailable("open", errno != 0 ? errno : ENOMEM));
+  const int err = load_light_skeleton(
+      [&](char* log, std::uint32_t size) { return taski_loader_load(l.get(), log, size); });
+  if (err != 0) return tl::unexpected(unavailable("load", err));
+  if (const int a = taski_loader_attach(l.get()); a != 0) // destroy detaches the link
+    return tl::unexpected(unavailable("attach iter/task_file", -a));
+  return l;
 }
 
 // Loading and attaching costs tens of ms; a daemon scans every few seconds, so the program stays
 // loaded for the life of the process and each scan only creates a new iterator from its link.
 // Scans are serialised: the counters in .bss are the current scan's.
 std::mutex g_iterator_mutex;
-std::optional<Skeleton> g_iterator;
+std::optional<Loader> g_iterator;
 
 core::Result<TaskSocketRecords> iterate_task_files(BpfOwnerScanStats& stats,
                                                    std::uint32_t skip_tcp_states) {
@@ -166,23 +176,21 @@ core::Result<TaskSocketRecords> iterate_task_files(BpfOwnerScanStats& stats,
     if (!skel) return tl::unexpected(skel.error());
     g_iterator.emplace(std::move(*skel));
   }
-  auto& skel = g_iterator;
-  (*skel)->bss->tasks_seen = 0;
-  (*skel)->bss->files_seen = 0;
-  (*skel)->bss->sockets_seen = 0;
-  (*skel)->bss->sockets_skipped = 0;
-  (*skel)->bss->skip_tcp_states = skip_tcp_states;
-  UniqueFd iter(bpf_iter_create(bpf_link__fd((*skel)->links.dump_task_file)));
-  if (!iter.valid()) return tl::unexpected(bpf_unavailable(skel->error("create iterator", errno)));
+  taski_loader* l = g_iterator->get();
+  taski_loader_begin(l, skip_tcp_states);
+  UniqueFd iter(bpf_iter_create(taski_loader_link_fd(l)));
+  if (!iter.valid()) return tl::unexpected(unavailable("create iterator", errno));
   stats.load_us = micros_since(start);
 
   const auto read_start = std::chrono::steady_clock::now();
   auto records = read_iterator(iter.get());
   if (!records) return tl::unexpected(records.error());
   stats.iterate_us = micros_since(read_start);
-  stats.processes_seen = (*skel)->bss->tasks_seen;
-  stats.files_seen = (*skel)->bss->files_seen;
-  stats.sockets_seen = (*skel)->bss->sockets_seen;
+  taski_totals totals{};
+  taski_loader_totals(l, &totals);
+  stats.processes_seen = totals.tasks_seen;
+  stats.files_seen = totals.files_seen;
+  stats.sockets_seen = totals.sockets_seen;
   return records;
 }
 

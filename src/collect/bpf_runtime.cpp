@@ -176,6 +176,15 @@ core::Error bpf_unavailable(core::Error e) {
   return e;
 }
 
+int load_light_skeleton(const std::function<int(char*, std::uint32_t)>& load) {
+  constexpr std::size_t kVerifierLogBytes = 1 << 20; // the kernel truncates a longer log
+  std::vector<char> log(bpf_log_debug() ? kVerifierLogBytes : 0);
+  const int err = load(log.empty() ? nullptr : log.data(), static_cast<std::uint32_t>(log.size()));
+  if (!log.empty()) bpf_log_text(std::string_view(log.data(), ::strnlen(log.data(), log.size())));
+  if (err == 0) return 0;
+  return missing_bpf_capabilities().empty() ? -err : EPERM;
+}
+
 std::uint64_t micros_since(std::chrono::steady_clock::time_point start) {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::microseconds>(
                                         std::chrono::steady_clock::now() - start)

@@ -61,6 +61,13 @@ core::Error bpf_error(std::string_view context, int err, std::string_view kernel
 // failure): Failed becomes Unavailable, so callers fall back (the /proc scan, sock_diag).
 core::Error bpf_unavailable(core::Error e);
 
+// Loads a light skeleton: `load(log_buf, log_size)` returns 0 or -errno. The verifier's log is
+// collected when the bpf log prints debug lines (-vv, SOCKDOCTOR_BPF_DEBUG=1) and added to it:
+// the kernel loads a light skeleton's programs, past libbpf's log. Returns 0 or the errno to
+// report: the loader program reports a program the kernel refused as EINVAL, so without a BPF
+// capability that becomes EPERM, as a full skeleton's load said.
+int load_light_skeleton(const std::function<int(char* log_buf, std::uint32_t log_size)>& load);
+
 // Microseconds since `start` (steady clock): the load and read times the BPF users report.
 std::uint64_t micros_since(std::chrono::steady_clock::time_point start);
 

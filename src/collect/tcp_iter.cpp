@@ -7,9 +7,11 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <sys/socket.h>
 #include <unistd.h>
@@ -20,10 +22,8 @@
 
 #ifdef SOCKDOCTOR_HAVE_BPF
 #include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 
-#include "collect/bpf_skeleton.hpp"
-#include "tcp_sockets.skel.h"
+#include "collect/bpf/tcp_sockets_loader.h"
 #endif
 
 namespace sockdoctor::collect {
@@ -145,30 +145,46 @@ bool decode_port_tuple(std::span<const std::byte> key,
 
 namespace {
 
-using Skeleton = BpfSkeleton<tcp_sockets_bpf>;
-constexpr SkeletonOps<tcp_sockets_bpf> kSkeletonOps{tcp_sockets_bpf__open, tcp_sockets_bpf__load,
-                                                    tcp_sockets_bpf__attach,
-                                                    tcp_sockets_bpf__destroy};
+constexpr const char* kContext = "eBPF socket iterator unavailable";
+constexpr const char* kKernelHint =
+    "kernel without iter/tcp or the bpf_skc_to_* helpers, Linux 5.12+ with BTF; the light "
+    "skeleton needs CO-RE relocations done by the kernel and bpf_rdonly_cast, Linux 6.2+";
 
-core::Result<Skeleton> load_program() {
-  auto skel = Skeleton::open(kSkeletonOps, "eBPF socket iterator unavailable",
-                             "kernel without iter/tcp or the bpf_skc_to_* helpers, Linux 5.12+ "
-                             "with BTF");
-  if (!skel) return tl::unexpected(bpf_unavailable(skel.error()));
+// The light skeleton (collect/bpf/tcp_sockets_loader.h): destroy detaches the link.
+struct LoaderDeleter {
+  void operator()(tcpi_loader* l) const { tcpi_loader_destroy(l); }
+};
+using Loader = std::unique_ptr<tcpi_loader, LoaderDeleter>;
+
+core::Error unavailable(std::string_view step, int err) {
+  return bpf_unavailable(
+      bpf_error(std::string(kContext) + ": " + std::string(step), err, kKernelHint));
+}
+
+core::Result<Loader> load_program() {
+  install_bpf_log();
+  errno = 0;
+  Loader l(tcpi_loader_open());
+  if (l == nullptr) return tl::unexpected(unavailable("open", errno != 0 ? errno : ENOMEM));
+  tcpi_loader_config c{};
   // Tests shrink the summary's destination map to reach its overflow with a handful of sockets.
   if (const char* n = std::getenv("SOCKDOCTOR_BPF_MAX_TUPLES"); n != nullptr && std::atoi(n) > 0)
-    bpf_map__set_max_entries((*skel)->maps.port_tuples, static_cast<__u32>(std::atoi(n)));
-  if (auto loaded = skel->load(); !loaded) return tl::unexpected(bpf_unavailable(loaded.error()));
-  (*skel)->links.dump_tcp = bpf_program__attach_iter((*skel)->progs.dump_tcp, nullptr);
-  if (!(*skel)->links.dump_tcp)
-    return tl::unexpected(bpf_unavailable(skel->error("attach iter/tcp", errno)));
-  return skel;
+    c.max_tuples = static_cast<std::uint32_t>(std::atoi(n));
+  const int err = load_light_skeleton([&](char* log, std::uint32_t size) {
+    c.log_buf = log;
+    c.log_size = size;
+    return tcpi_loader_load(l.get(), &c);
+  });
+  if (err != 0) return tl::unexpected(unavailable("load", err));
+  if (const int a = tcpi_loader_attach(l.get()); a != 0)
+    return tl::unexpected(unavailable("attach iter/tcp", -a));
+  return l;
 }
 
 // Loaded once per process (tens of ms) and kept: serve and top sample every few seconds. Reads
 // are serialised because the filter lives in the program's .bss.
 std::mutex g_mutex;
-std::optional<Skeleton> g_program;
+std::optional<Loader> g_program;
 
 core::Result<void>
 read_records(int fd, const TcpRecordDecoding& how, std::vector<core::TcpSocket>& out) {
@@ -187,29 +203,32 @@ read_records(int fd, const TcpRecordDecoding& how, std::vector<core::TcpSocket>&
   return {};
 }
 
-// Summary mode's settings into the program's .bss; everything it fills during the walk zeroed.
-void set_summary(Skeleton& skel, const TcpIterSummaryConfig* config) {
-  auto* bss = skel->bss;
-  bss->summary = config != nullptr ? 1 : 0;
-  bss->aggregate_mask = config != nullptr ? config->aggregate_mask : 0;
-  std::memset(bss->reserved_ports, 0, sizeof bss->reserved_ports);
-  std::memset(bss->listening_ports, 0, sizeof bss->listening_ports);
-  std::memset(bss->aggregated, 0, sizeof bss->aggregated);
-  bss->tw_incoming = bss->tw_outgoing = 0;
-  bss->tuples_full = bss->order_broken = bss->past_listeners = 0;
-  bss->port_low = 1;
-  bss->port_high = 0; // no ephemeral port unless a range is given
-  if (config == nullptr) return;
-  bss->port_low = static_cast<__u32>(config->range.low);
-  bss->port_high = static_cast<__u32>(config->range.high);
-  for (const auto& [lo, hi] : config->reserved)
-    for (int p = std::max(lo, 0); p <= std::min(hi, 65535); ++p)
-      bss->reserved_ports[p >> 6] |= 1ULL << (p & 63);
+// One walk's settings into the program's .bss; everything it fills during the walk zeroed.
+void begin_walk(tcpi_loader* l,
+                const SockDiagRequest& request,
+                const TcpIterSummaryConfig* config) {
+  tcpi_walk w{};
+  w.state_mask = request.state_mask;
+  w.families = (request.ipv4 ? 1u : 0u) | (request.ipv6 ? 2u : 0u);
+  w.summary = config != nullptr ? 1 : 0;
+  w.aggregate_mask = config != nullptr ? config->aggregate_mask : 0;
+  w.port_low = 1;
+  w.port_high = 0; // no ephemeral port unless a range is given
+  std::vector<std::uint64_t> reserved;
+  if (config != nullptr) {
+    w.port_low = static_cast<std::uint32_t>(config->range.low);
+    w.port_high = static_cast<std::uint32_t>(config->range.high);
+    reserved.assign(TCPI_PORT_WORDS, 0);
+    for (const auto& [lo, hi] : config->reserved)
+      for (int p = std::max(lo, 0); p <= std::min(hi, 65535); ++p)
+        reserved[static_cast<std::size_t>(p >> 6)] |= 1ULL << (p & 63);
+    w.reserved_ports = reserved.data();
+  }
+  tcpi_loader_begin(l, &w);
 }
 
 // Reads and empties the port_tuples map (the program stays loaded between samples).
-core::Result<void> take_tuples(Skeleton& skel, int hz, std::vector<core::PortTupleCount>& out) {
-  const int fd = bpf_map__fd(skel->maps.port_tuples);
+core::Result<void> take_tuples(int fd, int hz, std::vector<core::PortTupleCount>& out) {
   std::vector<tcp_sockets_tuple_key> keys;
   tcp_sockets_tuple_key key{};
   tcp_sockets_tuple_key next{};
@@ -244,38 +263,37 @@ core::Result<TcpIterStats> run_iterator(const SockDiagRequest& request,
     if (!skel) return tl::unexpected(skel.error());
     g_program.emplace(std::move(*skel));
   }
-  auto& skel = *g_program;
-  skel->bss->records_seen = 0;
-  skel->bss->state_mask = request.state_mask;
-  skel->bss->families = (request.ipv4 ? 1u : 0u) | (request.ipv6 ? 2u : 0u);
-  set_summary(skel, summary);
-  UniqueFd iter(bpf_iter_create(bpf_link__fd(skel->links.dump_tcp)));
-  if (!iter.valid()) return tl::unexpected(bpf_unavailable(skel.error("create iterator", errno)));
+  tcpi_loader* l = g_program->get();
+  begin_walk(l, request, summary);
+  UniqueFd iter(bpf_iter_create(tcpi_loader_link_fd(l)));
+  if (!iter.valid()) return tl::unexpected(unavailable("create iterator", errno));
   stats.load_us = micros_since(start);
   const auto read_start = std::chrono::steady_clock::now();
   const std::size_t before = out.size();
   auto r = read_records(iter.get(), {hz, request.tcp_info}, out);
   std::vector<core::PortTupleCount> tuples;
-  if (r && summary != nullptr) r = take_tuples(skel, hz, tuples);
+  if (r && summary != nullptr) r = take_tuples(tcpi_loader_tuples_fd(l), hz, tuples);
   if (!r) {
     out.resize(before);
     return tl::unexpected(r.error());
   }
   stats.read_us = micros_since(read_start);
-  stats.records = skel->bss->records_seen;
+  tcpi_totals totals{};
+  tcpi_loader_totals(l, &totals);
+  stats.records = totals.records_seen;
   if (summary == nullptr) return stats;
-  if (skel->bss->tuples_full)
-    stats.summary_incomplete = "more than " +
-                               std::to_string(bpf_map__max_entries(skel->maps.port_tuples)) +
+  if (totals.tuples_full)
+    stats.summary_incomplete = "more than " + std::to_string(tcpi_loader_max_tuples(l)) +
                                " destinations on ephemeral ports (the port tuple map is full)";
-  else if (skel->bss->order_broken)
+  else if (totals.order_broken)
     stats.summary_incomplete = "a listener came after a connection in the walk";
   *aggregate = core::SocketAggregate{};
   aggregate->states = summary->aggregate_mask;
+  static_assert(std::tuple_size_v<decltype(aggregate->counts)> <= TCPI_STATES);
   for (std::size_t st = 0; st < aggregate->counts.size(); ++st)
-    aggregate->counts[st] = skel->bss->aggregated[st];
-  aggregate->time_wait_incoming = skel->bss->tw_incoming;
-  aggregate->time_wait_outgoing = skel->bss->tw_outgoing;
+    aggregate->counts[st] = totals.aggregated[st];
+  aggregate->time_wait_incoming = totals.tw_incoming;
+  aggregate->time_wait_outgoing = totals.tw_outgoing;
   aggregate->tuples = std::move(tuples);
   return stats;
 }
