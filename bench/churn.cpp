@@ -95,13 +95,14 @@ int listen_on(int port) {
   return fd;
 }
 
-// One connection from the client's side: connect, wait for the server's FIN, close.
-bool one_connection(const sockaddr_in& server) {
+// One connection from the client's side: connect, wait for the server's FIN (unless wait_fin is
+// false), close.
+bool one_connection(const sockaddr_in& server, bool wait_fin = true) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return false;
   bool ok = ::connect(fd, reinterpret_cast<const sockaddr*>(&server), sizeof server) == 0;
   char c;
-  while (ok) {
+  while (ok && wait_fin) {
     const ssize_t n = ::recv(fd, &c, 1, 0);
     if (n == 0) break;
     if (n < 0 && errno != EINTR) ok = false;
@@ -170,8 +171,9 @@ int main(int argc, char** argv) {
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   stop.store(true);
-  // Wake the accept() with one last connection, then stop.
-  one_connection(addr);
+  // Wake the accept() with one last connection, then stop. Not waiting for its FIN: the server
+  // may have seen `stop` before accepting it and never close it (a churn run hung so).
+  one_connection(addr, false);
   server.join();
   ::close(lfd);
   rusage ru{};
