@@ -156,7 +156,9 @@ std::vector<std::string> bpf_log_tail(std::size_t max_lines) {
   return {log.lines.end() - static_cast<std::ptrdiff_t>(n), log.lines.end()};
 }
 
-void bpf_log_text(std::string_view text) {
+// Adds text from outside libbpf (a light skeleton's verifier log) to the log, line by line, as
+// debug messages: printed with -vv or SOCKDOCTOR_BPF_DEBUG=1, kept for bpf_log_tail.
+static void bpf_log_text(std::string_view text) {
   while (!text.empty()) {
     const auto end = text.find('\n');
     if (const auto line = text.substr(0, end); !line.empty()) log_line(std::string(line), true);
@@ -165,7 +167,8 @@ void bpf_log_text(std::string_view text) {
   }
 }
 
-bool bpf_log_debug() {
+// Whether the log prints debug messages (-vv, SOCKDOCTOR_BPF_DEBUG=1): worth collecting them.
+static bool bpf_log_debug() {
   BpfLog& log = the_log();
   std::lock_guard lock(log.mu);
   return log.verbosity >= 2;

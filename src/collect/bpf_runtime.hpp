@@ -44,11 +44,6 @@ std::string missing_bpf_capabilities();
 // SOCKDOCTOR_BPF_DEBUG=1 everything, the verifier's log included. Installing is idempotent.
 void install_bpf_log();
 void set_bpf_verbosity(int level);
-// Adds text from outside libbpf (a light skeleton's verifier log) to that log, line by line, as
-// debug messages: printed with -vv or SOCKDOCTOR_BPF_DEBUG=1, kept for bpf_log_tail.
-void bpf_log_text(std::string_view text);
-// Whether the log prints debug messages (-vv, SOCKDOCTOR_BPF_DEBUG=1): worth collecting them.
-bool bpf_log_debug();
 // The last `max_lines` libbpf messages (oldest first), to explain a failed load.
 std::vector<std::string> bpf_log_tail(std::size_t max_lines);
 

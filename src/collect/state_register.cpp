@@ -13,7 +13,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <vector>
 
 #include "collect/bpf_runtime.hpp"
 #include "collect/kernel_config.hpp"
@@ -44,8 +43,6 @@ struct LoaderDeleter {
   void operator()(sr_loader* l) const { sr_loader_destroy(l); }
 };
 using Loader = std::unique_ptr<sr_loader, LoaderDeleter>;
-
-constexpr std::size_t kVerifierLogBytes = 1 << 20; // the kernel truncates a longer log
 
 core::Error loader_error(std::string_view step, int err) {
   return bpf_error("state register: " + std::string(step), err, kKernelHint);
@@ -160,22 +157,15 @@ struct StateRegister::Impl {
     // CONFIG_HZ for the tick clock: a light skeleton holds the build machine's value.
     c.config_hz = read_kernel_build_config(o.root, nullptr).hz.value_or(0);
     tick_clock = c.tick_clock != 0 && c.config_hz > 0;
-    // The verifier's log, when asked for (-vv, SOCKDOCTOR_BPF_DEBUG=1): a light skeleton loads
-    // its programs from the kernel, past libbpf's log.
-    std::vector<char> verifier_log(bpf_log_debug() ? kVerifierLogBytes : 0);
-    c.log_buf = verifier_log.empty() ? nullptr : verifier_log.data();
-    c.log_size = static_cast<std::uint32_t>(verifier_log.size());
     const char* step = nullptr;
-    const int err = sr_loader_load(skel.get(), &c, &step);
-    if (!verifier_log.empty())
-      bpf_log_text(std::string_view(verifier_log.data(),
-                                    ::strnlen(verifier_log.data(), verifier_log.size())));
-    if (err != 0) {
-      // The loader program reports what a refused program load returned as its own failure
-      // (EINVAL): without CAP_PERFMON, say that, as a full skeleton's EPERM did.
-      const int e = missing_bpf_capabilities().empty() ? -err : EPERM;
-      return tl::unexpected(loader_error(std::string("load: ") + (step ? step : "?"), e));
-    }
+    // bpf_runtime collects the verifier's log and maps the loader's EINVAL to a missing capability.
+    const int err = load_light_skeleton([&](char* log, std::uint32_t size) {
+      c.log_buf = log;
+      c.log_size = size;
+      return sr_loader_load(skel.get(), &c, &step);
+    });
+    if (err != 0)
+      return tl::unexpected(loader_error(std::string("load: ") + (step ? step : "?"), err));
     return {};
   }
 

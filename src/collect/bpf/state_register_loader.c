@@ -7,6 +7,7 @@
 #include "state_register.h"
 #include "state_register.lskel.h"
 #include "state_register_loader.h"
+#include "lskel_load.h"
 
 struct sr_loader {
 	struct state_register_lskel *skel;
@@ -47,15 +48,11 @@ int sr_loader_load(struct sr_loader *l, const struct sr_loader_config *c, const 
 	s->maps.sockets.max_entries = c->sockets_entries;
 	s->maps.events.max_entries = c->events_bytes;
 	s->maps.listeners.max_entries = c->listeners_entries;
-	if (c->log_buf && c->log_size) {
-		s->ctx.log_level = 1;
-		s->ctx.log_size = c->log_size;
-		s->ctx.log_buf = (long)c->log_buf;
-	}
+	lskel_set_log(&s->ctx, c->log_buf, c->log_size);
 	err = state_register_lskel__load(s); /* -errno */
 	if (err && errstr)
 		*errstr = "the light skeleton's loader program failed";
-	return err < 0 ? err : (err ? -EINVAL : 0);
+	return lskel_result(err);
 }
 
 int sr_loader_prog_fd(const struct sr_loader *l, enum sr_loader_prog p)

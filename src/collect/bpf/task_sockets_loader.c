@@ -6,6 +6,7 @@
 
 #include "task_sockets.lskel.h"
 #include "task_sockets_loader.h"
+#include "lskel_load.h"
 
 struct taski_loader {
 	struct task_sockets_lskel *skel;
@@ -34,13 +35,9 @@ int taski_loader_load(struct taski_loader *l, char *log_buf, uint32_t log_size)
 	struct task_sockets_lskel *s = l->skel;
 	int err;
 
-	if (log_buf && log_size) {
-		s->ctx.log_level = 1;
-		s->ctx.log_size = log_size;
-		s->ctx.log_buf = (long)log_buf;
-	}
+	lskel_set_log(&s->ctx, log_buf, log_size);
 	err = task_sockets_lskel__load(s); /* -errno */
-	return err < 0 ? err : (err ? -EINVAL : 0);
+	return lskel_result(err);
 }
 
 int taski_loader_attach(struct taski_loader *l)

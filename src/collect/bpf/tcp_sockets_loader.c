@@ -8,6 +8,7 @@
 #include "tcp_sockets.h"
 #include "tcp_sockets.lskel.h"
 #include "tcp_sockets_loader.h"
+#include "lskel_load.h"
 
 _Static_assert(sizeof(((struct tcp_sockets_lskel__bss *)0)->reserved_ports) ==
 		       TCPI_PORT_WORDS * sizeof(uint64_t),
@@ -47,13 +48,9 @@ int tcpi_loader_load(struct tcpi_loader *l, const struct tcpi_loader_config *c)
 	/* A non-zero max_entries replaces the one in the object (libbpf's gen_loader). */
 	l->max_tuples = c->max_tuples ? c->max_tuples : TCP_SOCKETS_MAX_TUPLES;
 	s->maps.port_tuples.max_entries = l->max_tuples;
-	if (c->log_buf && c->log_size) {
-		s->ctx.log_level = 1;
-		s->ctx.log_size = c->log_size;
-		s->ctx.log_buf = (long)c->log_buf;
-	}
+	lskel_set_log(&s->ctx, c->log_buf, c->log_size);
 	err = tcp_sockets_lskel__load(s); /* -errno */
-	return err < 0 ? err : (err ? -EINVAL : 0);
+	return lskel_result(err);
 }
 
 int tcpi_loader_attach(struct tcpi_loader *l)
