@@ -1,6 +1,6 @@
-// Fuzzes the state register's BPF record decoders (ring-buffer events, map entries, per-CPU
-// counters, info) and the iterator records of the eBPF owner scan and socket iterator. Byte 0
-// picks the decoder.
+// Fuzzes the state register's BPF record decoders (ring-buffer events, map entries, table ways,
+// per-CPU counters, info) and the iterator records of the eBPF owner scan and socket iterator. Byte
+// 0 picks the decoder.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -8,6 +8,7 @@
 
 #include "collect/bpf_owners.hpp"
 #include "collect/state_register_decode.hpp"
+#include "collect/state_register_table.hpp"
 #include "collect/tcp_iter.hpp"
 #include "fuzz_util.hpp"
 
@@ -58,7 +59,7 @@ void tcp_records(std::span<const std::byte> in) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
   const auto in = fuzz::bytes(data + 1, size - 1);
-  switch (data[0] % 6) {
+  switch (data[0] % 7) {
   case 0:
     // The ring buffer hands over records one at a time; a read may hold several back to back.
     for (std::size_t off = 0; off < in.size(); off += collect::kRegisterEventSize)
@@ -79,6 +80,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   case 4:
     task_records(in);
     break;
+  case 5: { // two copies of a way, as a reader takes them
+    const auto half = in.size() / 2;
+    if (auto way = collect::stable_register_way(in.first(half), in.subspan(half)))
+      (void)collect::decode_register_entry(way->entry);
+    break;
+  }
   default:
     tcp_records(in);
   }

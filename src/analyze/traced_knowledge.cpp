@@ -1,6 +1,8 @@
 // TracedKnowledge: exact ages and closers from the register, the base knowledge otherwise.
 #include "analyze/traced_knowledge.hpp"
 
+#include <algorithm>
+
 namespace sockdoctor::analyze {
 
 TracedKnowledge::TracedKnowledge(const SocketKnowledge& base,
@@ -34,10 +36,22 @@ const core::ProcessInfo* TracedKnowledge::process(std::int32_t pid) const {
 }
 
 Age TracedKnowledge::age(const core::TcpSocket& s, const core::KernelSettings& k) const {
-  if (const auto* e = traced_.find(s.cookie))
-    if (auto ns = core::traced_age_ns(*e, s.state, traced_.now_boot_ns))
-      return Age{static_cast<double>(*ns) / 1e9, AgeBasis::Traced, false};
-  return base_.age(s, k);
+  const auto* e = traced_.find(s.cookie);
+  if (e == nullptr) return base_.age(s, k);
+  if (auto ns = core::traced_age_ns(*e, s.state, traced_.now_boot_ns))
+    return Age{static_cast<double>(*ns) / 1e9, AgeBasis::Traced, false};
+  // A FIN_WAIT2 mini-socket that got its peer's FIN since (the register alone does not see that
+  // change): TIME_WAIT began after the traced FIN_WAIT2 did, and no later than its timer says.
+  Age a = base_.age(s, k);
+  if (s.state == core::TcpState::TimeWait && e->mini_socket &&
+      e->state == core::TcpState::FinWait2 && e->entered_exact && a.seconds &&
+      traced_.now_boot_ns >= e->entered_boot_ns) {
+    const double most = static_cast<double>(traced_.now_boot_ns - e->entered_boot_ns) / 1e9;
+    a.seconds = std::min(*a.seconds, most);
+    a.basis = AgeBasis::Traced;
+    a.lower_bound = *a.seconds < most;
+  }
+  return a;
 }
 
 } // namespace sockdoctor::analyze

@@ -148,10 +148,14 @@ struct StateRegister::Impl {
     // Ages need no more than a jiffy; the stream's durations need the exact clock.
     c.tick_clock = o.tick_clock && !o.stream ? 1 : 0;
     c.lazy_entries = o.lazy_entries && !o.stream ? 1 : 0;
+    // The register alone needs no timer program (see tw_from_close in the .bpf.c).
+    c.tw_from_close = c.lazy_entries && o.time_wait ? 1 : 0;
+    tw_from_close = c.tw_from_close != 0;
     c.filter_netns = o.filter_netns;
     c.filter_port = o.filter_port;
     c.wakeup_bytes = ring_size(o.stream ? o.ring_bytes : 0) / 4;
-    c.sockets_entries = o.max_entries;
+    c.set_bits = register_set_bits(o.max_entries);
+    c.sockets_sets = 1u << c.set_bits;
     c.events_bytes = ring_size(o.stream ? o.ring_bytes : 0);
     c.listeners_entries = c.lazy_entries ? 1 : 0; // lazy: no child learns its listener's owner
     // CONFIG_HZ for the tick clock: a light skeleton holds the build machine's value.
@@ -185,6 +189,7 @@ struct StateRegister::Impl {
                           {SR_PROG_TIMER_EXPIRE, "on_timer_expire", true}};
     for (const Prog& p : progs) {
       if (p.timer && tw_fn == 0) continue;
+      if (tw_from_close && p.prog != SR_PROG_SET_STATE) continue;
       if (const int err = sr_loader_attach(skel.get(), p.prog); err != 0) // destroy detaches
         return tl::unexpected(loader_error(std::string("attach ") + p.name, -err));
     }
@@ -216,7 +221,8 @@ struct StateRegister::Impl {
 
   int map_fd(sr_loader_map m) const { return sr_loader_map_fd(skel.get(), m); }
 
-  bool tick_clock = false; // the programs use the tick clock once calibrated
+  bool tick_clock = false;    // the programs use the tick clock once calibrated
+  bool tw_from_close = false; // only on_set_state is attached
 };
 
 core::Result<void> StateRegister::Impl::pin(const StateRegisterOptions& o) {
@@ -259,7 +265,9 @@ core::Result<StateRegister> StateRegister::start(const StateRegisterOptions& o) 
   if (auto l = impl->load(o); !l) return tl::unexpected(l.error());
   impl->calibrate_tick_clock();
   TimerHandler tw;
-  if (o.time_wait)
+  if (o.time_wait && impl->tw_from_close)
+    ; // TIME_WAIT from ->CLOSE: no timer program, no symbol to find
+  else if (o.time_wait)
     tw = run_find_tw_timer(impl->skel.get()); // same rule as /proc/kallsyms, without its cost
   else
     tw.note = "TIME_WAIT is not traced (turned off)";
@@ -275,8 +283,8 @@ core::Result<StateRegister> StateRegister::start(const StateRegisterOptions& o) 
   if (stat) info.host_start_ticks = parse_stat_starttime(*stat).value_or(0);
   info.started_boot_ns = static_cast<std::uint64_t>(clock_ns(CLOCK_BOOTTIME));
   info.started_real_ns = clock_ns(CLOCK_REALTIME);
-  info.max_entries = o.max_entries;
-  info.time_wait_traced = tw_fn != 0;
+  info.max_entries = SR_WAYS << register_set_bits(o.max_entries);
+  info.time_wait_traced = tw_fn != 0 || (impl->tw_from_close && o.time_wait);
   if (auto u = update_info(impl->map_fd(SR_MAP_INFO), info); !u) return tl::unexpected(u.error());
 
   if (o.stream) {
@@ -326,11 +334,13 @@ core::Result<std::uint64_t> StateRegister::count_entries() const {
 }
 
 core::Result<RegisterReader> StateRegister::reader() const {
-  UniqueFd sockets(::fcntl(impl_->map_fd(SR_MAP_SOCKETS), F_DUPFD_CLOEXEC, 0));
+  auto table =
+      RegisterTable::open(UniqueFd(::fcntl(impl_->map_fd(SR_MAP_SOCKETS), F_DUPFD_CLOEXEC, 0)));
+  if (!table) return tl::unexpected(table.error());
   UniqueFd counters(::fcntl(impl_->map_fd(SR_MAP_COUNTERS), F_DUPFD_CLOEXEC, 0));
-  if (!sockets.valid() || !counters.valid())
+  if (!counters.valid())
     return core::fail("state register: dup map fd: " + std::string(std::strerror(errno)), errno);
-  return RegisterReader(std::move(sockets), std::move(counters), impl_->info);
+  return RegisterReader(std::move(*table), std::move(counters), impl_->info);
 }
 
 void StateRegister::stop() {

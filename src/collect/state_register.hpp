@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "collect/state_register_table.hpp"
 #include "collect/unique_fd.hpp"
 #include "core/error.hpp"
 #include "core/fs_root.hpp"
@@ -26,7 +27,9 @@ inline constexpr std::uint32_t kRegisterDefaultEntries = 131072; // SR_DEFAULT_E
 inline constexpr std::uint32_t kRegisterDefaultRingBytes = 4u << 20;
 
 struct StateRegisterOptions {
-  std::uint32_t max_entries = kRegisterDefaultEntries;  // LRU capacity (sockets tracked at once)
+  // Sockets tracked at once (rounded up to a power of two of sets of 4; when a set is full the
+  // entry a reader needs least is replaced and counted).
+  std::uint32_t max_entries = kRegisterDefaultEntries;
   bool stream = false;                                  // fill the ring with transitions (`trace`)
   std::uint32_t ring_bytes = kRegisterDefaultRingBytes; // rounded up to a power of two >= 4096
   std::uint32_t filter_netns = 0; // stream only this netns inode (the register tracks all)
@@ -86,7 +89,7 @@ public:
   void set_raw_sink(RawSink raw);
 
   core::Result<core::RegisterCounters> counters() const;
-  // Entries in the socket map now (walks the map: costs ~1 ms per 10k entries).
+  // Entries in the socket table now (reads the whole table).
   core::Result<std::uint64_t> count_entries() const;
   // Lookups on the live maps, as a reader of the pins would do them.
   core::Result<RegisterReader> reader() const;
@@ -109,8 +112,8 @@ public:
   const core::RegisterInfo& info() const { return info_; }
 
   // out[i] is the entry of cookies[i], or nullopt: not traced (older than the register, a
-  // socket the LRU evicted, or cookie 0). A few cookies are looked up one by one; many by
-  // one batched walk of the map.
+  // socket whose entry was replaced in a full set, or cookie 0). Each is one read of the
+  // mapped table.
   core::Result<std::vector<std::optional<core::TracedSocket>>>
   lookup(std::span<const std::uint64_t> cookies) const;
 
@@ -130,8 +133,8 @@ public:
 private:
   friend class StateRegister;
   friend core::Result<RegisterReader> open_pinned_register(const std::string&, const core::FsRoot&);
-  RegisterReader(UniqueFd sockets, UniqueFd counters, core::RegisterInfo info);
-  UniqueFd sockets_;
+  RegisterReader(RegisterTable table, UniqueFd counters, core::RegisterInfo info);
+  RegisterTable table_;
   UniqueFd counters_;
   core::RegisterInfo info_;
 };

@@ -147,6 +147,8 @@ core::Result<core::RegisterCounters> decode_register_counters(std::span<const st
     sum.superseded += c.superseded;
     sum.listener_misses += c.listener_misses;
     sum.tw_swept += c.tw_swept;
+    sum.evictions += c.evictions;
+    sum.reclaimed += c.reclaimed;
   }
   return sum;
 }

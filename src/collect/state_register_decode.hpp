@@ -18,7 +18,7 @@ inline constexpr std::size_t kRegisterEntrySize = 48;
 inline constexpr std::size_t kRegisterEventSize = 112;
 inline constexpr std::size_t kRegisterCountersSize = 128;
 inline constexpr std::size_t kRegisterInfoSize = 72;
-inline constexpr std::uint32_t kRegisterAbiVersion = 1;
+inline constexpr std::uint32_t kRegisterAbiVersion = 2;
 
 // One ring-buffer record (struct sr_event). Malformed if shorter than the record or if a field
 // is out of range (unknown kind, family, state); longer input is accepted (a newer kernel side

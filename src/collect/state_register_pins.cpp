@@ -41,6 +41,9 @@ core::Result<void> remove_register_pins(const std::string& dir) {
 
 #ifdef SOCKDOCTOR_HAVE_BPF
 
+namespace {
+
+// The value size of a (pinned) map, to refuse one of another layout before reading it.
 core::Result<std::uint32_t> map_value_size(int fd, const std::string& path) {
   bpf_map_info info{};
   std::uint32_t len = sizeof info;
@@ -50,8 +53,6 @@ core::Result<std::uint32_t> map_value_size(int fd, const std::string& path) {
   }
   return info.value_size;
 }
-
-namespace {
 
 core::Error other_version(const std::string& dir) {
   return core::Error{"state register at " + dir +

@@ -33,12 +33,7 @@ pin_register(int sockets_fd, int counters_fd, int info_fd, const std::string& di
 // Removes `dir` and the pins in it (missing ones are fine).
 core::Result<void> remove_register_pins(const std::string& dir);
 
-using EntryVisitor = std::function<void(std::uint64_t cookie, std::span<const std::byte> value)>;
-// Every (cookie, entry) of the socket map, in batches.
-core::Result<void> walk_register_map(int fd, const EntryVisitor& visit);
 core::Result<core::RegisterCounters> read_register_counters(int fd);
 core::Result<std::uint64_t> count_register_entries(int fd);
-// The value size of a (pinned) map, to refuse one of another layout before reading it.
-core::Result<std::uint32_t> map_value_size(int fd, const std::string& path);
 
 } // namespace sockdoctor::collect

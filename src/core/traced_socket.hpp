@@ -119,16 +119,16 @@ struct RegisterCounters {
   std::uint64_t superseded = 0;
   std::uint64_t listener_misses = 0;
   std::uint64_t tw_swept = 0; // FIN_WAIT2 -> TIME_WAIT changes found by the 50 ms sweep
+  // Entries replaced in a full set of the table while their socket may still exist: its age
+  // and closer are forgotten (raise --entries).
+  std::uint64_t evictions = 0;
+  // Entries replaced whose TIME_WAIT must have ended (older than 60 s): no loss. The register
+  // alone never deletes a mini-socket's entry (it has no timer program); these make room.
+  std::uint64_t reclaimed = 0;
   // Program runs the kernel skipped (bpf_prog_info.recursion_misses): a socket event that came
   // while the same program ran on that CPU (a softirq transition inside a syscall's) was not
   // seen. Known to the host only (its programs are not pinned); 0 for pinned readers.
   std::uint64_t skipped_runs = 0;
-
-  // Entries the LRU map dropped to make room: inserts - deletes - live entries.
-  std::uint64_t evictions(std::uint64_t live_entries) const {
-    const std::uint64_t kept = deletes + live_entries;
-    return inserts > kept ? inserts - kept : 0;
-  }
 };
 
 } // namespace sockdoctor::core

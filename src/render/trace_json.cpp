@@ -82,17 +82,15 @@ std::string format_trace_json_summary(const TraceSummaryView& v) {
   }
   const auto& c = v.counters;
   const std::string entries = v.live_entries ? std::to_string(*v.live_entries) : "null";
-  const std::string evicted =
-      v.live_entries ? std::to_string(c.evictions(*v.live_entries)) : "null";
   fmt::format_to(std::back_inserter(out),
-                 "],\"register\":{{\"capacity\":{},\"entries\":{},\"evicted\":{},"
+                 "],\"register\":{{\"capacity\":{},\"entries\":{},\"evicted\":{},\"reclaimed\":{},"
                  "\"insert_failures\":{},\"ring_drops\":{},\"malformed\":{},"
                  "\"time_wait_traced\":{},\"transitions\":{},\"inserts\":{},\"deletes\":{},"
                  "\"tw_starts\":{},\"tw_restarts\":{},\"tw_expires\":{},\"tw_kills\":{},"
                  "\"tw_untracked\":{},\"tw_swept\":{},\"superseded\":{},\"owners_learned\":{},"
                  "\"listener_misses\":{},\"skipped_runs\":{}}}}}\n",
-                 v.capacity, entries, evicted, c.insert_failures, c.ring_drops, v.malformed,
-                 v.time_wait_traced, c.transitions, c.inserts, c.deletes, c.tw_starts,
+                 v.capacity, entries, c.evictions, c.reclaimed, c.insert_failures, c.ring_drops,
+                 v.malformed, v.time_wait_traced, c.transitions, c.inserts, c.deletes, c.tw_starts,
                  c.tw_restarts, c.tw_expires, c.tw_kills, c.tw_untracked, c.tw_swept, c.superseded,
                  c.owners_learned, c.listener_misses, c.skipped_runs);
   return out;

@@ -17,7 +17,7 @@ std::string format_trace_json_event(const core::SocketTransition& t,
                                     const core::RegisterInfo& info);
 
 // {"type":"summary","seconds","received","shown","pairs":[{"from","to","kind","count",
-//  "timed","p50_s","p90_s","p99_s","max_s"}],"register":{"capacity","entries","evicted",
+//  "timed","p50_s","p90_s","p99_s","max_s"}],"register":{"capacity","entries","evicted","reclaimed",
 //  "insert_failures","ring_drops","malformed","time_wait_traced",...counters,
 //  "skipped_runs"}}  + '\n'
 std::string format_trace_json_summary(const TraceSummaryView& v);

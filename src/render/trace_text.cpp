@@ -97,7 +97,7 @@ std::string format_trace_summary(const TraceSummaryView& v) {
       fmt::format("-- {} transitions in {:.1f} s ({} shown)", v.received, v.seconds, v.shown);
   out +=
       fmt::format("; register: {} of {} entries", v.live_entries ? *v.live_entries : 0, v.capacity);
-  if (v.live_entries) out += fmt::format(", {} evicted", c.evictions(*v.live_entries));
+  out += fmt::format(", {} evicted", c.evictions);
   out +=
       fmt::format(", {} not stored, {} events lost (ring full)", c.insert_failures, c.ring_drops);
   if (c.skipped_runs > 0)

@@ -3,11 +3,15 @@
 
 With `sockdoctor trace --pin --register-only` hosting the register on a private bpffs, actor
 processes make on loopback: a CLOSE_WAIT held by sd-cw-srv, a server-side TIME_WAIT closed first
-by sd-tw-srv, and one CLOSE_WAIT made before the register started (sd-old-srv). Then:
-  ls --json      the new CLOSE_WAIT and the TIME_WAIT have age basis "traced", exact (not a
-                 lower bound) and within 50 ms of what the test knows; the older socket keeps
-                 its estimate (last_ack, a lower bound); the TIME_WAIT names its closer
-                 ("closed_by", and "closed by PID/comm" in the table)
+by sd-tw-srv (close(): a FIN_WAIT2 mini-socket first), one by sd-hc-srv (shutdown(): the full
+socket takes the peer's FIN), and one CLOSE_WAIT made before the register started (sd-old-srv).
+Then:
+  ls --json      the new CLOSE_WAIT and the half-closer's TIME_WAIT have age basis "traced",
+                 exact (not a lower bound) and within 50 ms of what the test knows; the mini-
+                 socket's TIME_WAIT is "traced" too, but a lower bound within 50 ms (the register
+                 alone does not see the FIN reach a mini-socket: its timer says when); the older
+                 socket keeps its estimate (last_ack, a lower bound); the TIME_WAIT names its
+                 closer ("closed_by", and "closed by PID/comm" in the table)
   --register off the same sockets are estimated again (the register is what made them exact)
   check          the new holder's oldest CLOSE_WAIT is exact, the older holder's "at least"
   top --lines    the TIME_WAIT entry is attributed ("traced") to the pid that closed first"""
@@ -35,12 +39,13 @@ def timed_ls(sd, *args):
     return by_cookie(doc), before, tracekit.boottime()
 
 
-def check_exact(checks, sock, what, entered, before, after):
+def check_exact(checks, sock, what, entered, before, after, lower_bound=False):
     if not checks.check(sock is not None, f"{what}: listed"):
         return
     age = sock["age"]
     checks.equal(age["basis"], "traced", f"{what}: age basis")
-    checks.equal(age["lower_bound"], False, f"{what}: exact, not a lower bound")
+    checks.equal(age["lower_bound"], lower_bound,
+                 f"{what}: " + ("a lower bound" if lower_bound else "exact, not a lower bound"))
     # entered is the (before, after) span of the syscall that began the state: on a loaded box
     # the actor can be preempted on either side of it.
     lo, hi = before - entered[1] - TOLERANCE_S, after - entered[0] + TOLERANCE_S
@@ -62,7 +67,15 @@ def make_sockets(kit):
     time.sleep(0.3)
     # ... its TIME_WAIT starts with this FIN
     t_tw = tracekit.span(tw_cli.do("close", sock=cli["sock"]))
-    return {"cw": (cw["cookie"], t_cw, cw_srv), "tw": (acc["cookie"], t_tw, tw_srv)}
+    hc_srv, hc_cli = kit.actor("sd-hc-srv"), kit.actor("sd-hc-cli")
+    lst = hc_srv.do("listen", port=9213)["sock"]
+    cli = hc_cli.do("connect", port=9213)
+    hc = hc_srv.do("accept", listener=lst)
+    hc_srv.do("shutdown", sock=hc["sock"])  # half-closed: the full socket stays in FIN_WAIT2
+    time.sleep(0.3)
+    t_hc = tracekit.span(hc_cli.do("close", sock=cli["sock"]))
+    return {"cw": (cw["cookie"], t_cw, cw_srv), "tw": (acc["cookie"], t_tw, tw_srv),
+            "hc": (hc["cookie"], t_hc, hc_srv)}
 
 
 def check_top(checks, sd, pin_root, tw_pid):
@@ -116,7 +129,14 @@ def body(args, checks):
         cw_cookie, t_cw, cw_srv = made["cw"]
         tw_cookie, t_tw, tw_srv = made["tw"]
         check_exact(checks, socks.get(cw_cookie), "new CLOSE_WAIT", t_cw, before, after)
-        check_exact(checks, socks.get(tw_cookie), "server-side TIME_WAIT", t_tw, before, after)
+        check_exact(checks, socks.get(tw_cookie), "server-side TIME_WAIT after a mini-socket",
+                    t_tw, before, after, lower_bound=True)
+        hc_cookie, t_hc, hc_srv = made["hc"]
+        check_exact(checks, socks.get(hc_cookie), "server-side TIME_WAIT of a half-closer", t_hc,
+                    before, after)
+        checks.equal(socks.get(hc_cookie, {}).get("closed_by"),
+                     {"pid": hc_srv.pid, "comm": "sd-hc-srv"},
+                     "ls --json: the half-closer's TIME_WAIT names it")
         tw = socks.get(tw_cookie, {})
         checks.equal(tw.get("closed_by"), {"pid": tw_srv.pid, "comm": "sd-tw-srv"},
                      "ls --json: the TIME_WAIT names the process that closed first (closed_by)")

@@ -51,8 +51,7 @@ int main(int argc, char** argv) {
                           R"("time_wait_traced":{},"host_alive":{}}})",
                           info.host_pid, info.started_boot_ns, now,
                           static_cast<double>(now - info.started_boot_ns) / 1e9, info.max_entries,
-                          entries ? *entries : 0,
-                          counters && entries ? counters->evictions(*entries) : 0,
+                          entries ? *entries : 0, counters ? counters->evictions : 0,
                           info.time_wait_traced, reader->host_alive())
                   .c_str());
   auto found = reader->lookup(cookies);

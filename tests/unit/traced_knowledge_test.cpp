@@ -94,5 +94,27 @@ TEST(TracedKnowledge, AnEntryForAnotherStateGivesNoAge) {
   EXPECT_EQ(m.ages[0].basis, analyze::AgeBasis::LastAck);
 }
 
+// The register alone sees a FIN_WAIT2 mini-socket begin but not the FIN that makes it a
+// TIME_WAIT: the timer gives a lower bound, the traced FIN_WAIT2 start an upper one.
+TEST(TracedKnowledge, AMiniSocketsTimeWaitIsBoundedByItsTracedFinWait2) {
+  Host h;
+  auto& e = h.sample->traced->by_cookie[9];
+  e.state = TcpState::FinWait2;
+  e.mini_socket = true;
+  e.entered_boot_ns = 950 * kSecond; // FIN_WAIT2 from 50 s ago; the timer says 20 s of TIME_WAIT
+  auto m = analyze::build_host_model(h.sample);
+  EXPECT_EQ(m.ages[2].basis, analyze::AgeBasis::Traced);
+  EXPECT_DOUBLE_EQ(*m.ages[2].seconds, 20.0);
+  EXPECT_TRUE(m.ages[2].lower_bound) << "a late ACK may have restarted the timer";
+  EXPECT_EQ(m.time_wait[0].pid, 4242) << "the closer is still known";
+  e.entered_boot_ns = 990 * kSecond; // FIN_WAIT2 began 10 s ago: TIME_WAIT cannot be older
+  m = analyze::build_host_model(h.sample);
+  EXPECT_DOUBLE_EQ(*m.ages[2].seconds, 10.0);
+  EXPECT_FALSE(m.ages[2].lower_bound);
+  e.mini_socket = false; // a full FIN_WAIT2 socket's entry says nothing of a TIME_WAIT
+  m = analyze::build_host_model(h.sample);
+  EXPECT_EQ(m.ages[2].basis, analyze::AgeBasis::Timer);
+}
+
 } // namespace
 } // namespace sockdoctor

@@ -25,6 +25,8 @@ char LICENSE[] SEC("license") = "GPL";
 #define IPPROTO_TCP 6
 #define NSEC_PER_SEC 1000000000ULL
 #define EEXIST 17
+#define ENOENT 2
+#define EBUSY 16
 
 /* TCP_ESTABLISHED ... TCP_CLOSING come from vmlinux.h (enum in include/net/tcp_states.h). */
 
@@ -48,6 +50,12 @@ const volatile __u32 tick_clock = 0;
 /* 1: no entry before a socket's first closing state (see opening_state()). For the register
  * alone: its readers (ls, check, top, serve) use ages and closers of closing states only. */
 const volatile __u32 lazy_entries = 0;
+/* 1: a full socket's ->CLOSE into a mini-socket (tcp_time_wait) is taken as its TIME_WAIT or
+ * FIN_WAIT2 birth, and nothing ends a mini-socket's entry (the table replaces it once its
+ * TIME_WAIT is over): the timer programs and tcp_destroy_sock are not attached. For the register
+ * alone: those hooks ran ~16 times per connection (every timer of the host) and cost churn about
+ * 5 % of its rate (docs/performance.md). */
+const volatile __u32 tw_from_close = 0;
 const volatile __u32 filter_netns = 0;  /* stream only this netns inode (0 = all) */
 const volatile __u16 filter_port = 0;   /* stream only this local or remote port (0 = all) */
 /* Wake the reader only once this much is queued: a wakeup per record costs the traced
@@ -56,12 +64,17 @@ const volatile __u64 wakeup_bytes = 0;
 
 extern int CONFIG_HZ __kconfig __weak;
 
+/* The socket table (state_register.h): sets of SR_WAYS entries keyed by socket cookie. An LRU
+ * hash cost two thirds of the register's CPU in connection churn (its list locks and the misses
+ * of a 15 MiB map, docs/performance.md); a way costs a compare-and-swap. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, SR_DEFAULT_ENTRIES); /* user space may resize before load */
-	__type(key, __u64);                      /* socket cookie */
-	__type(value, struct sr_entry);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SR_DEFAULT_ENTRIES / SR_WAYS); /* sets; user space sizes it */
+	__type(key, __u32);
+	__type(value, struct sr_set);
 } sockets SEC(".maps");
+
+const volatile __u32 set_bits = 15; /* log2 of the number of sets, set by user space */
 
 struct listener_key {
 	__u32 netns;
@@ -163,6 +176,122 @@ static __always_inline struct sr_cpu_slot *cpu_slot(void)
 		if (c)                                                    \
 			__sync_fetch_and_add(&c->field, 1);               \
 	} while (0)
+
+/* ---- the socket table ---- */
+
+#define TIME_WAIT_NS (60 * NSEC_PER_SEC) /* TCP_TIMEWAIT_LEN */
+
+static __always_inline struct sr_set *set_of(__u64 cookie)
+{
+	__u32 i = sr_set_index(cookie, set_bits);
+
+	return bpf_map_lookup_elem(&sockets, &i);
+}
+
+/* The way holding `cookie`, or NULL. Every event of one socket runs under that socket's lock,
+ * so its own entry changes under it only if another socket's insert replaces it. */
+static __always_inline struct sr_way *find_way(__u64 cookie)
+{
+	struct sr_set *set = set_of(cookie);
+	int i;
+
+	if (!set)
+		return 0;
+#pragma unroll
+	for (i = 0; i < SR_WAYS; i++)
+		if (set->way[i].cookie == cookie)
+			return &set->way[i];
+	return 0;
+}
+
+/* Takes the way for writing if it still holds `cookie` (seq odd until way_unlock()). */
+static __always_inline bool way_lock(struct sr_way *w, __u64 cookie)
+{
+	__u64 seq = w->seq;
+
+	if ((seq & 1) || __sync_val_compare_and_swap(&w->seq, seq, seq + 1) != seq)
+		return false;
+	if (w->cookie == cookie)
+		return true;
+	__sync_fetch_and_add(&w->seq, 1);
+	return false;
+}
+
+static __always_inline void way_unlock(struct sr_way *w)
+{
+	__sync_fetch_and_add(&w->seq, 1); /* a full barrier: the entry is written before */
+}
+
+/* Which way a new entry replaces, lowest first: a free one; a TIME_WAIT that must be over
+ * (TIME_WAIT lasts TCP_TIMEWAIT_LEN unless a late FIN restarts it); another mini-socket, which
+ * ends by itself; then the full socket whose state began longest ago. A stuck CLOSE_WAIT thus
+ * goes last, as in an LRU. */
+static __always_inline __u64 replace_score(const struct sr_way *w, __u64 now)
+{
+	const struct sr_entry *e = &w->entry;
+	__u64 rank;
+
+	if (!w->cookie)
+		return 0;
+	if (!(e->flags & SR_F_MINISOCK))
+		rank = 3;
+	else if (e->state == TCP_TIME_WAIT && e->entered_ns + TIME_WAIT_NS + NSEC_PER_SEC < now)
+		rank = 1;
+	else
+		rank = 2;
+	return (rank << 61) | ((e->entered_ns >> 3) & ((1ULL << 61) - 1));
+}
+
+/* Stores `n` for `cookie` unless the cookie has an entry: 0, -EEXIST, or -EBUSY when the way it
+ * would take is being written by another CPU (counted as an insert failure by the caller). */
+static __always_inline long insert_entry(__u64 cookie, const struct sr_entry *n, __u64 now)
+{
+	struct sr_set *set = set_of(cookie);
+	struct sr_way *victim = 0;
+	__u64 best = ~0ULL, old;
+	int i;
+
+	if (!set)
+		return -EBUSY;
+#pragma unroll
+	for (i = 0; i < SR_WAYS; i++) {
+		struct sr_way *w = &set->way[i];
+		__u64 score;
+
+		if (w->cookie == cookie)
+			return -EEXIST;
+		score = replace_score(w, now);
+		if (score < best) {
+			best = score;
+			victim = w;
+		}
+	}
+	if (!victim)
+		return -EBUSY;
+	old = victim->cookie;
+	if (!way_lock(victim, old))
+		return -EBUSY;
+	if (old && best >> 61 == 1)
+		COUNT(reclaimed);
+	else if (old)
+		COUNT(evictions);
+	victim->cookie = cookie;
+	victim->entry = *n;
+	way_unlock(victim);
+	return 0;
+}
+
+/* Frees the way of `cookie`: 0, or -ENOENT if it has none. */
+static __always_inline long delete_entry(__u64 cookie)
+{
+	struct sr_way *w = find_way(cookie);
+
+	if (!w || !way_lock(w, cookie))
+		return -ENOENT;
+	w->cookie = 0;
+	way_unlock(w);
+	return 0;
+}
 
 /* Plain loads from the current task (a trusted BTF pointer): about a quarter of the cost of
  * the four helpers (pid_tgid, uid_gid, cgroup_id, comm) measured here. cgroup_id() of the
@@ -333,6 +462,7 @@ static long sweep_one(struct bpf_map *map, __u64 *key, struct fw2_value *val,
 	struct inet_timewait_sock *tw = (void *)*key;
 	__u64 now = now_ns(), cookie = val->cookie, old_entered, at;
 	struct sr_entry *e;
+	struct sr_way *w;
 	__u8 sub, old, oflags, tflags;
 
 	if (tw_cookie(tw) != cookie) { /* gone without an event we saw: memory reused */
@@ -345,9 +475,14 @@ static long sweep_one(struct bpf_map *map, __u64 *key, struct fw2_value *val,
 		return 0;
 	}
 	bpf_map_delete_elem(&fw2_minisocks, key);
-	e = bpf_map_lookup_elem(&sockets, &cookie);
-	if (!e || !(e->flags & SR_F_MINISOCK) || e->state == sub)
+	w = find_way(cookie);
+	if (!w || !way_lock(w, cookie))
 		return 0;
+	e = &w->entry;
+	if (!(e->flags & SR_F_MINISOCK) || e->state == sub) {
+		way_unlock(w);
+		return 0;
+	}
 	old = e->state;
 	old_entered = e->entered_ns;
 	oflags = old_flags(e);
@@ -356,6 +491,7 @@ static long sweep_one(struct bpf_map *map, __u64 *key, struct fw2_value *val,
 		e->entered_ns = now; /* HZ unknown: the sweep time, not exact */
 	COUNT(tw_swept);
 	emit_tw(tw, at, cookie, e, old, sub, SR_EV_STATE, old_entered, oflags | tflags);
+	way_unlock(w);
 	return 0;
 }
 
@@ -413,7 +549,7 @@ static __always_inline void catch_up_substate(struct sr_entry *e, struct inet_ti
 static __always_inline void tw_gone(struct inet_timewait_sock *tw, struct timer_list *timer,
 				    __u64 cookie, __u64 now, __u8 kind)
 {
-	struct sr_entry *e;
+	struct sr_way *w;
 
 	if (kind == SR_EV_TW_EXPIRE)
 		COUNT(tw_expires);
@@ -426,23 +562,25 @@ static __always_inline void tw_gone(struct inet_timewait_sock *tw, struct timer_
 		 * TIME_WAIT has left it, or the sweep drops it within 50 ms (its cookie is gone). */
 		if (BPF_CORE_READ(tw, tw_substate) == TCP_FIN_WAIT2)
 			unwatch_fw2(tw);
-		if (bpf_map_delete_elem(&sockets, &cookie) == 0)
+		if (delete_entry(cookie) == 0)
 			COUNT(deletes);
 		else
 			COUNT(tw_untracked);
 		return;
 	}
-	e = bpf_map_lookup_elem(&sockets, &cookie);
+	w = find_way(cookie);
 	unwatch_fw2(tw);
-	if (!e) {
+	if (!w || !way_lock(w, cookie)) {
 		COUNT(tw_untracked);
 		emit_tw(tw, now, cookie, 0, BPF_CORE_READ(tw, tw_substate), TCP_CLOSE, kind, 0, 0);
 		return;
 	}
-	catch_up_substate(e, tw, timer ? timer : timer_of(tw), now);
-	emit_tw(tw, now, cookie, e, e->state, TCP_CLOSE, kind, e->entered_ns, old_flags(e));
-	if (bpf_map_delete_elem(&sockets, &cookie) == 0)
-		COUNT(deletes);
+	catch_up_substate(&w->entry, tw, timer ? timer : timer_of(tw), now);
+	emit_tw(tw, now, cookie, &w->entry, w->entry.state, TCP_CLOSE, kind, w->entry.entered_ns,
+		old_flags(&w->entry));
+	w->cookie = 0;
+	way_unlock(w);
+	COUNT(deletes);
 }
 
 /* Settles this CPU's pending cancel. Returns true if it was `timer` (the caller's event
@@ -490,13 +628,52 @@ static __always_inline bool may_be_superseded(int old)
 	return old == TCP_FIN_WAIT1 || old == TCP_FIN_WAIT2 || old == TCP_CLOSING;
 }
 
+/* tw_from_close: is this ->CLOSE tcp_time_wait() handing the socket to a mini-socket? It is
+ * unless the close is an abort, which sets sk_err (tcp_reset(), timeouts); the rare misreadings
+ * (TCP_LINGER2 < 0, a full tw table: docs/tracing.md) leave an entry no socket has. The entry
+ * becomes the mini-socket's, in TIME_WAIT if the peer's FIN came (CLOSING, or FIN_WAIT2 with
+ * SOCK_DONE, which tcp_fin() sets before tcp_time_wait()) or else in FIN_WAIT2. */
+static __always_inline bool close_into_minisock(const struct sock *sk, __u64 cookie, int old)
+{
+	struct sr_way *w;
+	struct sr_entry *e;
+	__u8 sub;
+
+	if ((old != TCP_FIN_WAIT2 && old != TCP_CLOSING) || sk->sk_err)
+		return false;
+	w = find_way(cookie);
+	if (!w) /* an older socket: nothing to carry, nothing to delete */
+		return true;
+	if (!way_lock(w, cookie))
+		return true;
+	e = &w->entry;
+	sub = old == TCP_CLOSING || (sk->__sk_common.skc_flags & (1UL << SOCK_DONE))
+		      ? TCP_TIME_WAIT
+		      : TCP_FIN_WAIT2;
+	if (sub != e->state) {
+		e->state = sub;
+		e->entered_ns = now_ns();
+		e->flags = (e->flags & ~SR_F_FROM_TIMER) | SR_F_ENTRY_SEEN;
+	}
+	e->flags |= SR_F_MINISOCK;
+	way_unlock(w);
+	COUNT(tw_starts);
+	return true;
+}
+
 static __always_inline void on_close(const struct sock *sk, __u64 cookie, int old)
 {
 	struct sr_cpu_slot *slot = cpu_slot();
 	struct sr_entry *e = 0;
+	struct sr_way *w = 0;
 	__u32 netns = sk_netns(sk);
 	__u16 sport = 0;
 
+	if (tw_from_close) {
+		if (!close_into_minisock(sk, cookie, old) && delete_entry(cookie) == 0)
+			COUNT(deletes);
+		return;
+	}
 	if (slot)
 		slot->closed = cookie; /* tcp_destroy_sock comes next, on this CPU */
 	if (slot && slot->superseded == cookie) {
@@ -507,7 +684,9 @@ static __always_inline void on_close(const struct sock *sk, __u64 cookie, int ol
 		return;
 	}
 	if (stream_events || may_be_superseded(old))
-		e = bpf_map_lookup_elem(&sockets, &cookie);
+		w = find_way(cookie);
+	if (w)
+		e = &w->entry;
 	if (e && (e->flags & SR_F_MINISOCK)) {
 		COUNT(superseded);
 		return;
@@ -523,7 +702,7 @@ static __always_inline void on_close(const struct sock *sk, __u64 cookie, int ol
 	if (stream_events) /* the only use of the time: the entry goes */
 		emit(&sk->__sk_common, netns, sport, now_ns(), cookie, e, old, TCP_CLOSE,
 		     SR_EV_STATE, e ? e->entered_ns : 0, old_flags(e));
-	if (bpf_map_delete_elem(&sockets, &cookie) == 0)
+	if (delete_entry(cookie) == 0)
 		COUNT(deletes);
 }
 
@@ -552,7 +731,7 @@ static __always_inline long new_entry(const struct sock *sk, __u32 netns, __u16 
 			COUNT(listener_misses);
 		}
 	}
-	rc = bpf_map_update_elem(&sockets, &cookie, &n, BPF_NOEXIST);
+	rc = insert_entry(cookie, &n, now);
 	if (rc == -EEXIST)
 		return rc;
 	if (rc == 0) {
@@ -578,6 +757,7 @@ SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int newstate)
 {
 	struct sr_entry *e;
+	struct sr_way *w;
 	__u64 now, cookie, old_entered;
 	__u32 netns;
 	__u16 sport;
@@ -585,14 +765,16 @@ int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int 
 
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
-	settle_pending(0);
+	if (!tw_from_close) /* else no timer program leaves a cancel pending */
+		settle_pending(0);
 	COUNT(transitions);
 	if (lazy_entries && opening_state(oldstate) &&
 	    (opening_state(newstate) || newstate == TCP_CLOSE)) {
 		/* Nothing to record or delete; read, not made: a cookie for every socket costs. */
 		struct sr_cpu_slot *slot = cpu_slot();
 
-		if (newstate == TCP_CLOSE && slot) /* tcp_destroy_sock comes next: no lookup */
+		/* tcp_destroy_sock comes next (when attached): no lookup there */
+		if (newstate == TCP_CLOSE && slot && !tw_from_close)
 			slot->closed = sk->__sk_common.skc_cookie.counter;
 		return 0;
 	}
@@ -611,16 +793,17 @@ int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int 
 		 * disconnect still has its entry. */
 		if (new_entry(sk, netns, sport, cookie, now, oldstate, newstate) != -EEXIST)
 			goto listener;
-		e = bpf_map_lookup_elem(&sockets, &cookie);
-		if (!e)
-			goto listener;
+		w = find_way(cookie);
 	} else {
-		e = bpf_map_lookup_elem(&sockets, &cookie);
-		if (!e) { /* older than the register, or evicted: the new state's start is exact */
+		w = find_way(cookie);
+		if (!w) { /* older than the register, or evicted: the new state's start is exact */
 			new_entry(sk, netns, sport, cookie, now, oldstate, newstate);
 			return 0;
 		}
 	}
+	if (!w || !way_lock(w, cookie)) /* replaced meanwhile by another socket's insert */
+		goto listener;
+	e = &w->entry;
 	old_entered = e->entered_ns;
 	oflags = old_flags(e);
 	e->state = newstate;
@@ -633,6 +816,7 @@ int BPF_PROG(on_set_state, const struct sock *sk, const int oldstate, const int 
 	}
 	emit(&sk->__sk_common, netns, sport, now, cookie, e, oldstate, newstate, SR_EV_STATE,
 	     old_entered, oflags);
+	way_unlock(w);
 listener:
 	if (newstate == TCP_LISTEN && !lazy_entries) {
 		struct listener_key lk = { .netns = netns, .port = sport };
@@ -648,7 +832,7 @@ SEC("tp_btf/tcp_destroy_sock")
 int BPF_PROG(on_destroy, struct sock *sk)
 {
 	struct sr_cpu_slot *slot;
-	struct sr_entry *e;
+	struct sr_way *w;
 	__u64 cookie;
 
 	settle_pending(0);
@@ -661,53 +845,43 @@ int BPF_PROG(on_destroy, struct sock *sk)
 		slot->closed = 0;
 		return 0;
 	}
-	e = bpf_map_lookup_elem(&sockets, &cookie);
-	if (e && !(e->flags & SR_F_MINISOCK) && bpf_map_delete_elem(&sockets, &cookie) == 0)
+	w = find_way(cookie);
+	if (w && !(w->entry.flags & SR_F_MINISOCK) && way_lock(w, cookie)) {
+		w->cookie = 0;
+		way_unlock(w);
 		COUNT(deletes);
+	}
 	return 0;
 }
 
-SEC("tp_btf/timer_start")
-int BPF_PROG(on_timer_start, struct timer_list *timer, unsigned long expires)
+/* A mini-socket the register has no entry for (its full socket is older, or was evicted). */
+static __always_inline void tw_start_untracked(struct inet_timewait_sock *tw, __u64 cookie,
+					       __u8 sub, __u64 now, bool rearm)
 {
-	struct inet_timewait_sock *tw;
-	struct sr_entry *e;
-	__u64 now, cookie, old_entered;
-	__u8 sub, old, oflags;
-	bool rearm;
+	struct sr_entry n = { .entered_ns = now, .state = sub, .flags = SR_F_MINISOCK };
 
-	if ((__u64)timer->function != tw_timer_fn)
-		return 0;
-	now = now_ns();
-	rearm = settle_pending(timer);
-	tw = tw_of(timer);
-	cookie = tw_cookie(tw);
-	if (!cookie) { /* the full socket never had its cookie made: nothing to key it by */
-		COUNT(tw_untracked);
-		return 0;
-	}
-	sub = BPF_CORE_READ(tw, tw_substate);
-	e = bpf_map_lookup_elem(&sockets, &cookie);
-	if (!e) {
-		struct sr_entry n = { .entered_ns = now, .state = sub, .flags = SR_F_MINISOCK };
+	/* A fresh TIME_WAIT starts now; a FIN_WAIT2 mini-socket or a re-arm continues a state
+	 * that began before we saw it. */
+	if (!rearm && sub == TCP_TIME_WAIT)
+		n.flags |= SR_F_ENTRY_SEEN;
+	COUNT(tw_untracked);
+	if (insert_entry(cookie, &n, now) == 0)
+		COUNT(inserts);
+	else
+		COUNT(insert_failures);
+	if (sub == TCP_FIN_WAIT2)
+		watch_fw2(tw, cookie);
+	emit_tw(tw, now, cookie, &n, sub, sub, rearm ? SR_EV_TW_RESTART : SR_EV_TW_START, 0, 0);
+}
 
-		/* A fresh TIME_WAIT starts now; a FIN_WAIT2 mini-socket or a re-arm continues a
-		 * state that began before we saw it. */
-		if (!rearm && sub == TCP_TIME_WAIT)
-			n.flags |= SR_F_ENTRY_SEEN;
-		COUNT(tw_untracked);
-		if (bpf_map_update_elem(&sockets, &cookie, &n, BPF_NOEXIST) == 0)
-			COUNT(inserts);
-		else
-			COUNT(insert_failures);
-		if (sub == TCP_FIN_WAIT2)
-			watch_fw2(tw, cookie);
-		emit_tw(tw, now, cookie, &n, sub, sub, rearm ? SR_EV_TW_RESTART : SR_EV_TW_START, 0, 0);
-		return 0;
-	}
-	old = e->state;
-	old_entered = e->entered_ns;
-	oflags = old_flags(e);
+/* The entry (locked by the caller) of a full socket just replaced by a mini-socket, or of a
+ * mini-socket whose timer was restarted. */
+static __always_inline void tw_start_tracked(struct inet_timewait_sock *tw, struct sr_entry *e,
+					     __u64 cookie, __u8 sub, __u64 now)
+{
+	__u64 old_entered = e->entered_ns;
+	__u8 old = e->state, oflags = old_flags(e);
+
 	if (!(e->flags & SR_F_MINISOCK)) {
 		struct sr_cpu_slot *slot = cpu_slot();
 
@@ -723,7 +897,7 @@ int BPF_PROG(on_timer_start, struct timer_list *timer, unsigned long expires)
 		if (sub == TCP_FIN_WAIT2)
 			watch_fw2(tw, cookie);
 		emit_tw(tw, now, cookie, e, old, sub, SR_EV_TW_START, old_entered, oflags);
-		return 0;
+		return;
 	}
 	if (sub != old) { /* FIN_WAIT2 mini-socket got the peer's FIN: TIME_WAIT from now */
 		unwatch_fw2(tw);
@@ -731,10 +905,41 @@ int BPF_PROG(on_timer_start, struct timer_list *timer, unsigned long expires)
 		e->entered_ns = now;
 		e->flags = (e->flags & ~SR_F_FROM_TIMER) | SR_F_ENTRY_SEEN;
 		emit_tw(tw, now, cookie, e, old, sub, SR_EV_STATE, old_entered, oflags);
-		return 0;
+		return;
 	}
 	COUNT(tw_restarts);
 	emit_tw(tw, now, cookie, e, old, sub, SR_EV_TW_RESTART, old_entered, oflags);
+}
+
+SEC("tp_btf/timer_start")
+int BPF_PROG(on_timer_start, struct timer_list *timer, unsigned long expires)
+{
+	struct inet_timewait_sock *tw;
+	struct sr_way *w;
+	__u64 now, cookie;
+	bool rearm;
+	__u8 sub;
+
+	if ((__u64)timer->function != tw_timer_fn)
+		return 0;
+	now = now_ns();
+	rearm = settle_pending(timer);
+	tw = tw_of(timer);
+	cookie = tw_cookie(tw);
+	if (!cookie) { /* the full socket never had its cookie made: nothing to key it by */
+		COUNT(tw_untracked);
+		return 0;
+	}
+	sub = BPF_CORE_READ(tw, tw_substate);
+	w = find_way(cookie);
+	if (!w) {
+		tw_start_untracked(tw, cookie, sub, now, rearm);
+		return 0;
+	}
+	if (!way_lock(w, cookie)) /* replaced meanwhile by another socket's insert */
+		return 0;
+	tw_start_tracked(tw, &w->entry, cookie, sub, now);
+	way_unlock(w);
 	return 0;
 }
 

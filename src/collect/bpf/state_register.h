@@ -7,10 +7,12 @@
 #endif
 
 /* Bumped whenever a struct below changes: a reader refuses pins of another version. */
-#define SR_ABI_VERSION 1
+#define SR_ABI_VERSION 2
 
-/* Default capacity of the socket map (LRU hash). docs/tracing.md gives its kernel memory. */
+/* Default capacity of the socket table (entries, SR_WAYS per set). docs/tracing.md gives its
+ * kernel memory. */
 #define SR_DEFAULT_ENTRIES 131072
+#define SR_WAYS 4
 #define SR_LISTENER_ENTRIES 4096
 #define SR_FW2_ENTRIES 16384 /* FIN_WAIT2 mini-sockets watched for their peer's FIN */
 #define SR_MAX_CPUS 512 /* pending tw-timer cancels are kept per CPU in .bss */
@@ -52,6 +54,36 @@ struct sr_entry {
 };
 
 #define SR_ENTRY_SIZE 48
+
+/* The `sockets` table is an array of sets of SR_WAYS ways.
+ * A cookie lives in set sr_set_index(); a new one takes a free way of its set, or replaces the
+ * entry a reader needs least (see replace_score() in the .bpf.c). No locks, no allocation: a
+ * way's seq is odd while a program writes it (a seqcount readers retry on; also the writers'
+ * try-lock). */
+struct sr_way {
+	__u64 seq;    /* 64 bits: the BPF atomics clang emits by default are 64-bit only */
+	__u64 cookie; /* 0: free */
+	struct sr_entry entry;
+};
+
+#define SR_WAY_SIZE 64
+
+struct sr_set {
+	struct sr_way way[SR_WAYS];
+};
+
+#define SR_SET_SIZE 256
+
+/* Cookies are handed out in runs of consecutive numbers (sock_gen_cookie(), made when first
+ * asked for: here at a socket's first closing state, or by a sock_diag dump), so the low bits
+ * alone spread the sockets alive at one time evenly: any run as long as the table fills every
+ * set exactly. Folding high bits in would break that at the run's window edges. A process
+ * that could pick its sockets' cookies a table apart would need as many sockets as the
+ * table holds, and could then fill it anyway. set_bits: log2 of the number of sets. */
+static inline __u32 sr_set_index(__u64 cookie, __u32 set_bits)
+{
+	return (__u32)(cookie & ((1ULL << set_bits) - 1));
+}
 
 enum sr_event_kind {
 	SR_EV_STATE = 1,      /* inet_sock_set_state */
@@ -108,7 +140,8 @@ struct sr_counters {
 	__u64 superseded;       /* full socket ->CLOSE after its mini-socket took over */
 	__u64 listener_misses;  /* child sockets whose listener's owner was unknown */
 	__u64 tw_swept;         /* FIN_WAIT2 -> TIME_WAIT changes found by the sweep */
-	__u64 reserved[2];
+	__u64 evictions;        /* entries replaced while their socket may still exist */
+	__u64 reclaimed;        /* entries replaced whose TIME_WAIT must have ended (> 60 s) */
 };
 
 #define SR_COUNTERS_SIZE 128

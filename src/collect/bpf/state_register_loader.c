@@ -39,13 +39,15 @@ int sr_loader_load(struct sr_loader *l, const struct sr_loader_config *c, const 
 	s->rodata->stream_events = c->stream_events;
 	s->rodata->tick_clock = c->tick_clock;
 	s->rodata->lazy_entries = c->lazy_entries;
+	s->rodata->tw_from_close = c->tw_from_close;
+	s->rodata->set_bits = c->set_bits;
 	s->rodata->filter_netns = c->filter_netns;
 	s->rodata->filter_port = c->filter_port;
 	s->rodata->wakeup_bytes = c->wakeup_bytes;
 	/* bpftool baked the build machine's value in; the running kernel's is the one that counts. */
 	s->kconfig->CONFIG_HZ = c->config_hz;
 	/* A non-zero max_entries replaces the one in the object (libbpf's gen_loader). */
-	s->maps.sockets.max_entries = c->sockets_entries;
+	s->maps.sockets.max_entries = c->sockets_sets;
 	s->maps.events.max_entries = c->events_bytes;
 	s->maps.listeners.max_entries = c->listeners_entries;
 	lskel_set_log(&s->ctx, c->log_buf, c->log_size);

@@ -20,10 +20,12 @@ struct sr_loader_config {
 	uint32_t stream_events;
 	uint32_t tick_clock;
 	uint32_t lazy_entries;
+	uint32_t tw_from_close; /* see the .bpf.c; then only on_set_state is attached */
 	uint32_t filter_netns;
 	uint16_t filter_port;
 	uint64_t wakeup_bytes;
-	uint32_t sockets_entries;
+	uint32_t sockets_sets; /* a power of two: sets of SR_WAYS entries */
+	uint32_t set_bits;     /* its log2 */
 	uint32_t events_bytes;
 	uint32_t listeners_entries;
 	int32_t config_hz; /* CONFIG_HZ of the running kernel; 0 = unknown (no tick clock) */
