@@ -27,8 +27,9 @@ Each line is one state change of a TCP socket, in every network namespace of the
 
 On exit (Ctrl-C, SIGTERM, a closed pipe, --duration, --count) a summary gives the transitions
 per state pair with percentiles of the time spent in the old state, and what the register
-could not keep: evicted entries (a full table; raise --entries), events lost with a full ring
-(raise --ring-size) — never silently.
+could not keep: evicted entries (a full set of the table; raise --entries), events lost with
+a full ring (raise --ring-size) — never silently. Ended TIME_WAIT entries the table reused are
+counted apart (reclaimed): nothing is lost there.
 
 Examples:
   sockdoctor trace                              # everything, until Ctrl-C
@@ -79,8 +80,8 @@ CommandRunner add_trace_command(CLI::App& app, Context&) {
   t->add_option("--count", o->count, "Stop after N shown transitions")
       ->check(integer_in(1, UINT64_MAX, "a number of transitions"));
   t->add_option("--entries", o->entries,
-                "Sockets the register tracks at once (LRU, 120 bytes of kernel memory each: "
-                "15 MiB at the default)")
+                "Sockets the register tracks at once (sets of 4, a power of two of them; 64 "
+                "bytes of kernel memory each: 8 MiB at the default)")
       ->capture_default_str();
   t->add_option("--ring-size", o->ring, "Ring buffer for transitions (bytes, K or M suffix)")
       ->capture_default_str();
@@ -89,7 +90,8 @@ CommandRunner add_trace_command(CLI::App& app, Context&) {
   t->add_option("--pin-root", o->pin_root, "bpffs directory for --pin")->capture_default_str();
   t->add_flag("--register-only", o->register_only,
               "Stream nothing, only keep the register (with --pin: host it for `ls`, `check`); "
-              "as `serve`, it records closing states only");
+              "as `serve`, it records closing states only, from state changes alone (an "
+              "orphan's TIME_WAIT after a FIN_WAIT2 mini-socket gets a bounded age)");
   return [o](Context& ctx) {
     o->root = ctx.global.root;
     o->verbose = ctx.global.verbose;

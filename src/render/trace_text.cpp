@@ -100,6 +100,7 @@ std::string format_trace_summary(const TraceSummaryView& v) {
   out += fmt::format(", {} evicted", c.evictions);
   out +=
       fmt::format(", {} not stored, {} events lost (ring full)", c.insert_failures, c.ring_drops);
+  if (c.reclaimed) out += fmt::format(", {} ended TIME_WAIT entries reused", c.reclaimed);
   if (c.skipped_runs > 0)
     out += fmt::format(", {} events skipped by the kernel (nested)", c.skipped_runs);
   if (v.malformed > 0) out += fmt::format(", {} undecodable", v.malformed);

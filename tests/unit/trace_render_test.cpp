@@ -182,6 +182,8 @@ render::TraceSummaryView summary_view() {
   v.counters.ring_drops = 7;
   v.counters.insert_failures = 1;
   v.counters.skipped_runs = 3;
+  v.counters.evictions = 10;
+  v.counters.reclaimed = 4;
   v.live_entries = 30;
   v.capacity = 32;
   v.time_wait_traced = true;
@@ -198,6 +200,7 @@ TEST(TraceSummary, TextSaysWhatWasLost) {
   EXPECT_NE(text.find("3.000s"), std::string::npos);
   EXPECT_NE(text.find("CLOSE -> SYN-SENT"), std::string::npos);
   EXPECT_NE(text.find(", 3 events skipped by the kernel (nested)"), std::string::npos) << text;
+  EXPECT_NE(text.find(", 4 ended TIME_WAIT entries reused"), std::string::npos) << text;
   auto quiet = summary_view();
   quiet.counters.skipped_runs = 0;
   EXPECT_EQ(render::format_trace_summary(quiet).find("skipped"), std::string::npos)
@@ -208,6 +211,7 @@ TEST(TraceSummary, JsonSummary) {
   const auto j = nlohmann::json::parse(render::format_trace_json_summary(summary_view()));
   EXPECT_EQ(j["type"], "summary");
   EXPECT_EQ(j["register"]["evicted"], 10);
+  EXPECT_EQ(j["register"]["reclaimed"], 4);
   EXPECT_EQ(j["register"]["ring_drops"], 7);
   EXPECT_EQ(j["register"]["skipped_runs"], 3);
   EXPECT_EQ(j["register"]["entries"], 30);
@@ -218,7 +222,8 @@ TEST(TraceSummary, JsonSummary) {
   auto v = summary_view();
   v.live_entries.reset();
   const auto k = nlohmann::json::parse(render::format_trace_json_summary(v));
-  EXPECT_TRUE(k["register"]["evicted"].is_null()) << "unknown, not zero";
+  EXPECT_TRUE(k["register"]["entries"].is_null()) << "unknown, not zero";
+  EXPECT_EQ(k["register"]["evicted"], 10) << "counted by the programs, known without the walk";
 }
 
 } // namespace
