@@ -158,6 +158,7 @@ struct StateRegister::Impl {
     c.sockets_sets = 1u << c.set_bits;
     c.events_bytes = ring_size(o.stream ? o.ring_bytes : 0);
     c.listeners_entries = c.lazy_entries ? 1 : 0; // lazy: no child learns its listener's owner
+    c.fw2_entries = c.tw_from_close ? 1 : 0;      // only the timer programs watch mini-sockets
     // CONFIG_HZ for the tick clock: a light skeleton holds the build machine's value.
     c.config_hz = read_kernel_build_config(o.root, nullptr).hz.value_or(0);
     tick_clock = c.tick_clock != 0 && c.config_hz > 0;

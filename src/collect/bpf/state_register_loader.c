@@ -50,6 +50,7 @@ int sr_loader_load(struct sr_loader *l, const struct sr_loader_config *c, const 
 	s->maps.sockets.max_entries = c->sockets_sets;
 	s->maps.events.max_entries = c->events_bytes;
 	s->maps.listeners.max_entries = c->listeners_entries;
+	s->maps.fw2_minisocks.max_entries = c->fw2_entries;
 	lskel_set_log(&s->ctx, c->log_buf, c->log_size);
 	err = state_register_lskel__load(s); /* -errno */
 	if (err && errstr)

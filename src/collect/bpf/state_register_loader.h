@@ -28,6 +28,7 @@ struct sr_loader_config {
 	uint32_t set_bits;     /* its log2 */
 	uint32_t events_bytes;
 	uint32_t listeners_entries;
+	uint32_t fw2_entries; /* FIN_WAIT2 mini-sockets the sweep watches (1: no timer programs) */
 	int32_t config_hz; /* CONFIG_HZ of the running kernel; 0 = unknown (no tick clock) */
 	/* The verifier's log of every program the loader loads (SOCKDOCTOR_BPF_DEBUG=1); NULL: none. */
 	char *log_buf;
