@@ -21,14 +21,6 @@ static_assert(SR_WAYS == kRegisterWays && offsetof(sr_way, entry) == 16);
 namespace {
 
 constexpr std::uint32_t kMaxSetBits = 24;
-// A program writes a way for well under a microsecond; a set that changed under this many
-// double reads in a row is rewritten constantly, and its unsettled ways are left out.
-constexpr int kSetTries = 8;
-
-core::Error table_error(std::string_view what, int err) {
-  return core::Error{"state register: " + std::string(what) + ": " + std::strerror(err), err,
-                     core::ErrorCode::Failed};
-}
 
 } // namespace
 
@@ -82,6 +74,19 @@ RegisterTable::RegisterTable(UniqueFd fd, std::uint32_t sets)
       set_bits_(static_cast<std::uint32_t>(std::countr_zero(sets))) {}
 
 #ifdef SOCKDOCTOR_HAVE_BPF
+
+namespace {
+
+// A program writes a way for well under a microsecond; a set that changed under this many
+// double reads in a row is rewritten constantly, and its unsettled ways are left out.
+constexpr int kSetTries = 8;
+
+core::Error table_error(std::string_view what, int err) {
+  return core::Error{"state register: " + std::string(what) + ": " + std::strerror(err), err,
+                     core::ErrorCode::Failed};
+}
+
+} // namespace
 
 core::Result<RegisterTable> RegisterTable::open(UniqueFd fd) {
   bpf_map_info info{};
