@@ -1,4 +1,4 @@
-// Internal to collect/state_register*.cpp: the pin layout on bpffs, host liveness, map walks.
+// Internal to collect/state_register*.cpp: the pin layout on bpffs, host liveness, counters.
 #pragma once
 
 #include <cstdint>
