@@ -39,7 +39,7 @@ Examples:
   sockdoctor trace --pin &                      # also host the register: `ls` then reads exact ages
 
 Privileges: CAP_BPF + CAP_PERFMON (or root); CAP_SYSLOG as well for TIME_WAIT (the kernel
-shows tw_timer_handler's address only to it). Without them trace says which is missing and exits 77;
+shows tw_timer_handler's address only to it; not needed with --register-only). Without them trace says which is missing and exits 77;
 every other command keeps working without eBPF.)";
 
 int exit_status(const trace::Outcome& r) {

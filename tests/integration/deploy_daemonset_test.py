@@ -18,7 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 DAEMONSET = os.path.join(ROOT, "deploy", "kubernetes", "sockdoctor-daemonset.yaml")
 SCRAPE_STATIC = os.path.join(ROOT, "deploy", "prometheus", "scrape-static.yml")
 SCRAPE_K8S = os.path.join(ROOT, "deploy", "prometheus", "scrape-kubernetes.yml")
-CAPS = {"SYS_PTRACE", "DAC_READ_SEARCH", "SYS_ADMIN", "BPF", "PERFMON", "SYSLOG"}
+CAPS = {"SYS_PTRACE", "DAC_READ_SEARCH", "SYS_ADMIN", "BPF", "PERFMON"}
 
 
 def load_yaml(path: str) -> list:
