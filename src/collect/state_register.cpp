@@ -156,6 +156,7 @@ struct StateRegister::Impl {
     c.wakeup_bytes = ring_size(o.stream ? o.ring_bytes : 0) / 4;
     c.set_bits = register_set_bits(o.max_entries);
     c.sockets_sets = 1u << c.set_bits;
+    capacity = SR_WAYS * c.sockets_sets;
     c.events_bytes = ring_size(o.stream ? o.ring_bytes : 0);
     c.listeners_entries = c.lazy_entries ? 1 : 0; // lazy: no child learns its listener's owner
     c.fw2_entries = c.tw_from_close ? 1 : 0;      // only the timer programs watch mini-sockets
@@ -224,6 +225,7 @@ struct StateRegister::Impl {
 
   bool tick_clock = false;    // the programs use the tick clock once calibrated
   bool tw_from_close = false; // only on_set_state is attached
+  std::uint32_t capacity = 0; // entries the table holds: --entries rounded up to whole sets
 };
 
 core::Result<void> StateRegister::Impl::pin(const StateRegisterOptions& o) {
@@ -266,12 +268,10 @@ core::Result<StateRegister> StateRegister::start(const StateRegisterOptions& o) 
   if (auto l = impl->load(o); !l) return tl::unexpected(l.error());
   impl->calibrate_tick_clock();
   TimerHandler tw;
-  if (o.time_wait && impl->tw_from_close)
-    ; // TIME_WAIT from ->CLOSE: no timer program, no symbol to find
-  else if (o.time_wait)
-    tw = run_find_tw_timer(impl->skel.get()); // same rule as /proc/kallsyms, without its cost
-  else
+  if (!o.time_wait)
     tw.note = "TIME_WAIT is not traced (turned off)";
+  else if (!impl->tw_from_close) // TIME_WAIT from ->CLOSE needs no timer program, no symbol
+    tw = run_find_tw_timer(impl->skel.get()); // same rule as /proc/kallsyms, without its cost
   impl->report.time_wait_note = tw.note;
   impl->report.kallsyms_us = tw.us;
   if (auto a = impl->attach(tw.addr); !a) return tl::unexpected(a.error());
@@ -284,8 +284,8 @@ core::Result<StateRegister> StateRegister::start(const StateRegisterOptions& o) 
   if (stat) info.host_start_ticks = parse_stat_starttime(*stat).value_or(0);
   info.started_boot_ns = static_cast<std::uint64_t>(clock_ns(CLOCK_BOOTTIME));
   info.started_real_ns = clock_ns(CLOCK_REALTIME);
-  info.max_entries = SR_WAYS << register_set_bits(o.max_entries);
-  info.time_wait_traced = tw_fn != 0 || (impl->tw_from_close && o.time_wait);
+  info.max_entries = impl->capacity;
+  info.time_wait_traced = tw_fn != 0 || impl->tw_from_close; // tw_from_close implies time_wait
   if (auto u = update_info(impl->map_fd(SR_MAP_INFO), info); !u) return tl::unexpected(u.error());
 
   if (o.stream) {

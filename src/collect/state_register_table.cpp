@@ -35,16 +35,26 @@ std::uint32_t register_set_index(std::uint64_t cookie, std::uint32_t set_bits) {
   return sr_set_index(cookie, set_bits);
 }
 
-std::optional<RegisterWay> stable_register_way(std::span<const std::byte> first,
-                                               std::span<const std::byte> second) {
+namespace {
+
+// The two copies of a way agree and no program was writing it (even sequence count).
+bool way_settled(std::span<const std::byte> first, std::span<const std::byte> second) {
   if (first.size() < kRegisterWaySize || second.size() < kRegisterWaySize ||
       std::memcmp(first.data(), second.data(), kRegisterWaySize) != 0)
-    return std::nullopt;
+    return false;
   std::uint64_t seq = 0;
-  RegisterWay out;
   std::memcpy(&seq, first.data() + offsetof(sr_way, seq), sizeof seq);
+  return (seq & 1) == 0;
+}
+
+} // namespace
+
+std::optional<RegisterWay> stable_register_way(std::span<const std::byte> first,
+                                               std::span<const std::byte> second) {
+  if (!way_settled(first, second)) return std::nullopt;
+  RegisterWay out;
   std::memcpy(&out.cookie, first.data() + offsetof(sr_way, cookie), sizeof out.cookie);
-  if ((seq & 1) != 0 || out.cookie == 0) return std::nullopt;
+  if (out.cookie == 0) return std::nullopt;
   std::memcpy(out.entry.data(), first.data() + offsetof(sr_way, entry), out.entry.size());
   return out;
 }
@@ -80,6 +90,11 @@ namespace {
 // A program writes a way for well under a microsecond; a set that changed under this many
 // double reads in a row is rewritten constantly, and its unsettled ways are left out.
 constexpr int kSetTries = 8;
+
+// Way `w` of a set copy.
+std::span<const std::byte> way_of(std::span<const std::byte> set, std::size_t w) {
+  return set.subspan(w * kRegisterWaySize, kRegisterWaySize);
+}
 
 core::Error table_error(std::string_view what, int err) {
   return core::Error{"state register: " + std::string(what) + ": " + std::strerror(err), err,
@@ -139,12 +154,8 @@ RegisterTable::stable_set(std::uint32_t set) const {
     bool all = true;
     for (std::size_t w = 0; w < kRegisterWays; ++w) {
       if (settled[w]) continue;
-      const auto wa = std::span(a).subspan(w * kRegisterWaySize, kRegisterWaySize);
-      const auto wb = std::span(b).subspan(w * kRegisterWaySize, kRegisterWaySize);
-      std::uint64_t seq = 0;
-      std::memcpy(&seq, wa.data(), sizeof seq);
-      settled[w] = std::memcmp(wa.data(), wb.data(), kRegisterWaySize) == 0 && (seq & 1) == 0;
-      if (settled[w]) out[w] = stable_register_way(wa, wb);
+      settled[w] = way_settled(way_of(a, w), way_of(b, w));
+      if (settled[w]) out[w] = stable_register_way(way_of(a, w), way_of(b, w));
       all = all && settled[w];
     }
     if (all) break;
@@ -170,22 +181,19 @@ core::Result<RegisterTableCopy> RegisterTable::copy() const {
   out.ways_.resize(std::size_t{sets_} * kRegisterWays);
   for (std::uint32_t set = 0; set < sets_; ++set) {
     const std::size_t at = std::size_t{set} * kRegisterSetSize;
-    bool writing = false;
-    for (std::size_t w = 0; w < kRegisterWays; ++w) {
-      std::uint64_t seq = 0;
-      std::memcpy(&seq, first.data() + at + w * kRegisterWaySize, sizeof seq);
-      writing = writing || (seq & 1) != 0;
-    }
-    if (writing || std::memcmp(first.data() + at, second.data() + at, kRegisterSetSize) != 0) {
+    const auto a = std::span<const std::byte>(first).subspan(at, kRegisterSetSize);
+    const auto b = std::span<const std::byte>(second).subspan(at, kRegisterSetSize);
+    bool settled = true;
+    for (std::size_t w = 0; w < kRegisterWays; ++w)
+      settled = settled && way_settled(way_of(a, w), way_of(b, w));
+    if (!settled) {
       auto again = stable_set(set); // written between or during the two copies
       if (!again) return tl::unexpected(again.error());
       std::copy(again->begin(), again->end(), out.ways_.begin() + set * kRegisterWays);
       continue;
     }
-    for (std::size_t w = 0; w < kRegisterWays; ++w) {
-      const auto way = std::span(first).subspan(at + w * kRegisterWaySize, kRegisterWaySize);
-      out.ways_[set * kRegisterWays + w] = stable_register_way(way, way);
-    }
+    for (std::size_t w = 0; w < kRegisterWays; ++w)
+      out.ways_[set * kRegisterWays + w] = stable_register_way(way_of(a, w), way_of(b, w));
   }
   return out;
 }
