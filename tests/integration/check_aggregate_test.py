@@ -139,11 +139,13 @@ def body(args, t) -> None:
     if probe.rc != 0 and b"unavailable" in probe.err:
         skip("eBPF socket iterator unavailable here: " + probe.err.decode(errors="replace").strip())
     write_sysctl("net.ipv4.ip_local_port_range", "40000 40999")
+    # A listener inside the ephemeral range, bound before the farm's sockets take ports from
+    # that range: bound after, one of them may already hold 40500 (EADDRINUSE, seen in CI).
+    incoming = socket.socket()
+    incoming.bind(("127.0.0.1", 40500))
+    incoming.listen(64)
     with StateFarm() as farm:
         print(f"farm: {len(farm.sockets)} sockets", flush=True)
-        incoming = socket.socket()
-        incoming.bind(("127.0.0.1", 40500))  # a listener inside the ephemeral range
-        incoming.listen(64)
         serve_closing_first(incoming, 6, 40500)
         sink = socket.socket()
         sink.bind(("127.0.0.1", 9000))
