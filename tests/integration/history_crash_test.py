@@ -45,13 +45,18 @@ def history(sd, db, *args):
     return harness.run_sockdoctor(sd, "history", "--db", db, *args, timeout=120)
 
 
-def wait_for_intervals(db, proc, timeout=20):
-    """Until the writer has committed an interval (or died, or the time is up)."""
+def wait_for_intervals(db, proc, run, timeout=30):
+    """Until this writer (the run-th) has committed its run and an interval of it: the rows of
+    the runs before it say nothing of this one (or it died, or the time is up)."""
     deadline = time.monotonic() + timeout
+    sql = ("SELECT count(*) FROM runs WHERE (SELECT count(*) FROM runs) = %d"
+           " AND id = (SELECT max(id) FROM runs)"
+           " AND EXISTS (SELECT 1 FROM intervals WHERE intervals.run = runs.id)" % run)
     while time.monotonic() < deadline and proc.poll() is None:
-        if os.path.exists(db) and sqlite(db, "SELECT count(*) FROM intervals")[1] not in ("", "0"):
-            return
+        if os.path.exists(db) and sqlite(db, sql)[1] == "1":
+            return True
         time.sleep(0.05)
+    return False
 
 
 def kill_writer(sd, db, argv, run, rng, checks, since="all"):
@@ -62,7 +67,8 @@ def kill_writer(sd, db, argv, run, rng, checks, since="all"):
                             stderr=subprocess.PIPE)
     what = f"{os.path.basename(argv[0])} run {run}"
     try:
-        wait_for_intervals(db, proc)
+        checks.check(wait_for_intervals(db, proc, run),
+                     f"{what}: committed its run and an interval of it before the kill")
         deadline = time.monotonic() + 0.2 + rng.random()
         reads_ok, reads = True, 0
         while time.monotonic() < deadline:
