@@ -130,6 +130,7 @@ def run_fleet(args, checks, work, procs, servers, webhook) -> None:
     servers.append(prom)
     t0 = time.time()
     fk.wait_until("every target up", prom.targets_up, 30)
+    open(hosts["ports"]["events"] + ".go", "w").close()  # the ports host's storm may start
 
     leak = fk.wait_until("SockdoctorCloseWaitLeak delivered for the leaking host",
                          lambda: webhook.first("SockdoctorCloseWaitLeak", instance=targets["leak"]), 150)

@@ -6,9 +6,10 @@ behaviour is the role. Every loop is bounded in count and time; it exits by itse
          once, and never closes them: CLOSE_WAIT grows (at most 120).
   churn  the client ("churner") opens and closes 80 connections a second, closing first: a
          steady ~5000 TIME_WAIT entries, far from the 28232 ports of the default range.
-  ports  ip_local_port_range 40000-40199 and tcp_tw_reuse 0: the client ("batch-sync")
-         closes first 17 connections a second up to 170 TIME_WAIT (85%), then one a second
-         until connect() fails; the time of the failure is written to EVENTS.
+  ports  ip_local_port_range 40000-40199 and tcp_tw_reuse 0: once EVENTS.go exists (the test's
+         monitoring is up), the client ("batch-sync") closes first 17 connections a second up
+         to 170 TIME_WAIT (85%), then one a second until connect() fails; the time of the
+         failure is written to EVENTS.
 """
 
 import ctypes
@@ -124,6 +125,12 @@ def run(role: str, events: str) -> None:
         serve(close_at_once=False, stop=stop)
         set_comm("batch-sync")
         event(events, what="ready")
+        # The storm waits for the test's go (monitoring up), at most 120 s: it runs out of ports
+        # ~40 s after it starts, and on a loaded box starting the monitoring can take that long.
+        go = time.monotonic() + 120
+        while not os.path.exists(events + ".go") and time.monotonic() < go:
+            time.sleep(0.1)
+        event(events, what="storm")
         made = 0
         while time.monotonic() < deadline:
             burst = 17 if made < 170 else 1
