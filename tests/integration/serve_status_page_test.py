@@ -149,9 +149,19 @@ def body(args, checks):
     exporter = servekit.Exporter(sd, "--db", db, "--interval", "1")
     try:
         leaker = Holder(NAME, LEAKER, {"port": server.port, "n": HELD})
-        time.sleep(6)  # the server's FINs arrive; a few history intervals record the leak
         url = exporter.url("/")
         name_html = "sd-pageleak&lt;b&gt;"
+        # The server's FINs arrive and history records the leak (a holder chart needs intervals
+        # of it): the page as served, polled, not a fixed sleep that a loaded box may outrun.
+        page = b""
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            page = servekit.get(url, timeout=10)[2]
+            if holder_row(page.decode("utf-8", "replace"), name_html) == HELD \
+                    and page.count(b"<svg") >= 2:
+                break
+            time.sleep(0.5)
+        time.sleep(1)  # one more interval for the charts to draw a line, not a point
 
         rc, dom, err = chromium(binary, tmp, url, "--dump-dom")
         checks.equal(rc, 0, "chromium --dump-dom exits 0")

@@ -179,6 +179,24 @@ def start_top(t: Tmux, sd: str, *args: str) -> int | None:
     return child_pid(int(t.fmt("#{pane_pid}")), "sockdoctor")
 
 
+def redrawn_until(t: "Tmux", good, timeout: float) -> tuple[str, bool]:
+    """The screen once good(screen) holds (top redraws each second, later on a loaded box), or
+    the last screen seen when the time is up."""
+    end = time.monotonic() + timeout
+    while True:
+        screen = t.screen()
+        if good(screen) or time.monotonic() >= end:
+            return screen, good(screen)
+        time.sleep(0.2)
+
+
+def fits_80x24(screen: str) -> bool:
+    lines = screen.splitlines()
+    return (len(lines) <= 24 and all(len(x) <= 80 for x in lines) and
+            any(re.match(r"^CLOSE-WAIT\s+~?\d+", x) for x in lines) and
+            not any(re.match(r"^STATE.*\bNEW\b", x) for x in lines))
+
+
 def body(args, c: harness.Checks) -> None:
     if shutil.which("tmux") is None:
         harness.skip("tmux is not installed (scripts/setup.sh installs it)")
@@ -190,10 +208,10 @@ def body(args, c: harness.Checks) -> None:
         first = t.wait_for(r"^CLOSE-WAIT\s+\d+", 15)
         c.check(first is not None, "the state table shows CLOSE-WAIT", t.screen())
         time.sleep(3.0)
-        s1 = t.screen()
-        n1 = close_wait_on_screen(s1)
-        time.sleep(3.0)
-        s2 = t.screen()
+        n1 = close_wait_on_screen(t.screen())
+        holder = rf"^\s*{leak.leaker.pid}\s+{LEAKER_NAME}\s+(\d+)\s.*\bleak\s*$"
+        s2 = redrawn_until(t, lambda s: (close_wait_on_screen(s) or 0) > (n1 or 0)
+                           and re.search(holder, s, re.M) is not None, 20)[0]
         n2 = close_wait_on_screen(s2)
         if args.verbose:
             print(s2)
@@ -213,11 +231,8 @@ def body(args, c: harness.Checks) -> None:
                 "sections and the findings bar are drawn", s2)
 
         t.tmux("resize-window", "-t", t.name, "-x", "80", "-y", "24")
-        time.sleep(1.5)
-        small = t.screen().splitlines()
-        c.check(len(small) <= 24 and all(len(x) <= 80 for x in small) and
-                any(re.match(r"^CLOSE-WAIT\s+~?\d+", x) for x in small) and
-                not any(re.match(r"^STATE.*\bNEW\b", x) for x in small),
+        small = redrawn_until(t, fits_80x24, 10)[0].splitlines()
+        c.check(fits_80x24("\n".join(small)),
                 "after a resize to 80x24 the frame is redrawn to fit (no NEW/GONE columns)",
                 "\n".join(small))
         t.tmux("resize-window", "-t", t.name, "-x", str(t.cols), "-y", str(t.rows))
