@@ -145,7 +145,9 @@ def body(args, checks):
             t.join(timeout=40)
         longest = max(slow_times) if slow_times else 0
         checks.equal(len(slow_times), SLOW, "every slow client finished")
-        checks.check(longest < TIMEOUT + 8,
+        # The cut comes at the timeout plus a grace of twice the last sample's duration (and a
+        # reaper scan); a sample on a loaded box takes about what one scrape took.
+        checks.check(longest < TIMEOUT + 8 + 4 * took_one,
                      f"slow clients were cut off near --web.connection-timeout {TIMEOUT} s",
                      f"longest lived {longest:.1f} s")
         print(f"note: the longest slow client lived {longest:.1f} s")

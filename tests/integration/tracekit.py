@@ -88,9 +88,10 @@ def live_prog_ids() -> set[int]:
     return {p["id"] for p in json.loads(r.stdout or "[]")}
 
 
-def still_loaded(ids: set[int], within: float = 5.0) -> set[int]:
+def still_loaded(ids: set[int], within: float = 15.0) -> set[int]:
     """Those of `ids` still loaded after `within` seconds (the kernel frees programs a moment
-    after their last reference goes, from a work queue)."""
+    after their last reference goes, from a work queue and after an RCU grace period, which a
+    loaded box may delay)."""
     deadline = time.monotonic() + within
     left = ids & live_prog_ids()
     while left and time.monotonic() < deadline:
