@@ -114,7 +114,7 @@ def accept_loop(listener: socket.socket) -> None:
     """Accepts, reads to EOF, closes, one thread per connection (the held ones read for long)."""
 
     def drain(s: socket.socket) -> None:
-        s.settimeout(60)
+        s.settimeout(None)  # the held ones stay open until the test closes them
         try:
             while s.recv(4096):
                 pass
@@ -139,6 +139,9 @@ def body(args, t) -> None:
     if probe.rc != 0 and b"unavailable" in probe.err:
         skip("eBPF socket iterator unavailable here: " + probe.err.decode(errors="replace").strip())
     write_sysctl("net.ipv4.ip_local_port_range", "40000 40999")
+    # No reuse of loopback TIME_WAIT (the default 2 allows it after a second): a slow box must
+    # not turn the 20 closes below into fewer blocked ports.
+    write_sysctl("net.ipv4.tcp_tw_reuse", "0")
     # A listener inside the ephemeral range, bound before the farm's sockets take ports from
     # that range: bound after, one of them may already hold 40500 (EADDRINUSE, seen in CI).
     incoming = socket.socket()
