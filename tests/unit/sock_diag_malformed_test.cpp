@@ -23,7 +23,6 @@
 using namespace sockdoctor;
 using collect::decode_sock_diag;
 using collect::SockDiagRequest;
-using core::Family;
 using core::TcpSocket;
 using core::TcpState;
 using core::TimerKind;
