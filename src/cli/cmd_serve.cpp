@@ -40,8 +40,8 @@ for it), / (status page: counts, findings, holders, history charts). Only GET an
 
 Series: at most {} with the defaults: 10 states x (--max-netns + 1) + 3 x (--top-holders + 1)
 holder series + 2 x (--top-holders + 1) TIME_WAIT causes + 2 x --top-destinations + 1 port
-budgets + 6 x --max-netns kernel counters and names + meta (build, collectors, findings by rule
-id and severity, missing privileges). Holders are labelled by process name and systemd unit,
+budgets + 6 x --max-netns kernel counters and names + meta (build, collectors, the eBPF
+register's state and losses, findings by rule id and severity, missing privileges). Holders are labelled by process name and systemd unit,
 container, pod and pod namespace (pod_namespace), never by pid, port or peer address.
 
 Scrapes are coalesced: concurrent scrapes share one sample, a sample younger than

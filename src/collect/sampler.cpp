@@ -491,6 +491,10 @@ std::optional<core::CollectorStatus> Sampler::read_register(core::Sample& sample
     for (std::size_t i = 0; i < cookies.size(); ++i)
       if ((*found)[i]) view.by_cookie.emplace(cookies[i], std::move(*(*found)[i]));
     s.items = view.by_cookie.size();
+    if (auto counters = register_->counters())
+      view.counters = *counters;
+    else
+      s.notes.push_back("the register's counters are unreadable: " + counters.error().message);
     sample.traced = std::move(view);
   }
   s.duration_seconds = seconds_since(start);

@@ -28,6 +28,9 @@ struct TracedView {
   RegisterInfo info;
   std::uint64_t now_boot_ns = 0; // CLOCK_BOOTTIME when the entries were read
   std::unordered_map<std::uint64_t, TracedSocket> by_cookie;
+  // The register's own counters since its host started (what it forgot is counted, not
+  // silent), when they could be read.
+  std::optional<RegisterCounters> counters;
 
   const TracedSocket* find(std::uint64_t cookie) const {
     auto it = cookie == 0 ? by_cookie.end() : by_cookie.find(cookie);

@@ -87,6 +87,39 @@ void write_kernel(Exposition& x,
     x.sample({}, static_cast<std::uint64_t>(*own->tcp_max_orphans));
 }
 
+namespace {
+
+// The eBPF state register: whether it was read, and whether it keeps up. Entries it had to give
+// up are counted by its programs; exported so that a fleet sees them, never silent.
+void write_register(Exposition& x, const core::TracedView* traced) {
+  x.family("sockdoctor_register_up", MetricType::Gauge,
+           "Whether a running eBPF state register was read for this scrape (exact ages, "
+           "TIME_WAIT per closing process).");
+  x.sample({}, std::uint64_t{traced ? 1u : 0u});
+  x.family("sockdoctor_register_traced_sockets", MetricType::Gauge,
+           "Sockets of this scrape whose entry into their state the register saw (exact ages).");
+  if (traced) x.sample({}, static_cast<std::uint64_t>(traced->by_cookie.size()));
+  x.family("sockdoctor_register_capacity_entries", MetricType::Gauge,
+           "Sockets the register holds at once (sets of 4 ways by socket cookie).");
+  if (traced) x.sample({}, std::uint64_t{traced->info.max_entries});
+  const core::RegisterCounters* c = traced && traced->counters ? &*traced->counters : nullptr;
+  x.family("sockdoctor_register_evictions", MetricType::Counter,
+           "Register entries replaced in a full set while their socket may still exist: those "
+           "sockets' ages are estimates again and their closer unknown (since the register's "
+           "host started).");
+  if (c) x.sample({}, c->evictions);
+  x.family("sockdoctor_register_not_stored", MetricType::Counter,
+           "Socket transitions the register could not store: the way it needed was being "
+           "written on another CPU (since the register's host started).");
+  if (c) x.sample({}, c->insert_failures);
+  x.family("sockdoctor_register_reclaimed", MetricType::Counter,
+           "Register entries of ended TIME_WAIT sockets reused for new sockets, no loss (since "
+           "the register's host started).");
+  if (c) x.sample({}, c->reclaimed);
+}
+
+} // namespace
+
 void write_meta(Exposition& x, const HostModel& m, const ExporterInfo& info) {
   x.family("sockdoctor_build", MetricType::Info,
            "The version of sockdoctor serving these metrics.");
@@ -109,14 +142,7 @@ void write_meta(Exposition& x, const HostModel& m, const ExporterInfo& info) {
            "Processes whose sockets could not be named for lack of privileges.");
   if (const auto* owners = m.sample->collector("owners"))
     x.sample({}, std::uint64_t{owners->denied});
-  const auto& traced = m.sample->traced;
-  x.family("sockdoctor_register_up", MetricType::Gauge,
-           "Whether a running eBPF state register was read for this scrape (exact ages, "
-           "TIME_WAIT per closing process).");
-  x.sample({}, std::uint64_t{traced ? 1u : 0u});
-  x.family("sockdoctor_register_traced_sockets", MetricType::Gauge,
-           "Sockets of this scrape whose entry into their state the register saw (exact ages).");
-  if (traced) x.sample({}, static_cast<std::uint64_t>(traced->by_cookie.size()));
+  write_register(x, m.sample->traced ? &*m.sample->traced : nullptr);
 
   x.family("sockdoctor_capability_missing", MetricType::Gauge,
            "What this exporter cannot see for lack of privileges (1 per missing capability).");
@@ -138,12 +164,13 @@ std::size_t worst_case_series(const SeriesLimits& l, std::size_t missing) {
   constexpr std::size_t kFindingKinds = 36; // 12 rule ids x 3 severities, generous
   const std::size_t ns = l.namespaces + 1;  // + "other"
   const std::size_t holders = l.holders + 1;
-  return 4 + 2 * kCollectors + 1 + missing + kFindingKinds // meta
-         + ns * kStates + l.namespaces                     // states, names
-         + holders * 3                                     // holders: 2 states + age
-         + holders * 2                                     // TIME_WAIT causes: count + age
-         + (l.destinations + 1) + l.destinations           // port budgets
-         + l.namespaces * std::size(kPerNetns) + 2;        // kernel counters
+  constexpr std::size_t kRegister = 6; // up, traced, capacity, 3 counters
+  return 2 + kRegister + 2 * kCollectors + 1 + missing + kFindingKinds // meta
+         + ns * kStates + l.namespaces                                 // states, names
+         + holders * 3                                                 // holders: 2 states + age
+         + holders * 2                              // TIME_WAIT causes: count + age
+         + (l.destinations + 1) + l.destinations    // port budgets
+         + l.namespaces * std::size(kPerNetns) + 2; // kernel counters
 }
 
 } // namespace sockdoctor::render

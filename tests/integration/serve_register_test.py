@@ -69,6 +69,13 @@ def body(args, checks):
         checks.equal(status, 200, "GET /metrics answers 200")
         checks.equal(servekit.value(samples, "sockdoctor_register_up"), 1.0,
                      "sockdoctor_register_up 1")
+        checks.equal(servekit.value(samples, "sockdoctor_register_capacity_entries"), 131072.0,
+                     "the register's capacity is exported")
+        gave_up = {n: servekit.value(samples, f"sockdoctor_register_{n}_total")
+                   for n in ("evictions", "not_stored", "reclaimed")}
+        checks.check(all(v is not None and v >= 0 for v in gave_up.values()),
+                     "what the register gave up is exported (evictions, not stored, reclaimed)",
+                     repr(gave_up))
         traced = servekit.value(samples, "sockdoctor_register_traced_sockets") or 0
         checks.check(traced >= 2, "the register knew the new sockets", f"{traced}")
         age = servekit.value(samples, "sockdoctor_holder_oldest_socket_age_seconds",

@@ -161,6 +161,35 @@ TEST(PrometheusRender, WorstCaseBoundsTheOutput) {
   EXPECT_LE(series, render::worst_case_series(lim, 1));
 }
 
+// With a register read, its capacity and what its programs had to give up are samples; a
+// register whose counters could not be read gives its capacity and no counter samples.
+TEST(PrometheusRender, RegisterCapacityAndWhatItGaveUp) {
+  test_support::SnapshotBuilder b;
+  b.add(TcpState::CloseWait, "10.0.0.1:40000", "10.0.0.5:8080");
+  auto sample = std::make_shared<core::Sample>();
+  sample->snapshot = b.finish();
+  core::TracedView view;
+  view.info.max_entries = 131072;
+  view.counters = core::RegisterCounters{};
+  view.counters->evictions = 5;
+  view.counters->insert_failures = 2;
+  view.counters->reclaimed = 9;
+  sample->traced = view;
+  const std::string text = render(analyze::build_host_model(sample), {}, ExpositionFormat::Text);
+  expect_promtool_clean(text);
+  for (const char* line :
+       {"sockdoctor_register_up 1\n", "sockdoctor_register_capacity_entries 131072\n",
+        "sockdoctor_register_evictions_total 5\n", "sockdoctor_register_not_stored_total 2\n",
+        "sockdoctor_register_reclaimed_total 9\n"})
+    EXPECT_NE(text.find(line), std::string::npos) << line << " in\n" << text;
+
+  sample->traced->counters.reset();
+  const std::string without =
+      render(analyze::build_host_model(sample), {}, ExpositionFormat::OpenMetrics);
+  EXPECT_NE(without.find("sockdoctor_register_capacity_entries 131072\n"), std::string::npos);
+  EXPECT_EQ(without.find("sockdoctor_register_evictions_total "), std::string::npos) << without;
+}
+
 TEST(PrometheusRender, LabelValueEscaping) {
   std::string out;
   render::append_label_value(out, "a\"b\\c\nd\xff");
