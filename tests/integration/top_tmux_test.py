@@ -179,14 +179,14 @@ def start_top(t: Tmux, sd: str, *args: str) -> int | None:
     return child_pid(int(t.fmt("#{pane_pid}")), "sockdoctor")
 
 
-def redrawn_until(t: "Tmux", good, timeout: float) -> tuple[str, bool]:
+def redrawn_until(t: "Tmux", good, timeout: float) -> str:
     """The screen once good(screen) holds (top redraws each second, later on a loaded box), or
     the last screen seen when the time is up."""
     end = time.monotonic() + timeout
     while True:
         screen = t.screen()
         if good(screen) or time.monotonic() >= end:
-            return screen, good(screen)
+            return screen
         time.sleep(0.2)
 
 
@@ -211,7 +211,7 @@ def body(args, c: harness.Checks) -> None:
         n1 = close_wait_on_screen(t.screen())
         holder = rf"^\s*{leak.leaker.pid}\s+{LEAKER_NAME}\s+(\d+)\s.*\bleak\s*$"
         s2 = redrawn_until(t, lambda s: (close_wait_on_screen(s) or 0) > (n1 or 0)
-                           and re.search(holder, s, re.M) is not None, 20)[0]
+                           and re.search(holder, s, re.M) is not None, 20)
         n2 = close_wait_on_screen(s2)
         if args.verbose:
             print(s2)
@@ -231,10 +231,9 @@ def body(args, c: harness.Checks) -> None:
                 "sections and the findings bar are drawn", s2)
 
         t.tmux("resize-window", "-t", t.name, "-x", "80", "-y", "24")
-        small = redrawn_until(t, fits_80x24, 10)[0].splitlines()
-        c.check(fits_80x24("\n".join(small)),
-                "after a resize to 80x24 the frame is redrawn to fit (no NEW/GONE columns)",
-                "\n".join(small))
+        small = redrawn_until(t, fits_80x24, 10)
+        c.check(fits_80x24(small),
+                "after a resize to 80x24 the frame is redrawn to fit (no NEW/GONE columns)", small)
         t.tmux("resize-window", "-t", t.name, "-x", str(t.cols), "-y", str(t.rows))
 
         t.keys("h")

@@ -36,18 +36,15 @@ int socket_in_set(std::uint32_t set) {
   return -1;
 }
 
-// Polls the entry of `cookie` until want(entry) holds (20 s at most; transitions that packets
-// drive may wait for softirq on a loaded box).
-template <class Want>
-std::optional<core::TracedSocket>
-entry_when(const RegisterReader& r, std::uint64_t cookie, Want want) {
-  std::optional<core::TracedSocket> e;
+// Whether the entry of `cookie` becomes a mini-socket's in state `st` (polled, 20 s at most:
+// transitions that packets drive may wait for softirq on a loaded box).
+bool becomes_mini(const RegisterReader& r, std::uint64_t cookie, TcpState st) {
   for (int i = 0; i < 4000; ++i) {
-    e = lookup_one(r, cookie);
-    if (want(e)) return e;
+    const auto e = lookup_one(r, cookie);
+    if (e && e->mini_socket && e->state == st) return true;
     std::this_thread::sleep_for(5ms);
   }
-  return e;
+  return false;
 }
 
 struct SetScene {
@@ -68,14 +65,13 @@ struct SetScene {
   }
 };
 
-bool is_mini(const std::optional<core::TracedSocket>& e, TcpState st) {
-  return e && e->mini_socket && e->state == st;
-}
-
-// A TIME_WAIT of `c` in its set, whose entry the register alone knows exactly: c half-closes,
-// the server closes, and c's FIN_WAIT2 -> TIME_WAIT is the full socket's (an orphan would be a
-// FIN_WAIT2 mini-socket by then, whose TIME_WAIT no tracepoint shows). 0 if it went wrong.
-std::uint64_t make_time_wait(SetScene& sc, const RegisterReader& r, int c) {
+// The cookie of a new TIME_WAIT in `set` whose entry the register alone knows exactly: a client
+// half-closes, the server closes, and the client's FIN_WAIT2 -> TIME_WAIT is the full socket's
+// (an orphan would be a FIN_WAIT2 mini-socket by then, whose TIME_WAIT no tracepoint shows).
+// 0 if it went wrong.
+std::uint64_t make_time_wait(SetScene& sc, const RegisterReader& r, std::uint32_t set) {
+  const int c = socket_in_set(set);
+  if (c < 0) return 0;
   sc.fds.push_back(c);
   const std::uint64_t cookie = cookie_of(c);
   const int s = sc.connect(c);
@@ -83,8 +79,7 @@ std::uint64_t make_time_wait(SetScene& sc, const RegisterReader& r, int c) {
   if (!wait_for_kernel_state(s, TcpState::CloseWait)) return 0;
   sc.fds.erase(std::find(sc.fds.begin(), sc.fds.end(), s));
   ::close(s);
-  const auto e = entry_when(r, cookie, [](auto& x) { return is_mini(x, TcpState::TimeWait); });
-  return is_mini(e, TcpState::TimeWait) ? cookie : 0;
+  return becomes_mini(r, cookie, TcpState::TimeWait) ? cookie : 0;
 }
 
 // A full set of the register alone gives up, in order: an ended TIME_WAIT (entered more than
@@ -114,9 +109,7 @@ TEST(LiveRegister, AFullSetGivesUpEndedTimeWaitThenMiniSocketsThenFullSockets) {
   ASSERT_TRUE(wait_for_kernel_state(full, TcpState::FinWait2));
   std::uint64_t tw_a[4] = {};
   for (auto& cookie : tw_a) {
-    const int c = socket_in_set(set_a);
-    ASSERT_GE(c, 0);
-    cookie = make_time_wait(sc, *reader, c);
+    cookie = make_time_wait(sc, *reader, set_a);
     ASSERT_NE(cookie, 0u) << "a TIME_WAIT entry in set " << set_a;
   }
   // The fourth TIME_WAIT found the set full: the oldest mini-socket went, not the older full one.
@@ -136,14 +129,10 @@ TEST(LiveRegister, AFullSetGivesUpEndedTimeWaitThenMiniSocketsThenFullSockets) {
   const std::uint64_t orphan_cookie = cookie_of(orphan);
   ASSERT_GE(sc.connect(orphan), 0); // its server end stays open: no FIN, no TIME_WAIT
   ::close(orphan);
-  ASSERT_TRUE(is_mini(
-      entry_when(*reader, orphan_cookie, [](auto& e) { return is_mini(e, TcpState::FinWait2); }),
-      TcpState::FinWait2));
+  ASSERT_TRUE(becomes_mini(*reader, orphan_cookie, TcpState::FinWait2));
   std::uint64_t tw_b[3] = {};
   for (auto& cookie : tw_b) {
-    const int c = socket_in_set(set_b);
-    ASSERT_GE(c, 0);
-    cookie = make_time_wait(sc, *reader, c);
+    cookie = make_time_wait(sc, *reader, set_b);
     ASSERT_NE(cookie, 0u) << "a TIME_WAIT entry in set " << set_b;
   }
   const auto first = lookup_one(*reader, tw_b[0]);
@@ -153,10 +142,7 @@ TEST(LiveRegister, AFullSetGivesUpEndedTimeWaitThenMiniSocketsThenFullSockets) {
   // TIME_WAIT lasts 60 s (TCP_TIMEWAIT_LEN); the table waits one second more before it reuses.
   while (boot_time_ns() < first->entered_boot_ns + 62'000'000'000ull)
     std::this_thread::sleep_for(200ms);
-  const int late = socket_in_set(set_b);
-  ASSERT_GE(late, 0);
-  const std::uint64_t late_cookie = make_time_wait(sc, *reader, late);
-  ASSERT_NE(late_cookie, 0u);
+  ASSERT_NE(make_time_wait(sc, *reader, set_b), 0u) << "a TIME_WAIT in set " << set_b;
   auto after = reg->counters();
   ASSERT_TRUE(after);
   EXPECT_GE(after->reclaimed, before->reclaimed + 1) << "the reuse is counted as reclaimed";
